@@ -1,0 +1,4 @@
+"""Audit report pages."""
+
+app_name = "audit"
+urlpatterns: list = []

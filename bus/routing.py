@@ -1,0 +1,3 @@
+"""WebSocket routes of the agent gateway."""
+
+websocket_urlpatterns: list = []

@@ -1,0 +1,1 @@
+"""Tool kinds and the built-in tools."""

@@ -1,0 +1,192 @@
+"""Admin for configuration overrides (effective values, history, rollback)."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+
+from controlplane import config
+from controlplane.exceptions import OverrideConflictError, OverrideError
+from controlplane.models import ConfigChange, ConfigOverride
+from controlplane.services import (
+    config_change_rollback,
+    config_override_clear,
+    config_override_set,
+    config_override_validate,
+)
+
+
+def _key_choices() -> list[tuple[str, str]]:
+    return [(key, key) for key in config.overridable_keys()]
+
+
+class ConfigOverrideForm(forms.ModelForm):
+    """Validate a value against the key's rule and refuse stale edits."""
+
+    key = forms.ChoiceField(choices=_key_choices)
+    value = forms.CharField(
+        help_text="As in .env: true/false, a number, a choice, or a,b,c for lists."
+    )
+    reason = forms.CharField(max_length=500, help_text="Why: kept in the history.")
+    revision = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    class Meta:
+        model = ConfigOverride
+        fields = ["key", "value", "reason"]
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["key"].disabled = True
+            self.fields["revision"].initial = self.instance.revision
+            self.fields["reason"].initial = ""
+        else:
+            self.fields["revision"].initial = 0
+        key = self.initial.get("key") or self.data.get("key")
+        if key in config.FIELDS:
+            spec = config.spec_of(key)
+            self.fields["value"].help_text = (
+                f"{spec.help} Rule: {config.describe_rule(key)}. "
+                f"Default: {config.render_value(key, config.default_of(key))}."
+            )
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        key, raw = cleaned.get("key"), cleaned.get("value")
+        if key and raw is not None:
+            try:
+                cleaned["value"] = config_override_validate(key=key, raw_value=raw)
+            except OverrideError as exc:
+                self.add_error("value", str(exc))
+        if key:
+            stored = ConfigOverride.objects.filter(key=key).first()
+            stored_revision = stored.revision if stored else 0
+            if (
+                cleaned.get("revision") is not None
+                and cleaned["revision"] != stored_revision
+            ):
+                raise forms.ValidationError(
+                    f"Conflict: {key} was changed by "
+                    f"{(stored.updated_by if stored else None) or 'another operator'} "
+                    "after you opened this page. Reload and apply your change again.",
+                    code="conflict",
+                )
+        return cleaned
+
+    def validate_unique(self) -> None:
+        # A second "add" of an existing key is a conflict, reported by clean().
+        return None
+
+
+@admin.register(ConfigOverride)
+class ConfigOverrideAdmin(admin.ModelAdmin):
+    """Effective configuration and the overrides an operator sets on it."""
+
+    form = ConfigOverrideForm
+    list_display = ["key", "value", "reason", "updated_by", "updated_at", "revision"]
+    search_fields = ["key", "reason"]
+    change_list_template = "admin/controlplane/configoverride/change_list.html"
+    actions = ["clear_overrides"]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict | None = None
+    ) -> HttpResponse:
+        extra_context = {
+            **(extra_context or {}),
+            "effective": config.effective_values(),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict:
+        initial = super().get_changeform_initial_data(request)
+        key = initial.get("key")
+        if key in config.FIELDS:
+            initial["value"] = config.render_value(
+                key, getattr(config.get_config(), key), reveal=True
+            )
+        return initial
+
+    def save_model(
+        self, request: HttpRequest, obj: ConfigOverride, form: forms.Form, change: bool
+    ) -> None:
+        try:
+            saved = config_override_set(
+                key=form.cleaned_data["key"],
+                raw_value=form.cleaned_data["value"],
+                reason=form.cleaned_data["reason"],
+                user=request.user,
+                expected_revision=form.cleaned_data.get("revision"),
+            )
+        except OverrideConflictError as exc:
+            # Lost a race after the form validated: say so rather than overwrite.
+            messages.error(request, f"Not saved. {exc}")
+            return
+        obj.pk, obj.revision = saved.pk, saved.revision
+
+    def delete_model(self, request: HttpRequest, obj: ConfigOverride) -> None:
+        config_override_clear(
+            key=obj.key, reason="Deleted in the admin", user=request.user
+        )
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for override in queryset:
+            self.delete_model(request, override)
+
+    @admin.action(
+        description="Remove the selected overrides (environment values apply)"
+    )
+    def clear_overrides(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self.delete_queryset(request, queryset)
+        self.message_user(request, f"Removed {queryset.count()} override(s).")
+
+
+@admin.register(ConfigChange)
+class ConfigChangeAdmin(admin.ModelAdmin):
+    """Append-only history of overrides, with one-click rollback."""
+
+    list_display = [
+        "created_at",
+        "key",
+        "action",
+        "old_value",
+        "new_value",
+        "changed_by",
+        "reason",
+    ]
+    list_filter = ["key", "action"]
+    search_fields = ["key", "reason"]
+    actions = ["rollback"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        # Rollback changes overrides, so it needs that permission, not this model's.
+        actions = super().get_actions(request)
+        if not request.user.has_perm("controlplane.change_configoverride"):
+            actions.pop("rollback", None)
+        return actions
+
+    @admin.action(description="Roll back to the value set by the selected entry")
+    def rollback(self, request: HttpRequest, queryset: QuerySet) -> None:
+        if queryset.count() != 1:
+            self.message_user(
+                request,
+                "Select exactly one history entry to roll back to.",
+                messages.ERROR,
+            )
+            return
+        change = queryset.get()
+        try:
+            config_change_rollback(change=change, user=request.user)
+        except OverrideError as exc:
+            self.message_user(request, f"Rollback refused: {exc}", messages.ERROR)
+            return
+        shown = change.new_value if change.new_value is not None else "(no override)"
+        self.message_user(request, f"{change.key} rolled back to {shown}.")

@@ -1,0 +1,30 @@
+"""ASGI entry point: HTTP to Django, WebSocket through origin checks to bus.routing."""
+
+import os
+import sys
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
+
+from controlplane.exceptions import ConfigError  # noqa: E402
+
+try:
+    django_asgi_app = get_asgi_application()
+except ConfigError as exc:
+    # Servers started without manage.py (plain daphne/uvicorn) fail as clearly.
+    sys.stderr.write(f"{exc}\n")
+    raise SystemExit(2) from exc
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+
+from bus.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        # The admin's CSS/JS come from the installed apps; one process serves all.
+        "http": ASGIStaticFilesHandler(django_asgi_app),
+        "websocket": URLRouter(websocket_urlpatterns),
+    }
+)

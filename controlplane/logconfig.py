@@ -1,0 +1,94 @@
+"""Log context (request and session ids) and the JSON-lines formatter."""
+
+import contextvars
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.http import HttpRequest, HttpResponse
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "request_id", default=None
+)
+session_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "session_id", default=None
+)
+
+_STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "context",
+}
+
+
+class ContextFilter(logging.Filter):
+    """Attach the current request and session ids to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        record.session_id = session_id_var.get()
+        parts = []
+        if record.request_id:
+            parts.append(f"req={record.request_id}")
+        if record.session_id:
+            parts.append(f"sess={record.session_id}")
+        record.context = " ".join(parts) or "-"
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """Format a record as one JSON object per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "t": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and value is not None:
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+class RequestIdMiddleware:
+    """Give each HTTP request an id (X-Request-ID if sent) for its log records."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def _start(self, request: HttpRequest) -> contextvars.Token:
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming[:64] if incoming.isprintable() and incoming else None
+        return request_id_var.set(request_id or uuid.uuid4().hex)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
+        if iscoroutinefunction(self):
+            return self._acall(request)
+        token = self._start(request)
+        try:
+            response = self.get_response(request)
+            response["X-Request-ID"] = request_id_var.get()
+            return response
+        finally:
+            request_id_var.reset(token)
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        token = self._start(request)
+        try:
+            response = await self.get_response(request)
+            response["X-Request-ID"] = request_id_var.get()
+            return response
+        finally:
+            request_id_var.reset(token)

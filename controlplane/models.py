@@ -1,0 +1,91 @@
+"""Configuration overrides with their history, and agent tokens."""
+
+from django.conf import settings
+from django.db import models
+
+
+class ConfigOverride(models.Model):
+    """An operator's run-time value for an overridable configuration key."""
+
+    key = models.CharField(max_length=64, unique=True)
+    value = models.TextField(
+        help_text="Written as in .env (true/false, numbers, a,b,c)."
+    )
+    reason = models.CharField(max_length=500)
+    revision = models.PositiveIntegerField(
+        default=1, help_text="Bumped on every save; a stale edit is refused."
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+        verbose_name = "configuration override"
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"
+
+
+class ConfigChange(models.Model):
+    """One change to an override: append-only history and the cross-process version."""
+
+    class Action(models.TextChoices):
+        SET = "set", "set"
+        CLEAR = "clear", "cleared"
+        ROLLBACK = "rollback", "rolled back"
+
+    key = models.CharField(max_length=64, db_index=True)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    old_value = models.TextField(null=True, blank=True, help_text="Empty: no override.")
+    new_value = models.TextField(null=True, blank=True, help_text="Empty: no override.")
+    reason = models.CharField(max_length=500)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = "configuration change"
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.old_value} -> {self.new_value}"
+
+
+class AgentToken(models.Model):
+    """An agent's credential; only the SHA-256 of the token is stored."""
+
+    name = models.CharField(max_length=100, unique=True)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    allowed_tools = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Tool names this agent may list and call; empty allows every tool.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,137 @@
+"""Django settings: the only module that reads the environment (see STYLE.md §4)."""
+
+import os
+from pathlib import Path
+
+import environ
+
+from controlplane.config import parse_environment
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# .env is optional; real environment variables win over it.
+environ.Env.read_env(os.path.join(BASE_DIR, ".env"), overwrite=False)
+
+CONTROLPLANE_BASE_CONFIG = parse_environment(dict(os.environ))
+_cfg = CONTROLPLANE_BASE_CONFIG.values
+
+SECRET_KEY = _cfg["SECRET_KEY"]
+DEBUG = _cfg["DEBUG"]
+ALLOWED_HOSTS = list(_cfg["ALLOWED_HOSTS"])
+CONTROLPLANE_ENVIRONMENT = _cfg["ENVIRONMENT"]
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "health_check",
+    "controlplane",
+    "bus",
+    "audit",
+]
+
+MIDDLEWARE = [
+    "controlplane.logconfig.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "controlplane.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+ASGI_APPLICATION = "controlplane.asgi.application"
+WSGI_APPLICATION = None
+
+DATABASES = {"default": env.db_url_config(_cfg["DATABASE_URL"])}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    _sqlite_name = Path(DATABASES["default"]["NAME"])
+    if not _sqlite_name.is_absolute():
+        DATABASES["default"]["NAME"] = str(BASE_DIR / _sqlite_name)
+    # WAL lets the purge and the request path write without "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL;",
+        "timeout": 20,
+    }
+
+if _cfg["REDIS_URL"]:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _cfg["REDIS_URL"],
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [_cfg["REDIS_URL"]]},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+_VALIDATORS = "django.contrib.auth.password_validation"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": f"{_VALIDATORS}.UserAttributeSimilarityValidator"},
+    {"NAME": f"{_VALIDATORS}.MinimumLengthValidator"},
+    {"NAME": f"{_VALIDATORS}.CommonPasswordValidator"},
+    {"NAME": f"{_VALIDATORS}.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+LOGIN_URL = "admin:login"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"context": {"()": "controlplane.logconfig.ContextFilter"}},
+    "formatters": {
+        "text": {
+            "format": "%(asctime)s %(levelname)s %(name)s [%(context)s] %(message)s",
+        },
+        "json": {"()": "controlplane.logconfig.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["context"],
+            "formatter": _cfg["LOG_FORMAT"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": _cfg["LOG_LEVEL"]},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+    },
+}

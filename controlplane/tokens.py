@@ -1,0 +1,61 @@
+"""Agent token services: create, verify (constant time), revoke, rotate."""
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.utils import timezone
+
+from controlplane.models import AgentToken
+
+TOKEN_BYTES = 32
+MIN_TOKEN_LENGTH = 32
+
+
+def token_hash(raw_token: str) -> str:
+    """Return the stored form of a token: its SHA-256 hex digest."""
+    return hashlib.sha256(raw_token.encode("utf-8")).hexdigest()
+
+
+def agent_token_create(
+    *,
+    name: str,
+    expires_at: datetime | None = None,
+    allowed_tools: list[str] | None = None,
+    user: AbstractBaseUser | None = None,
+) -> tuple[AgentToken, str]:
+    """Create an agent with a fresh random token; return the row and the raw token."""
+    raw = secrets.token_urlsafe(TOKEN_BYTES)
+    agent = AgentToken.objects.create(
+        name=name,
+        token_hash=token_hash(raw),
+        expires_at=expires_at,
+        allowed_tools=allowed_tools or [],
+        created_by=user,
+    )
+    return agent, raw
+
+
+def agent_token_find(raw_token: str) -> AgentToken | None:
+    """Return the usable agent for a raw token; None if unknown, revoked or expired."""
+    if not isinstance(raw_token, str) or not raw_token:
+        return None
+    digest = token_hash(raw_token)
+    # The lookup is by digest, so timing reveals nothing about the raw token; the
+    # compare_digest below keeps the final equality check constant-time as well.
+    agent = AgentToken.objects.filter(token_hash=digest).first()
+    if agent is None or not hmac.compare_digest(agent.token_hash, digest):
+        return None
+    now = timezone.now()
+    if agent.revoked_at is not None or (agent.expires_at and agent.expires_at <= now):
+        return None
+    return agent
+
+
+def agent_token_revoke(*, agent: AgentToken) -> None:
+    """Revoke an agent's token; new connections with it are refused at once."""
+    if agent.revoked_at is None:
+        agent.revoked_at = timezone.now()
+        agent.save(update_fields=["revoked_at"])

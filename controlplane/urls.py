@@ -1,0 +1,18 @@
+"""Project URLs: admin, health, audit pages and the bus HTTP views."""
+
+from django.contrib import admin
+from django.urls import include, path
+from health_check.views import HealthCheckView
+
+from controlplane import views
+
+admin.site.site_header = "Agent tool control plane"
+admin.site.site_title = "Control plane admin"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("health/", HealthCheckView.as_view(checks=views.ALL_CHECKS), name="health"),
+    path("health/live", views.live, name="health-live"),
+    path("health/ready", views.ReadyView.as_view(), name="health-ready"),
+    path("audit/", include("audit.urls")),
+]

@@ -1,0 +1,35 @@
+"""Liveness and readiness endpoints for orchestrators."""
+
+from django.http import HttpRequest, JsonResponse
+from health_check.views import HealthCheckView
+
+ALL_CHECKS = (
+    "health_check.checks.Database",
+    "health_check.checks.Cache",
+    "controlplane.health.Migrations",
+    "health_check.checks.Storage",
+)
+READY_CHECKS = (
+    "health_check.checks.Database",
+    "health_check.checks.Cache",
+    "controlplane.health.Migrations",
+)
+
+
+async def live(request: HttpRequest) -> JsonResponse:
+    """Answer whenever the process serves requests; checks no dependency."""
+    return JsonResponse({"status": "ok"})
+
+
+class ReadyView(HealthCheckView):
+    """Answer 200 only when the database, cache and schema are usable (else 503)."""
+
+    checks = READY_CHECKS
+
+    def render_to_response_json(self, status: int) -> JsonResponse:
+        return super().render_to_response_json(503 if status != 200 else 200)
+
+    def render_to_response(self, context: dict, **kwargs: object):  # type: ignore[override]
+        if kwargs.get("status") not in (None, 200):
+            kwargs["status"] = 503
+        return super().render_to_response(context, **kwargs)
