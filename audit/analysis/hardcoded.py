@@ -1,0 +1,190 @@
+"""Hard-coded configuration checks: literal hosts, ports, timeouts, secrets, paths."""
+
+from __future__ import annotations
+
+import ast
+import ipaddress
+import re
+
+from audit.analysis.constants import MAX_PORT, NAMESPACE_URL_HOSTS, SECRET_MIN_LENGTH
+
+_URL_RE = re.compile(
+    r"^(?:https?|wss?|ftp|sftp|ssh|redis|rediss|amqp|amqps|postgres|postgresql|"
+    r"mysql|mongodb(?:\+srv)?|grpc|tcp|udp|smtp|ldap|ldaps)://[\w\[\]@:.%-]+",
+    re.IGNORECASE,
+)
+_CREDENTIAL_URL_RE = re.compile(r"^[a-z][\w+.-]*://[^/\s:@]+:[^/\s@]+@", re.IGNORECASE)
+_HOST_RE = re.compile(
+    r"^(?:localhost|(?:[a-z0-9-]+\.)+(?:com|net|org|io|ai|dev|internal|local|cloud|"
+    r"app))(?::\d{1,5})?$",
+    re.IGNORECASE,
+)
+_IP_PORT_RE = re.compile(r"^(\d{1,3}(?:\.\d{1,3}){3})(?::\d{1,5})?$")
+_SECRET_VALUE_RE = re.compile(
+    r"^(?:sk-[A-Za-z0-9_-]{20,}|sk_live_[A-Za-z0-9]{16,}|gh[pousr]_[A-Za-z0-9]{30,}|"
+    r"github_pat_[A-Za-z0-9_]{30,}|AKIA[0-9A-Z]{16}|xox[abpr]-[A-Za-z0-9-]{10,}|"
+    r"AIza[0-9A-Za-z_-]{35}|-----BEGIN (?:RSA |EC |OPENSSH |DSA )?PRIVATE KEY-----)"
+)
+_SECRET_NAME_RE = re.compile(
+    r"(?:^|_)(?:password|passwd|pwd|secret|token|api_?key|access_?key|private_?key|"
+    r"secret_?key|auth_?key|credentials?)$",
+    re.IGNORECASE,
+)
+_PLACEHOLDER_RE = re.compile(r"^(?:<.*>|\$\{.*\}|\{.*\}|%\(.*\)s|\*+|x+|\.+)$", re.I)
+_PATH_RE = re.compile(
+    r"^(?:/(?:etc|var|tmp|home|opt|usr|srv|mnt|data|root|run|Users|Library)/\S*|"
+    r"~/\S+|[A-Za-z]:\\\S*)$"
+)
+_TIMEOUT_NAME_RE = re.compile(
+    r"(?:^|_)(?:timeout|ttl|retries|interval|delay|backoff|limit|deadline|expiry|"
+    r"expires)(?:$|_)|^max_(?:retries|connections|workers|attempts|tries|requests|"
+    r"bytes|size|pool)$|(?:^|_)(?:pool_size|batch_size|chunk_size|buffer_size|"
+    r"max_size)$",
+    re.IGNORECASE,
+)
+# Single-case words and separators: identifiers and key names, not secrets.
+_IDENTIFIER_LIKE_RE = re.compile(r"^(?:[a-z_.:-]+|[A-Z_.:-]+)$")
+_URL_HOST_RE = re.compile(r"^[a-z][\w+.-]*://([^/:?#]+)", re.IGNORECASE)
+_PORT_NAME_RE = re.compile(r"(?:^|_)port$", re.IGNORECASE)
+_TIMEOUT_POSITIONAL = {"wait_for": 1, "settimeout": 0, "timeout": 0, "sleep": 0}
+_GETENV_FUNCS = frozenset({"getenv"})
+
+
+def call_name(call: ast.Call) -> str:
+    """Return the called function's last name (`os.getenv` -> `getenv`)."""
+    func = call.func
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    if isinstance(func, ast.Name):
+        return func.id
+    return ""
+
+
+def is_number(node: ast.expr | None) -> bool:
+    """Return True for a positive int or float literal (booleans excluded)."""
+    return (
+        isinstance(node, ast.Constant)
+        and type(node.value) in (int, float)
+        and node.value > 0
+    )
+
+
+def is_port(node: ast.expr | None) -> bool:
+    """Return True for an int literal that is a valid port number."""
+    return (
+        isinstance(node, ast.Constant)
+        and type(node.value) is int
+        and 0 < node.value <= MAX_PORT
+    )
+
+
+def is_literal(node: ast.expr | None) -> bool:
+    """Return True for a non-None constant or a container of constants."""
+    if isinstance(node, ast.Constant):
+        return node.value is not None
+    if isinstance(node, ast.List | ast.Tuple | ast.Set):
+        return all(is_literal(elt) for elt in node.elts)
+    return False
+
+
+def getenv_default(call: ast.Call) -> ast.expr | None:
+    """Return the literal default of `os.getenv`/`os.environ.get`, if any."""
+    func = call.func
+    name = call_name(call)
+    is_environ_get = (
+        isinstance(func, ast.Attribute)
+        and name in {"get", "setdefault"}
+        and (
+            (isinstance(func.value, ast.Name) and func.value.id == "environ")
+            or (isinstance(func.value, ast.Attribute) and func.value.attr == "environ")
+        )
+    )
+    if name not in _GETENV_FUNCS and not is_environ_get:
+        return None
+    default = call.args[1] if len(call.args) > 1 else None
+    for keyword in call.keywords:
+        if keyword.arg == "default":
+            default = keyword.value
+    return default if is_literal(default) else None
+
+
+def timeout_argument(call: ast.Call) -> ast.expr | None:
+    """Return a literal timeout/limit argument of a call, if any."""
+    for keyword in call.keywords:
+        if keyword.arg and _TIMEOUT_NAME_RE.search(keyword.arg):
+            if is_number(keyword.value):
+                return keyword.value
+    position = _TIMEOUT_POSITIONAL.get(call_name(call))
+    if position is not None and len(call.args) > position:
+        arg = call.args[position]
+        if is_number(arg):
+            return arg
+    return None
+
+
+def port_argument(call: ast.Call) -> ast.expr | None:
+    """Return a literal `port=` keyword argument of a call, if any."""
+    for keyword in call.keywords:
+        if keyword.arg and _PORT_NAME_RE.search(keyword.arg) and is_port(keyword.value):
+            return keyword.value
+    return None
+
+
+def is_secret_name(name: str) -> bool:
+    """Return True for names such as `password`, `API_KEY`, `auth_token`."""
+    return bool(_SECRET_NAME_RE.search(name))
+
+
+def is_port_name(name: str) -> bool:
+    """Return True for names such as `port`, `REDIS_PORT`."""
+    return bool(_PORT_NAME_RE.search(name))
+
+
+def is_secret_value(value: str) -> bool:
+    """Return True for a string that plausibly holds a real secret."""
+    return (
+        len(value) >= SECRET_MIN_LENGTH
+        and not any(char.isspace() for char in value)
+        and not _PLACEHOLDER_RE.match(value)
+        and not _IDENTIFIER_LIKE_RE.match(value)
+    )
+
+
+def looks_like_secret(value: str) -> bool:
+    """Return True for well-known key formats or URLs with embedded passwords."""
+    return bool(_SECRET_VALUE_RE.match(value) or _CREDENTIAL_URL_RE.match(value))
+
+
+def _is_ip(text: str) -> bool:
+    """Return True for a dotted-quad IPv4 address."""
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        # Four numbers that are not an address (a version string) are not a host.
+        return False
+    return True
+
+
+def looks_like_host(value: str) -> bool:
+    """Return True for a URL, `localhost`, a domain or an IP (optionally with port)."""
+    if not value or len(value) > 2048 or any(char.isspace() for char in value):
+        return False
+    if "://" in value:
+        return has_literal_url_host(value)
+    match = _IP_PORT_RE.match(value)
+    if match:
+        return _is_ip(match.group(1))
+    return bool(_HOST_RE.match(value))
+
+
+def has_literal_url_host(value: str) -> bool:
+    """Return True when value starts with a URL scheme followed by a literal host."""
+    if not _URL_RE.match(value):
+        return False
+    host = _URL_HOST_RE.match(value)
+    return not (host and host.group(1).lower() in NAMESPACE_URL_HOSTS)
+
+
+def looks_like_path(value: str) -> bool:
+    """Return True for an absolute filesystem path under a well-known root."""
+    return len(value) > 1 and bool(_PATH_RE.match(value))
