@@ -223,12 +223,8 @@ class _Walker:
             if not self.options.config_module:
                 self.report("AUD101", node)
             return
-        timeout = hardcoded.timeout_argument(node)
-        if timeout is not None:
+        for timeout in hardcoded.timeout_arguments(node):
             self.report("AUD104", timeout)
-        port = hardcoded.port_argument(node)
-        if port is not None:
-            self.report("AUD103", port)
         for keyword in node.keywords:
             if keyword.arg:
                 self._check_named_value([keyword.arg], keyword.value)

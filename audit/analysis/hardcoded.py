@@ -108,26 +108,20 @@ def getenv_default(call: ast.Call) -> ast.expr | None:
     return default if is_literal(default) else None
 
 
-def timeout_argument(call: ast.Call) -> ast.expr | None:
-    """Return a literal timeout/limit argument of a call, if any."""
-    for keyword in call.keywords:
-        if keyword.arg and _TIMEOUT_NAME_RE.search(keyword.arg):
-            if is_number(keyword.value):
-                return keyword.value
+def timeout_arguments(call: ast.Call) -> list[ast.expr]:
+    """Return the literal timeout/limit arguments of a call."""
+    found = [
+        keyword.value
+        for keyword in call.keywords
+        if keyword.arg
+        and _TIMEOUT_NAME_RE.search(keyword.arg)
+        and is_number(keyword.value)
+    ]
     position = _TIMEOUT_POSITIONAL.get(call_name(call))
     if position is not None and len(call.args) > position:
-        arg = call.args[position]
-        if is_number(arg):
-            return arg
-    return None
-
-
-def port_argument(call: ast.Call) -> ast.expr | None:
-    """Return a literal `port=` keyword argument of a call, if any."""
-    for keyword in call.keywords:
-        if keyword.arg and _PORT_NAME_RE.search(keyword.arg) and is_port(keyword.value):
-            return keyword.value
-    return None
+        if is_number(call.args[position]):
+            found.append(call.args[position])
+    return found
 
 
 def is_secret_name(name: str) -> bool:

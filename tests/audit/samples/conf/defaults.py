@@ -1,0 +1,2 @@
+BROKER = "amqp://guest@rabbit.internal:5672//"
+PORT = 5672

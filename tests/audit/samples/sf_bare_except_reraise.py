@@ -1,0 +1,6 @@
+def transfer(conn, rows):
+    try:
+        conn.write(rows)
+    except:
+        conn.rollback()
+        raise

@@ -1,0 +1,5 @@
+def close(handle):
+    try:
+        handle.close()
+    except Exception:  # expect: AUD002
+        ...
