@@ -26,6 +26,7 @@ from audit.analysis.rules import RULES_BY_CODE
 
 _SCOPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef})
 _MODULE_SCOPE = "<module>"
+_ASSIGNS = frozenset({ast.Assign, ast.AnnAssign})
 # Nodes with nothing to check below them: contexts, operators, names, aliases.
 _LEAVES = frozenset(
     {ast.Load, ast.Store, ast.Del, ast.Name, ast.alias, ast.Pass, ast.Break}
@@ -68,9 +69,12 @@ def _child_fields(kind: type) -> tuple[str, ...]:
     return tuple(name for name in kind._fields if name != "ctx")
 
 
-def _is_upper_name(target: ast.expr) -> bool:
-    """Return True for an UPPER_CASE name target."""
-    return isinstance(target, ast.Name) and target.id.isupper()
+def _assigns_constant(node: ast.Assign | ast.AnnAssign) -> bool:
+    """Return True when every target is an UPPER_CASE name: a config constant."""
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    return all(
+        isinstance(target, ast.Name) and target.id.isupper() for target in targets
+    )
 
 
 def _target_names(targets: list[ast.expr]) -> list[str]:
@@ -111,22 +115,10 @@ class _Walker:
         self.hits.append((code, node, self.qualname))
 
     def walk_module(self, module: ast.Module) -> None:
-        """Walk the module; UPPER_CASE constants in a config module are exempt."""
+        """Walk the module from its top-level statements."""
         self._skip_docstring(module.body)
         for stmt in module.body:
-            exempt = (
-                self.options.config_module
-                and isinstance(stmt, ast.Assign | ast.AnnAssign)
-                and all(
-                    _is_upper_name(target)
-                    for target in (
-                        stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-                    )
-                )
-            )
-            self.in_config_constant = exempt
             self._walk(stmt)
-        self.in_config_constant = False
 
     def _skip_docstring(self, body: list[ast.stmt]) -> None:
         """Mark a leading docstring so it is not read as a literal."""
@@ -138,19 +130,26 @@ class _Walker:
     def _walk(self, root: ast.AST) -> None:
         """Check root and its descendants, parents before children.
 
+        In a config module, UPPER_CASE constants (module or class level) are where
+        configuration belongs, so their values are exempt except for secrets.
+
         An explicit stack over precomputed child fields (skipping contexts and
         operators) is several times faster than ast.NodeVisitor on large trees.
         """
-        stack: list[tuple[ast.AST, str]] = [(root, _MODULE_SCOPE)]
+        stack: list[tuple[ast.AST, str, bool]] = [(root, _MODULE_SCOPE, False)]
         checks = self.config_checks if self.config else {}
+        config_module = self.options.config_module
         while stack:
-            node, qualname = stack.pop()
+            node, qualname, exempt = stack.pop()
             kind = type(node)
             if kind in _SCOPES:
                 self._skip_docstring(node.body)  # type: ignore[attr-defined]
                 name = node.name  # type: ignore[attr-defined]
                 qualname = name if qualname == _MODULE_SCOPE else f"{qualname}.{name}"
+            elif config_module and kind in _ASSIGNS and not exempt:
+                exempt = _assigns_constant(node)  # type: ignore[arg-type]
             self.qualname = qualname
+            self.in_config_constant = exempt
             if kind is ast.ExceptHandler:
                 if self.silent:
                     code = silent.handler_code(node, self.lines)  # type: ignore[arg-type]
@@ -164,12 +163,12 @@ class _Walker:
                 value = getattr(node, field)
                 if isinstance(value, list):
                     stack.extend(
-                        (item, qualname)
+                        (item, qualname, exempt)
                         for item in reversed(value)
                         if isinstance(item, ast.AST) and type(item) not in _LEAVES
                     )
                 elif isinstance(value, ast.AST) and type(value) not in _LEAVES:
-                    stack.append((value, qualname))
+                    stack.append((value, qualname, exempt))
 
     def _check_constant(self, node: ast.Constant) -> None:
         """Check a string literal not already reported through its parent."""

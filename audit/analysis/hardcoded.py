@@ -93,7 +93,7 @@ def getenv_default(call: ast.Call) -> ast.expr | None:
     name = call_name(call)
     is_environ_get = (
         isinstance(func, ast.Attribute)
-        and name in {"get", "setdefault"}
+        and name == "get"
         and (
             (isinstance(func.value, ast.Name) and func.value.id == "environ")
             or (isinstance(func.value, ast.Attribute) and func.value.attr == "environ")

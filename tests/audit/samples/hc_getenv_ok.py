@@ -7,3 +7,6 @@ def token_from_env():
 
 def optional(name):
     return os.environ.get(name, None)
+
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proj.settings")
