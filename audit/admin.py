@@ -1,0 +1,174 @@
+"""Admin: audit runs, and triage of findings with bulk status actions and a note."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
+
+from audit import selectors
+from audit.exceptions import TriageError
+from audit.models import AuditRun, Finding, TriageDecision, TriageStatus
+from audit.services import finding_triage
+
+
+class TriageActionForm(ActionForm):
+    """The admin action bar, with a note recorded by the triage actions."""
+
+    note = forms.CharField(
+        required=False,
+        max_length=1000,
+        widget=forms.TextInput(attrs={"size": 50, "placeholder": "Triage note"}),
+    )
+
+
+@admin.register(AuditRun)
+class AuditRunAdmin(admin.ModelAdmin):
+    """Audit runs, read-only: they are created by `manage.py audit`."""
+
+    list_display = [
+        "id",
+        "target",
+        "status",
+        "started_at",
+        "files_scanned",
+        "files_failed",
+        "findings_count",
+        "report_link",
+    ]
+    list_filter = ["status", "target"]
+    search_fields = ["target"]
+    readonly_fields = [field.name for field in AuditRun._meta.fields]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AuditRun]:
+        return selectors.runs_with_counts()
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.display(description="findings", ordering="findings_count")
+    def findings_count(self, run: AuditRun) -> int:
+        return run.findings_count  # type: ignore[attr-defined]
+
+    @admin.display(description="report")
+    def report_link(self, run: AuditRun) -> str:
+        return format_html(
+            '<a href="{}">report</a>', reverse("audit:run-detail", args=[run.pk])
+        )
+
+
+def _triage_action(status: TriageStatus) -> object:
+    """Build the bulk action that marks the selected findings with status."""
+
+    def action(
+        modeladmin: FindingAdmin, request: HttpRequest, queryset: QuerySet[Finding]
+    ) -> None:
+        note = request.POST.get("note", "").strip()
+        try:
+            changed = finding_triage(
+                findings=queryset, status=status, note=note, user=request.user
+            )
+        except TriageError as exc:
+            modeladmin.message_user(request, str(exc), messages.ERROR)
+            return
+        modeladmin.message_user(
+            request, f"Marked {changed} finding(s) as {status.label}."
+        )
+
+    action.__name__ = f"mark_{status.value}"
+    return admin.action(description=f"Mark selected findings {status.label}")(action)
+
+
+@admin.register(Finding)
+class FindingAdmin(admin.ModelAdmin):
+    """Findings of all runs: filter, search, and triage in bulk with a note."""
+
+    action_form = TriageActionForm
+    actions = [_triage_action(status) for status in TriageStatus]
+    list_display = [
+        "code",
+        "severity",
+        "family",
+        "location",
+        "message",
+        "status",
+        "triaged_by",
+        "triaged_at",
+        "run",
+    ]
+    list_filter = ["severity", "family", "code", "status", "run", "path"]
+    list_select_related = ["run", "triaged_by"]
+    search_fields = ["path", "code", "message", "snippet", "fingerprint"]
+    readonly_fields = [
+        field.name
+        for field in Finding._meta.fields
+        if field.name not in {"status", "triage_note"}
+    ]
+    fields = [
+        "run",
+        "code",
+        "family",
+        "severity",
+        "path",
+        "line",
+        "column",
+        "end_line",
+        "snippet",
+        "message",
+        "fix_hint",
+        "fingerprint",
+        "status",
+        "triage_note",
+        "triaged_by",
+        "triaged_at",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="location", ordering="path")
+    def location(self, finding: Finding) -> str:
+        url = reverse("audit:run-file", args=[finding.run_id])
+        return format_html(
+            '<a href="{}?{}#finding-{}">{}:{}</a>',
+            url,
+            urlencode({"path": finding.path}),
+            finding.pk,
+            finding.path,
+            finding.line,
+        )
+
+    def save_model(
+        self, request: HttpRequest, obj: Finding, form: forms.Form, change: bool
+    ) -> None:
+        # Editing status or note in the form is a triage: go through the service.
+        finding_triage(
+            findings=Finding.objects.filter(pk=obj.pk),
+            status=form.cleaned_data["status"],
+            note=form.cleaned_data["triage_note"],
+            user=request.user,
+        )
+
+
+@admin.register(TriageDecision)
+class TriageDecisionAdmin(admin.ModelAdmin):
+    """Triage remembered per target and fingerprint; later runs start from it."""
+
+    list_display = ["code", "path", "status", "note", "triaged_by", "triaged_at"]
+    list_filter = ["status", "code", "target"]
+    search_fields = ["path", "fingerprint", "note"]
+    readonly_fields = [field.name for field in TriageDecision._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

@@ -1,0 +1,23 @@
+"""Limits of the audit app's persistence, command output and report pages."""
+
+# Findings inserted per INSERT statement when a run is stored.
+PERSIST_BATCH_SIZE = 1000
+# From this many files on, the command reports progress on stderr.
+PROGRESS_MIN_FILES = 200
+# Progress is reported every time this share of the files (in percent) is done.
+PROGRESS_STEP_PERCENT = 10
+# Bars shown in the "by file" chart of a run's page.
+CHART_TOP_FILES = 15
+# Pixel geometry of the inline SVG bar charts.
+CHART_BAR_HEIGHT = 18
+CHART_BAR_GAP = 4
+CHART_LABEL_WIDTH = 320
+CHART_BAR_WIDTH = 360
+# Findings listed per section (new, fixed) on a run's page.
+CHANGES_SHOWN = 200
+# Files larger than this are shown as snippets only in the file view.
+FILE_VIEW_MAX_BYTES = 2_000_000
+# Runs per page on the runs list.
+RUNS_PER_PAGE = 50
+# Findings listed on a run's page; the exports always hold them all.
+FINDINGS_SHOWN = 500
