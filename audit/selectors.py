@@ -36,7 +36,9 @@ def runs_with_counts() -> QuerySet[AuditRun]:
         f"{level.value}_count": Count("findings", filter=Q(findings__severity=level))
         for level in SeverityChoices
     }
-    return AuditRun.objects.annotate(findings_count=Count("findings"), **counts)
+    return AuditRun.objects.annotate(
+        findings_count=Count("findings"), **counts
+    ).order_by("-started_at", "-id")
 
 
 def run_findings(run: AuditRun) -> QuerySet[Finding]:

@@ -1,3 +1,76 @@
-"""Audit test fixtures; the labeled sample corpus is data, never collected."""
+"""Audit fixtures: a small project tree to scan and stored runs; samples are data."""
+
+from pathlib import Path
+
+import pytest
+
+from audit.analysis import ALL_FAMILIES, ScanOptions
+from audit.models import AuditRun
+from audit.services import audit_run_execute
 
 collect_ignore_glob = ["samples/*", "samples/**/*"]
+
+APP_SOURCE = """\
+import logging
+import os
+
+logger = logging.getLogger(__name__)
+API_URL = "https://api.acme.io/v1"
+
+
+def load(client):
+    try:
+        return client.get(API_URL, timeout=30)
+    except Exception:
+        pass
+
+
+def mode():
+    return os.getenv("MODE", "fast")
+
+
+def render(value):
+    return "<script>alert(1)</script>" + value
+"""
+CLEAN_SOURCE = """\
+def add(a, b):
+    return a + b
+"""
+
+
+@pytest.fixture
+def project_tree(tmp_path: Path) -> Path:
+    """A package with findings, a clean module and a file that does not parse."""
+    package = tmp_path / "proj" / "app"
+    package.mkdir(parents=True)
+    (package / "client.py").write_text(APP_SOURCE)
+    (package / "clean.py").write_text(CLEAN_SOURCE)
+    (package / "broken.py").write_text("def broken(:\n")
+    return package
+
+
+@pytest.fixture
+def audit_run(db: None, project_tree: Path) -> AuditRun:
+    """A completed run with findings and one file error."""
+    return audit_run_execute(
+        paths=[str(project_tree)],
+        families=ALL_FAMILIES,
+        options=ScanOptions(),
+        target="proj",
+        jobs=1,
+    )
+
+
+@pytest.fixture
+def empty_run(db: None, tmp_path: Path) -> AuditRun:
+    """A completed run of a tree without findings."""
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    (clean / "ok.py").write_text(CLEAN_SOURCE)
+    return audit_run_execute(
+        paths=[str(clean)],
+        families=ALL_FAMILIES,
+        options=ScanOptions(),
+        target="clean",
+        jobs=1,
+    )
