@@ -101,14 +101,23 @@ class _Walker:
         self.hits: list[tuple[str, ast.AST, str]] = []
         self.handled: set[int] = set()
         self.in_config_constant = False
-        self.config_checks: dict[type, Callable[[Any], None]] = {
-            ast.Constant: self._check_constant,
-            ast.Call: self._check_call,
-            ast.Assign: self._check_assign,
-            ast.AnnAssign: self._check_assign,
-            ast.Dict: self._check_dict,
-            ast.JoinedStr: self._check_fstring,
-        }
+        self.checks: dict[type, Callable[[Any], None]] = {}
+        if self.config:
+            self.checks.update(
+                {
+                    ast.Constant: self._check_constant,
+                    ast.Call: self._check_call,
+                    ast.Assign: self._check_assign,
+                    ast.AnnAssign: self._check_assign,
+                    ast.Dict: self._check_dict,
+                    ast.JoinedStr: self._check_fstring,
+                }
+            )
+        elif self.silent:
+            # suppress(Exception) is a call: calls are checked for either family.
+            self.checks[ast.Call] = self._check_call
+        if self.silent:
+            self.checks[ast.ExceptHandler] = self._check_handler
 
     def report(self, code: str, node: ast.AST) -> None:
         """Record a hit for code at node, in the current scope."""
@@ -137,38 +146,38 @@ class _Walker:
         operators) is several times faster than ast.NodeVisitor on large trees.
         """
         stack: list[tuple[ast.AST, str, bool]] = [(root, _MODULE_SCOPE, False)]
-        checks = self.config_checks if self.config else {}
+        push, pop = stack.append, stack.pop
+        checks = self.checks
         config_module = self.options.config_module
+        node_type, leaves = ast.AST, _LEAVES
         while stack:
-            node, qualname, exempt = stack.pop()
-            kind = type(node)
+            node, qualname, exempt = pop()
+            kind = node.__class__
             if kind in _SCOPES:
                 self._skip_docstring(node.body)  # type: ignore[attr-defined]
                 name = node.name  # type: ignore[attr-defined]
                 qualname = name if qualname == _MODULE_SCOPE else f"{qualname}.{name}"
             elif config_module and kind in _ASSIGNS and not exempt:
                 exempt = _assigns_constant(node)  # type: ignore[arg-type]
-            self.qualname = qualname
-            self.in_config_constant = exempt
-            if kind is ast.ExceptHandler:
-                if self.silent:
-                    code = silent.handler_code(node, self.lines)  # type: ignore[arg-type]
-                    if code:
-                        self.report(code, node)
-            else:
-                check = checks.get(kind)
-                if check is not None:
-                    check(node)
+            check = checks.get(kind)
+            if check is not None:
+                self.qualname = qualname
+                self.in_config_constant = exempt
+                check(node)
             for field in _child_fields(kind):
                 value = getattr(node, field)
-                if isinstance(value, list):
-                    stack.extend(
-                        (item, qualname, exempt)
-                        for item in reversed(value)
-                        if isinstance(item, ast.AST) and type(item) not in _LEAVES
-                    )
-                elif isinstance(value, ast.AST) and type(value) not in _LEAVES:
-                    stack.append((value, qualname, exempt))
+                if value.__class__ is list:
+                    for item in reversed(value):
+                        if item.__class__ not in leaves and isinstance(item, node_type):
+                            push((item, qualname, exempt))
+                elif value.__class__ not in leaves and isinstance(value, node_type):
+                    push((value, qualname, exempt))
+
+    def _check_handler(self, node: ast.ExceptHandler) -> None:
+        """Report an exception handler that hides the error."""
+        code = silent.handler_code(node, self.lines)
+        if code:
+            self.report(code, node)
 
     def _check_constant(self, node: ast.Constant) -> None:
         """Check a string literal not already reported through its parent."""
@@ -214,7 +223,7 @@ class _Walker:
         """Report literal defaults, ports, timeouts and broad suppress() in a call."""
         if self.silent and silent.suppress_is_broad(node):
             self.report("AUD004", node)
-        if self.in_config_constant:
+        if not self.config or self.in_config_constant:
             return
         default = hardcoded.getenv_default(node)
         if default is not None:

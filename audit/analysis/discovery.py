@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatch
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from audit.analysis.constants import CONFIG_MODULE_NAMES, SKIPPED_DIRS
 
@@ -43,10 +43,9 @@ def scan_root(paths: Sequence[str | os.PathLike[str]]) -> Path:
 
 def is_test_path(path: str) -> bool:
     """Return True for files under tests/ and test_*.py, *_test.py, conftest.py."""
-    parts = PurePosixPath(path).parts
-    name = parts[-1]
+    directory, _, name = path.rpartition("/")
     return (
-        "tests" in parts[:-1]
+        "tests" in directory.split("/")
         or name.startswith("test_")
         or name.endswith("_test.py")
         or name == "conftest.py"
@@ -55,9 +54,11 @@ def is_test_path(path: str) -> bool:
 
 def is_config_module(path: str, extra_globs: Sequence[str] = ()) -> bool:
     """Return True for settings/config/conf/constants modules or packages."""
-    posix = PurePosixPath(path)
-    if posix.stem in CONFIG_MODULE_NAMES or any(
-        part in CONFIG_MODULE_NAMES for part in posix.parts[:-1]
+    directory, _, name = path.rpartition("/")
+    if name.removesuffix(
+        ".py"
+    ) in CONFIG_MODULE_NAMES or not CONFIG_MODULE_NAMES.isdisjoint(
+        directory.split("/")
     ):
         return True
     return any(fnmatch(path, pattern) for pattern in extra_globs)
@@ -77,38 +78,44 @@ def discover(
 
     Raises FileNotFoundError when an input path does not exist.
     """
-    root = scan_root(paths)
+    root = str(scan_root(paths))
+    prefix = len(root.rstrip(os.sep)) + 1
     for given in paths:
-        start = Path(given).resolve()
-        if not start.exists():
+        start = os.path.realpath(given)
+        if not os.path.exists(start):
             raise FileNotFoundError(str(given))
-        if start.is_file():
+        if os.path.isfile(start):
             candidates = [start]
         else:
-            candidates = _walk(start, root, options.excludes)
+            candidates = _walk(start, prefix, options.excludes)
         for candidate in candidates:
-            relative = candidate.relative_to(root).as_posix()
-            if _excluded(relative, options.excludes):
+            relative = candidate[prefix:].replace(os.sep, "/")
+            if options.excludes and _excluded(relative, options.excludes):
                 continue
             if not options.include_tests and is_test_path(relative):
                 continue
             yield SourceFile(
-                absolute=str(candidate),
+                absolute=candidate,
                 path=relative,
                 config_module=is_config_module(relative, options.config_modules),
             )
 
 
-def _walk(start: Path, root: Path, excludes: Sequence[str]) -> list[Path]:
+def _walk(start: str, prefix: int, excludes: Sequence[str]) -> list[str]:
     """Return the sorted .py files under start, pruning skipped and excluded dirs."""
     found = []
     for directory, dirnames, filenames in os.walk(start):
-        base = Path(directory)
         dirnames[:] = sorted(
             name
             for name in dirnames
             if name not in SKIPPED_DIRS
-            and not _excluded((base / name).relative_to(root).as_posix(), excludes)
+            and not (
+                excludes and _excluded(os.path.join(directory, name)[prefix:], excludes)
+            )
         )
-        found.extend(base / name for name in sorted(filenames) if name.endswith(".py"))
+        found.extend(
+            os.path.join(directory, name)
+            for name in sorted(filenames)
+            if name.endswith(".py")
+        )
     return found

@@ -4,7 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from audit.analysis import Family, FileErrorKind, ScanOptions, scan
+from audit.analysis import (
+    Family,
+    FileErrorKind,
+    FileOptions,
+    ScanOptions,
+    analyze_source,
+    scan,
+)
 from audit.analysis.constants import PARALLEL_MIN_FILES
 from audit.analysis.discovery import is_config_module, is_test_path
 
@@ -130,3 +137,22 @@ def test_is_test_path(path: str, expected: bool) -> None:
 )
 def test_is_config_module(path: str, expected: bool) -> None:
     assert is_config_module(path) is expected
+
+
+def test_analyze_source__families_are_independent() -> None:
+    """Each family alone reports exactly its own share of the findings."""
+    source = (
+        b"from contextlib import suppress\n"
+        b"with suppress(Exception):\n"
+        b"    call(timeout=5)\n"
+    )
+    both = analyze_source(source, "m.py").findings
+    silent_only = analyze_source(
+        source, "m.py", FileOptions(families=frozenset({Family.SILENT_FAILURE}))
+    ).findings
+    config_only = analyze_source(
+        source, "m.py", FileOptions(families=frozenset({Family.HARDCODED_CONFIG}))
+    ).findings
+    assert [f.code for f in both] == ["AUD004", "AUD104"]
+    assert [f.code for f in silent_only] == ["AUD004"]
+    assert [f.code for f in config_only] == ["AUD104"]
