@@ -11,7 +11,8 @@ class Provider(models.Model):
     name = models.CharField(max_length=100, unique=True)
     max_inflight = models.PositiveIntegerField(
         default=0,
-        help_text="Calls of this provider's tools in flight at once; 0: no own limit.",
+        help_text="Calls of this provider's tools in flight at once; "
+        "0: no limit of its own.",
     )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -39,7 +40,8 @@ class Tool(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PYTHON)
     target = models.CharField(
         max_length=500,
-        help_text="python: dotted path to a sync or async callable; http: URL to POST.",
+        help_text="python: dotted path to a sync or async callable; "
+        "http: URL to POST to.",
     )
     provider = models.ForeignKey(
         Provider, on_delete=models.PROTECT, related_name="tools"

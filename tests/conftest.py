@@ -1,5 +1,7 @@
 """Shared fixtures: users, agents, and the guard that tests run on Postgres."""
 
+import os
+
 import pytest
 from django.conf import settings
 
@@ -32,3 +34,18 @@ def staff_user(django_user_model):
 def admin_client_logged_in(client, staff_user):
     client.force_login(staff_user)
     return client
+
+
+@pytest.fixture
+def subprocess_env(settings) -> dict[str, str]:
+    """Environment for a child process that uses this test's database."""
+    db = settings.DATABASES["default"]
+    url = (
+        f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/"
+        f"{db['NAME']}"
+    )
+    return {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DJANGO_SETTINGS_MODULE": "controlplane.settings",
+    }

@@ -1,0 +1,1 @@
+"""Admin for providers, tools, agent tokens and live capacity."""

@@ -1,0 +1,1 @@
+"""Admin for bus messages, their event trail and the bus overview."""

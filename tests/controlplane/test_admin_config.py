@@ -1,0 +1,114 @@
+"""Operators see, override, audit and roll back configuration in the admin."""
+
+import pytest
+from django.urls import reverse
+
+from controlplane import config
+from controlplane.models import ConfigChange, ConfigOverride
+
+pytestmark = pytest.mark.django_db
+
+ADD_URL = reverse("admin:controlplane_configoverride_add")
+LIST_URL = reverse("admin:controlplane_configoverride_changelist")
+
+
+def _add(client, key: str, value: str, reason: str = "tuning", revision: int = 0):
+    return client.post(
+        ADD_URL, {"key": key, "value": value, "reason": reason, "revision": revision}
+    )
+
+
+def test_changelist__shows_every_key_with_value_source_and_help(admin_client_logged_in):
+    page = admin_client_logged_in.get(LIST_URL).content.decode()
+    for key in config.FIELDS:
+        assert f"<code>{key}</code>" in page
+    assert "Calls one session may have in flight." in page
+    assert "django-insecure" not in page  # secrets are masked
+    assert "********" in page
+
+
+def test_add__valid_override_takes_effect_and_is_recorded(
+    admin_client_logged_in, staff_user
+):
+    response = _add(admin_client_logged_in, "WS_SESSION_MAX_INFLIGHT", "4")
+    assert response.status_code == 302
+    assert config.get_config().WS_SESSION_MAX_INFLIGHT == 4
+    change = ConfigChange.objects.get()
+    assert (change.old_value, change.new_value, change.changed_by) == (
+        None,
+        "4",
+        staff_user,
+    )
+    page = admin_client_logged_in.get(LIST_URL).content.decode()
+    assert "<strong>override</strong>" in page
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("WS_SESSION_MAX_INFLIGHT", "many", "must be an integer from 1 to 10000"),
+        ("WS_SESSION_MAX_INFLIGHT", "0", "must be an integer from 1 to 10000"),
+        ("MESSAGE_BUS_COMPRESSION", "lz4", "must be one of zstd, gzip, none"),
+        ("FALLBACK_TO_WEBSOCKET", "perhaps", "must be true or false"),
+    ],
+)
+def test_add__invalid_value_is_refused_naming_the_rule(
+    admin_client_logged_in, key, value, message
+):
+    response = _add(admin_client_logged_in, key, value)
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not ConfigOverride.objects.exists()
+
+
+def test_add__non_overridable_key_is_not_offered(admin_client_logged_in):
+    response = _add(admin_client_logged_in, "WS_MAX_MESSAGE_BYTES", "1048576")
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+
+
+def test_change__later_of_two_concurrent_edits_gets_a_conflict(admin_client_logged_in):
+    _add(admin_client_logged_in, "WS_CALL_TIMEOUT_SECS", "60")
+    override = ConfigOverride.objects.get()
+    url = reverse("admin:controlplane_configoverride_change", args=[override.pk])
+    form = {"key": override.key, "reason": "r", "revision": override.revision}
+    first = admin_client_logged_in.post(url, {**form, "value": "90"})
+    second = admin_client_logged_in.post(url, {**form, "value": "120"})
+    assert first.status_code == 302
+    assert second.status_code == 200
+    assert "Conflict: WS_CALL_TIMEOUT_SECS was changed by" in second.content.decode()
+    assert ConfigOverride.objects.get().value == "90"
+
+
+def test_history_rollback__restores_an_earlier_value_in_one_action(
+    admin_client_logged_in,
+):
+    _add(admin_client_logged_in, "WS_RESULT_TTL_SECS", "100")
+    override = ConfigOverride.objects.get()
+    url = reverse("admin:controlplane_configoverride_change", args=[override.pk])
+    admin_client_logged_in.post(
+        url, {"key": override.key, "value": "200", "reason": "r", "revision": 1}
+    )
+    assert config.get_config().WS_RESULT_TTL_SECS == 200
+    first_change = ConfigChange.objects.order_by("id").first()
+    history_url = reverse("admin:controlplane_configchange_changelist")
+    page = admin_client_logged_in.get(history_url).content.decode()
+    assert "WS_RESULT_TTL_SECS" in page
+    response = admin_client_logged_in.post(
+        history_url,
+        {"action": "rollback", "_selected_action": [first_change.pk]},
+        follow=True,
+    )
+    assert "WS_RESULT_TTL_SECS rolled back to 100" in response.content.decode()
+    assert config.get_config().WS_RESULT_TTL_SECS == 100
+    assert ConfigChange.objects.first().action == ConfigChange.Action.ROLLBACK
+
+
+def test_delete__removes_override_and_records_it(admin_client_logged_in):
+    _add(admin_client_logged_in, "WS_COMPAT_TEXT", "false")
+    assert config.get_config().WS_COMPAT_TEXT is False
+    override = ConfigOverride.objects.get()
+    url = reverse("admin:controlplane_configoverride_delete", args=[override.pk])
+    admin_client_logged_in.post(url, {"post": "yes"})
+    assert config.get_config().WS_COMPAT_TEXT is True
+    assert ConfigChange.objects.first().action == ConfigChange.Action.CLEAR
