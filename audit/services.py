@@ -162,19 +162,26 @@ def finding_triage(
     now = timezone.now()
     user_id = user.pk if user is not None else None
     selected = list(findings.select_related("run"))
-    for finding in selected:
-        TriageDecision.objects.update_or_create(
-            target=finding.run.target,
-            fingerprint=finding.fingerprint,
-            defaults={
-                "code": finding.code,
-                "path": finding.path,
-                "status": status,
-                "note": note,
-                "triaged_by_id": user_id,
-                "triaged_at": now,
-            },
-        )
+    TriageDecision.objects.bulk_create(
+        [
+            TriageDecision(
+                target=finding.run.target,
+                fingerprint=finding.fingerprint,
+                code=finding.code,
+                path=finding.path,
+                status=status,
+                note=note,
+                triaged_by_id=user_id,
+                triaged_at=now,
+            )
+            # One decision per (target, fingerprint), even across selected runs.
+            for finding in {(f.run.target, f.fingerprint): f for f in selected}.values()
+        ],
+        update_conflicts=True,
+        unique_fields=["target", "fingerprint"],
+        update_fields=["code", "path", "status", "note", "triaged_by", "triaged_at"],
+        batch_size=PERSIST_BATCH_SIZE,
+    )
     changed = Finding.objects.filter(pk__in=[f.pk for f in selected]).update(
         status=status, triage_note=note, triaged_by_id=user_id, triaged_at=now
     )

@@ -119,7 +119,7 @@ def test_scan__parallel_equals_serial_and_reports_progress(tmp_path: Path) -> No
         ("pkg/testing.py", False),
     ],
 )
-def test_is_test_path(path: str, expected: bool) -> None:
+def test_is_test_path__tests_dirs_and_file_patterns(path: str, expected: bool) -> None:
     assert is_test_path(path) is expected
 
 
@@ -135,7 +135,7 @@ def test_is_test_path(path: str, expected: bool) -> None:
         ("proj/views.py", False),
     ],
 )
-def test_is_config_module(path: str, expected: bool) -> None:
+def test_is_config_module__names_and_packages(path: str, expected: bool) -> None:
     assert is_config_module(path) is expected
 
 

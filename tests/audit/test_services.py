@@ -166,3 +166,13 @@ def test_run_summary__counts_every_severity(audit_run: AuditRun) -> None:
 def test_run_findings__most_severe_first(audit_run: AuditRun) -> None:
     assert [f.code for f in selectors.run_findings(audit_run)][0] == "AUD002"
     assert Finding.objects.count() == 4
+
+
+def test_finding_triage__same_fingerprint_in_two_runs_is_one_decision(
+    audit_run: AuditRun, project_tree: Path
+) -> None:
+    second = rerun(project_tree)
+    both = Finding.objects.filter(code="AUD002", run__in=[audit_run, second])
+    assert finding_triage(findings=both, status="acknowledged", note="", user=None) == 2
+    decision = TriageDecision.objects.get()
+    assert (decision.target, decision.status) == ("proj", "acknowledged")

@@ -97,7 +97,10 @@ class Command(BaseCommand):
             raise CommandError(str(exc), returncode=2) from exc
         report = selectors.run_export(run, options["format"])
         if options["output"]:
+            # The report goes to the file, the summary table to the terminal.
             Path(options["output"]).write_text(report, encoding="utf-8")
+            if verbosity >= 1:
+                self.stdout.write(selectors.run_export(run, "text"), ending="")
         else:
             self.stdout.write(report, ending="")
         gating = self._gating_count(run, options["fail_on"])
