@@ -46,20 +46,25 @@ class AuditRunAdmin(admin.ModelAdmin):
     readonly_fields = [field.name for field in AuditRun._meta.fields]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AuditRun]:
+        """Return runs annotated with their finding counts."""
         return selectors.runs_with_counts()
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        """Refuse: rows are created by scans and triage, not by hand."""
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        """Refuse: these rows are records, changed only by services."""
         return False
 
     @admin.display(description="findings", ordering="findings_count")
     def findings_count(self, run: AuditRun) -> int:
+        """Return the run's number of findings."""
         return run.findings_count  # type: ignore[attr-defined]
 
     @admin.display(description="report")
     def report_link(self, run: AuditRun) -> str:
+        """Link to the run's report page."""
         return format_html(
             '<a href="{}">report</a>', reverse("audit:run-detail", args=[run.pk])
         )
@@ -132,10 +137,12 @@ class FindingAdmin(admin.ModelAdmin):
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        """Refuse: rows are created by scans and triage, not by hand."""
         return False
 
     @admin.display(description="location", ordering="path")
     def location(self, finding: Finding) -> str:
+        """Link path:line to the finding in the file view."""
         url = reverse("audit:run-file", args=[finding.run_id])
         return format_html(
             '<a href="{}?{}#finding-{}">{}:{}</a>',
@@ -149,6 +156,7 @@ class FindingAdmin(admin.ModelAdmin):
     def save_model(
         self, request: HttpRequest, obj: Finding, form: forms.Form, change: bool
     ) -> None:
+        """Save status and note edits as a triage."""
         # Editing status or note in the form is a triage: go through the service.
         finding_triage(
             findings=Finding.objects.filter(pk=obj.pk),
@@ -168,7 +176,9 @@ class TriageDecisionAdmin(admin.ModelAdmin):
     readonly_fields = [field.name for field in TriageDecision._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        """Refuse: rows are created by scans and triage, not by hand."""
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        """Refuse: these rows are records, changed only by services."""
         return False

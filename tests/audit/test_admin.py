@@ -1,6 +1,7 @@
 """Admin triage: list and filters, search, bulk actions with a note, escaping."""
 
 import pytest
+from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
@@ -30,7 +31,7 @@ def test_finding_admin__list_filters_and_search(
 
 
 def test_finding_admin__bulk_action_with_note(
-    admin_client_logged_in: Client, audit_run: AuditRun, staff_user
+    admin_client_logged_in: Client, audit_run: AuditRun, staff_user: User
 ) -> None:
     selected = list(
         audit_run.findings.filter(family="hardcoded_config").values_list(
@@ -56,7 +57,7 @@ def test_finding_admin__bulk_action_with_note(
 
 
 def test_finding_admin__change_page_triages_through_service(
-    admin_client_logged_in: Client, audit_run: AuditRun, staff_user
+    admin_client_logged_in: Client, audit_run: AuditRun, staff_user: User
 ) -> None:
     finding = audit_run.findings.get(code="AUD002")
     url = reverse("admin:audit_finding_change", args=[finding.pk])

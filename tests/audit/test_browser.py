@@ -3,7 +3,9 @@
 import re
 
 import pytest
+from django.contrib.auth.models import User
 from playwright.sync_api import expect, sync_playwright
+from pytest_django.live_server_helper import LiveServer
 
 from audit.models import AuditRun
 
@@ -23,7 +25,7 @@ PASSWORD = "operator-pass-123"  # audit: ignore[AUD105] the staff_user fixture's
 
 @pytest.mark.browser
 def test_report_page__charts_and_click_through_to_file_view(
-    live_server, staff_user, audit_run: AuditRun
+    live_server: LiveServer, staff_user: User, audit_run: AuditRun
 ) -> None:
     """Log in, open the run from the list, see the charts, follow a finding."""
     finding = audit_run.findings.get(code="AUD002")

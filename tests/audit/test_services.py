@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import User
 
 from audit import selectors
 from audit.analysis import ALL_FAMILIES, Family, ScanOptions
@@ -64,7 +65,7 @@ def test_audit_run_execute__missing_path_raises_and_stores_nothing(
 
 
 def test_finding_triage__records_who_when_and_decision(
-    audit_run: AuditRun, staff_user
+    audit_run: AuditRun, staff_user: User
 ) -> None:
     findings = audit_run.findings.filter(code__in=["AUD101", "AUD104"])
     changed = finding_triage(
@@ -88,7 +89,7 @@ def test_finding_triage__unknown_status_raises(audit_run: AuditRun) -> None:
 
 
 def test_triage__false_positive_stays_suppressed_in_next_run(
-    audit_run: AuditRun, project_tree: Path, staff_user
+    audit_run: AuditRun, project_tree: Path, staff_user: User
 ) -> None:
     """The decision follows the fingerprint even when lines move."""
     host = audit_run.findings.filter(code="AUD102")

@@ -1,19 +1,22 @@
 """Audit report pages: login, runs list, run page, file view, exports."""
 
 import json
+from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
 from audit.models import AuditRun
 from audit.services import finding_triage
+from tests.audit.test_services import rerun
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def logged_in(client: Client, staff_user) -> Client:
+def logged_in(client: Client, staff_user: User) -> Client:
     client.force_login(staff_user)
     return client
 
@@ -81,10 +84,8 @@ def test_run_detail__empty_run(logged_in: Client, empty_run: AuditRun) -> None:
 
 
 def test_run_detail__new_and_fixed(
-    logged_in: Client, audit_run: AuditRun, project_tree
+    logged_in: Client, audit_run: AuditRun, project_tree: Path
 ) -> None:
-    from tests.audit.test_services import rerun
-
     client_py = project_tree / "client.py"
     client_py.write_text(client_py.read_text().replace("timeout=30", "timeout=t"))
     second = rerun(project_tree)
@@ -108,7 +109,7 @@ def test_run_file__code_context_with_anchors(
 
 
 def test_run_file__falls_back_to_snippets_when_file_gone(
-    logged_in: Client, audit_run: AuditRun, project_tree
+    logged_in: Client, audit_run: AuditRun, project_tree: Path
 ) -> None:
     (project_tree / "client.py").unlink()
     url = reverse("audit:run-file", args=[audit_run.pk])

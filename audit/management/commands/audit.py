@@ -31,6 +31,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
+        """Declare the paths and options."""
         parser.add_argument("paths", nargs="+", help="Files or directories to scan.")
         parser.add_argument(
             "--kind", choices=list(KINDS), default="all", help="Rule families to apply."
