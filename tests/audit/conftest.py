@@ -1,5 +1,6 @@
 """Audit fixtures: a small project tree to scan and stored runs; samples are data."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -50,15 +51,25 @@ def project_tree(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def audit_run(db: None, project_tree: Path) -> AuditRun:
+def rescan(db: None, project_tree: Path) -> Callable[..., AuditRun]:
+    """Scan the project tree (again), as target "proj" unless told otherwise."""
+
+    def scan_tree(target: str = "proj") -> AuditRun:
+        return audit_run_execute(
+            paths=[str(project_tree)],
+            families=ALL_FAMILIES,
+            options=ScanOptions(),
+            target=target,
+            jobs=1,
+        )
+
+    return scan_tree
+
+
+@pytest.fixture
+def audit_run(rescan: Callable[..., AuditRun]) -> AuditRun:
     """A completed run with findings and one file error."""
-    return audit_run_execute(
-        paths=[str(project_tree)],
-        families=ALL_FAMILIES,
-        options=ScanOptions(),
-        target="proj",
-        jobs=1,
-    )
+    return rescan()
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """Audit services: storing runs, file errors, triage that follows fingerprints."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,17 +13,6 @@ from audit.models import AuditRun, Finding, TriageDecision, TriageStatus
 from audit.services import audit_run_execute, finding_triage
 
 pytestmark = pytest.mark.django_db
-
-
-def rerun(tree: Path, target: str = "proj") -> AuditRun:
-    """Scan tree again as the same target."""
-    return audit_run_execute(
-        paths=[str(tree)],
-        families=ALL_FAMILIES,
-        options=ScanOptions(),
-        target=target,
-        jobs=1,
-    )
 
 
 def test_audit_run_execute__stores_findings_and_file_errors(
@@ -60,7 +50,11 @@ def test_audit_run_execute__missing_path_raises_and_stores_nothing(
     tmp_path: Path,
 ) -> None:
     with pytest.raises(AuditPathError):
-        rerun(tmp_path / "missing")
+        audit_run_execute(
+            paths=[str(tmp_path / "missing")],
+            families=ALL_FAMILIES,
+            options=ScanOptions(),
+        )
     assert AuditRun.objects.count() == 0
 
 
@@ -89,7 +83,10 @@ def test_finding_triage__unknown_status_raises(audit_run: AuditRun) -> None:
 
 
 def test_triage__false_positive_stays_suppressed_in_next_run(
-    audit_run: AuditRun, project_tree: Path, staff_user: User
+    audit_run: AuditRun,
+    project_tree: Path,
+    staff_user: User,
+    rescan: Callable[..., AuditRun],
 ) -> None:
     """The decision follows the fingerprint even when lines move."""
     host = audit_run.findings.filter(code="AUD102")
@@ -98,7 +95,7 @@ def test_triage__false_positive_stays_suppressed_in_next_run(
     )
     client = project_tree / "client.py"
     client.write_text("# moved down\n\n" + client.read_text())
-    second = rerun(project_tree)
+    second = rescan()
     moved = second.findings.get(code="AUD102")
     assert moved.line == host.get().line + 2
     assert moved.status == TriageStatus.FALSE_POSITIVE
@@ -108,7 +105,7 @@ def test_triage__false_positive_stays_suppressed_in_next_run(
 
 
 def test_triage__fixed_finding_that_returns_reopens(
-    audit_run: AuditRun, project_tree: Path
+    audit_run: AuditRun, project_tree: Path, rescan: Callable[..., AuditRun]
 ) -> None:
     finding_triage(
         findings=audit_run.findings.filter(code="AUD002"),
@@ -116,28 +113,28 @@ def test_triage__fixed_finding_that_returns_reopens(
         note="",
         user=None,
     )
-    second = rerun(project_tree)
+    second = rescan()
     assert second.findings.get(code="AUD002").status == TriageStatus.OPEN
 
 
 def test_triage__does_not_cross_targets(
-    audit_run: AuditRun, project_tree: Path
+    audit_run: AuditRun, project_tree: Path, rescan: Callable[..., AuditRun]
 ) -> None:
     finding_triage(
         findings=audit_run.findings.all(), status="false_positive", note="", user=None
     )
-    other = rerun(project_tree, target="other")
+    other = rescan(target="other")
     assert set(other.findings.values_list("status", flat=True)) == {"open"}
 
 
 def test_run_changes__new_and_fixed_since_previous_run(
-    audit_run: AuditRun, project_tree: Path
+    audit_run: AuditRun, project_tree: Path, rescan: Callable[..., AuditRun]
 ) -> None:
     client = project_tree / "client.py"
     source = client.read_text()
     source = source.replace("timeout=30", "timeout=settings.TIMEOUT")
     client.write_text(source + '\n\nBACKUP = "/var/backups/app"\n')
-    second = rerun(project_tree)
+    second = rescan()
     changes = selectors.run_changes(second)
     assert changes.previous == audit_run
     assert [f.code for f in changes.new] == ["AUD106"]
@@ -170,9 +167,9 @@ def test_run_findings__most_severe_first(audit_run: AuditRun) -> None:
 
 
 def test_finding_triage__same_fingerprint_in_two_runs_is_one_decision(
-    audit_run: AuditRun, project_tree: Path
+    audit_run: AuditRun, project_tree: Path, rescan: Callable[..., AuditRun]
 ) -> None:
-    second = rerun(project_tree)
+    second = rescan()
     both = Finding.objects.filter(code="AUD002", run__in=[audit_run, second])
     assert finding_triage(findings=both, status="acknowledged", note="", user=None) == 2
     decision = TriageDecision.objects.get()

@@ -1,6 +1,7 @@
 """Audit report pages: login, runs list, run page, file view, exports."""
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,6 @@ from django.urls import reverse
 
 from audit.models import AuditRun
 from audit.services import finding_triage
-from tests.audit.test_services import rerun
 
 pytestmark = pytest.mark.django_db
 
@@ -84,11 +84,14 @@ def test_run_detail__empty_run(logged_in: Client, empty_run: AuditRun) -> None:
 
 
 def test_run_detail__new_and_fixed(
-    logged_in: Client, audit_run: AuditRun, project_tree: Path
+    logged_in: Client,
+    audit_run: AuditRun,
+    project_tree: Path,
+    rescan: Callable[..., AuditRun],
 ) -> None:
     client_py = project_tree / "client.py"
     client_py.write_text(client_py.read_text().replace("timeout=30", "timeout=t"))
-    second = rerun(project_tree)
+    second = rescan()
     body = logged_in.get(reverse("audit:run-detail", args=[second.pk])).content
     assert b'<strong id="new-count">0</strong> new' in body
     assert b'<strong id="fixed-count">1</strong> fixed' in body
