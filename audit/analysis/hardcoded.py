@@ -10,7 +10,7 @@ from audit.analysis.constants import MAX_PORT, NAMESPACE_URL_HOSTS, SECRET_MIN_L
 
 _URL_RE = re.compile(
     r"^(?:https?|wss?|ftp|sftp|ssh|redis|rediss|amqp|amqps|postgres|postgresql|"
-    r"mysql|mongodb(?:\+srv)?|grpc|tcp|udp|smtp|ldap|ldaps)://[\w\[\]@:.%-]+",
+    r"mysql|mongodb(?:\+srv)?|grpc|tcp|udp|smtp|ldap|ldaps)://(?:[^\W_]|\[)",
     re.IGNORECASE,
 )
 _CREDENTIAL_URL_RE = re.compile(r"^[a-z][\w+.-]*://[^/\s:@]+:[^/\s@]+@", re.IGNORECASE)

@@ -14,3 +14,9 @@ def describe(url):
 
 def error():
     raise ValueError("see https://docs.python.org/3/ for details")
+
+
+def templates(host, port, path):
+    plain = "http://%s:%s" % (host, port)
+    secure = "https://{}/{}".format(host, path)
+    return plain, secure
