@@ -33,7 +33,6 @@ def _copy_checkout(target: Path) -> None:
         if (ROOT / name).is_file():
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, target / name)
-    (target / ".venv").symlink_to(ROOT / ".venv")
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -56,7 +55,7 @@ def test_make_run__serves_health_and_prints_dev_credentials(tmp_path):
     log = tmp_path / "run.log"
     with log.open("w") as out:
         server = subprocess.Popen(
-            ["make", "run", f"PORT={port}"],
+            ["make", "run", f"PORT={port}", f"VENV={ROOT / '.venv'}"],
             cwd=tmp_path,
             env=env,
             stdout=out,
