@@ -6,8 +6,10 @@ import secrets
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError
 from django.utils import timezone
 
+from controlplane.exceptions import TokenMismatchError, WeakTokenError
 from controlplane.models import AgentToken
 
 TOKEN_BYTES = 32
@@ -59,3 +61,27 @@ def agent_token_revoke(*, agent: AgentToken) -> None:
     if agent.revoked_at is None:
         agent.revoked_at = timezone.now()
         agent.save(update_fields=["revoked_at"])
+
+
+def agent_token_use(raw_token: str) -> AgentToken | None:
+    """Return the usable agent for a raw token and record that it was used now."""
+    agent = agent_token_find(raw_token)
+    if agent is not None:
+        agent.last_used_at = timezone.now()
+        AgentToken.objects.filter(pk=agent.pk).update(last_used_at=agent.last_used_at)
+    return agent
+
+
+def agent_token_rotate(*, agent_id: int, old_token: str, new_token: str) -> None:
+    """Replace an agent's current token; raise TokenMismatchError or WeakTokenError."""
+    if len(new_token) < MIN_TOKEN_LENGTH:
+        raise WeakTokenError(f"a token needs at least {MIN_TOKEN_LENGTH} characters")
+    try:
+        updated = AgentToken.objects.filter(
+            pk=agent_id, token_hash=token_hash(old_token), revoked_at__isnull=True
+        ).update(token_hash=token_hash(new_token))
+    except IntegrityError as exc:
+        # Another agent already has this token: it is known, so it is weak.
+        raise WeakTokenError("choose another token") from exc
+    if not updated:
+        raise TokenMismatchError("the old token is not this agent's current token")
