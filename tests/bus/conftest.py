@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
 from channels.testing import WebsocketCommunicator
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.core.cache import cache
 
@@ -41,7 +43,17 @@ def ws_config(tmp_path) -> Iterator[Callable[..., None]]:
 
 
 @pytest.fixture
-async def gateway(ws_config) -> AsyncIterator[dispatch.Gateway]:
+def builtin_tools(db) -> None:
+    """The built-in tools as the data migration creates them.
+
+    Transactional tests flush every table afterwards, migration data included.
+    """
+    migration = importlib.import_module("bus.migrations.0002_builtin_tools")
+    migration.create_builtins(django_apps, None)
+
+
+@pytest.fixture
+async def gateway(ws_config, builtin_tools) -> AsyncIterator[dispatch.Gateway]:
     """A fresh gateway with empty caches; leftover calls are cancelled at the end."""
     fresh = dispatch.Gateway()
     previous = dispatch.gateway
@@ -133,3 +145,33 @@ async def connect(gateway) -> AsyncIterator[Callable[..., Any]]:
     yield open_client
     for client in clients:
         await client.close()
+
+
+@pytest.fixture
+def make_tool(db) -> Callable[..., Any]:
+    """Create a python tool (and its provider) as an operator would in the admin."""
+    from bus.models import Provider, Tool
+
+    def create(
+        name: str,
+        target: str,
+        *,
+        provider: str = "builtin",
+        max_inflight: int = 0,
+        schema: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> Tool:
+        owner, _ = Provider.objects.get_or_create(
+            name=provider, defaults={"max_inflight": max_inflight}
+        )
+        tool = Tool.objects.create(
+            name=name,
+            target=target,
+            provider=owner,
+            input_schema=schema if schema is not None else {"type": "object"},
+            **fields,
+        )
+        registry.invalidate()
+        return tool
+
+    return create
