@@ -126,6 +126,9 @@ class AgentConsumer(AsyncWebsocketConsumer):
     async def _transport(self, text: str) -> None:
         await self.send(text_data=text)
 
+    async def _close_with(self, code: int) -> None:
+        await self.close(code=code)
+
     @staticmethod
     def _internal_error(op: str, text: str) -> dict[str, Any]:
         message = "internal error"
@@ -179,6 +182,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         self.session = dispatch.gateway.open_session(
             agent=_agent_of(row) if row is not None else ANONYMOUS,
             transport=self._transport,
+            closer=self._close_with,
             token_hash=token_hash(token) if has_token else None,
             client=_client_label(frame.get("client")),
         )

@@ -70,6 +70,7 @@ class Session:
 
     agent: Agent
     transport: Callable[[str], Awaitable[None]]
+    closer: Callable[[int], Awaitable[None]] | None = None
     token_hash: str | None = None
     client: str = ""
     session_id: str = field(default_factory=lambda: str(uuid.uuid4()))
@@ -139,10 +140,15 @@ class Gateway:
         transport: Callable[[str], Awaitable[None]],
         token_hash: str | None,
         client: str = "",
+        closer: Callable[[int], Awaitable[None]] | None = None,
     ) -> Session:
         """Register a connection that said hello."""
         session = Session(
-            agent=agent, transport=transport, token_hash=token_hash, client=client
+            agent=agent,
+            transport=transport,
+            closer=closer,
+            token_hash=token_hash,
+            client=client,
         )
         self.sessions[session.session_id] = session
         return session
@@ -302,6 +308,17 @@ class Gateway:
             await asyncio.wait(pending, timeout=SHUTDOWN_CANCEL_WAIT_SECS)
         self.call_log.flush()
         return len(pending)
+
+    async def close_sessions(self, code: int) -> None:
+        """Close every open connection with a close code (at shutdown)."""
+        for session in list(self.sessions.values()):
+            if session.closer is None:
+                continue
+            try:
+                await session.closer(code)
+            except Exception:
+                # Shutdown goes on for the other sessions; this one just drops.
+                logger.exception("Cannot close session %s", session.session_id)
 
     # Pipeline steps
 
