@@ -11,8 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bus.protocol import Op
+from bus.protocol import ErrorCode, Op, encode_frame
 from controlplane.config import Config
+
+# Room for the frame's other fields around the outputs and the joined text.
+FRAME_OVERHEAD_BYTES = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +36,11 @@ async def deliver_result(
     context: ResultContext,
     config: Config,
 ) -> dict[str, Any]:
-    """Return the call_tool_res frame for a result; `payload` is {"outputs": [...]}."""
+    """Return the call_tool_res frame for a result; `payload` is {"outputs": [...]}.
+
+    Inline when the frame fits WS_MAX_MESSAGE_BYTES (servers refuse to send
+    larger ones), else BUS_UNAVAILABLE: a result is never silently dropped.
+    """
     frame: dict[str, Any] = {
         "op": Op.CALL_TOOL_RES,
         "request_id": context.request_id,
@@ -41,7 +48,26 @@ async def deliver_result(
     }
     if config.WS_COMPAT_TEXT:
         frame["text"] = joined_text(outputs)
+    if not fits_frame(frame, payload, config):
+        return {
+            "op": Op.CALL_TOOL_RES,
+            "request_id": context.request_id,
+            "error": {
+                "code": ErrorCode.BUS_UNAVAILABLE,
+                "message": f"result of {len(payload)} bytes does not fit a "
+                f"{config.WS_MAX_MESSAGE_BYTES}-byte frame and cannot be stored",
+            },
+        }
     return frame
+
+
+def fits_frame(frame: dict[str, Any], payload: bytes, config: Config) -> bool:
+    """Return whether a result frame fits WS_MAX_MESSAGE_BYTES."""
+    # The joined text is never longer than the outputs it comes from, so twice
+    # the payload bounds the frame; only results near the limit are encoded.
+    if 2 * len(payload) + FRAME_OVERHEAD_BYTES <= config.WS_MAX_MESSAGE_BYTES:
+        return True
+    return len(encode_frame(frame).encode()) <= config.WS_MAX_MESSAGE_BYTES
 
 
 def joined_text(outputs: list[dict[str, Any]]) -> str:

@@ -78,9 +78,16 @@ class Session:
     closed: bool = False
 
     async def send_text(self, text: str) -> None:
-        """Send one frame unless the connection has closed."""
-        if not self.closed:
+        """Send one frame unless the connection has closed; never raises."""
+        if self.closed:
+            return
+        try:
             await self.transport(text)
+        except Exception:
+            # The connection boundary: a frame the server cannot send must not
+            # end the call's task; the session is treated as gone.
+            logger.exception("Cannot send a frame to session %s", self.session_id)
+            self.closed = True
 
     async def send(self, frame: dict[str, Any]) -> int:
         """Send one frame and return its size."""

@@ -173,6 +173,9 @@ def run_daphne(host: str, port: int, max_bytes: int) -> None:
 
     def on_ready() -> None:
         server.ws_factory.protocol = RegisteredCloseCodes
+        # By default autobahn drops the TCP connection on a too-large message;
+        # the protocol promises a close frame with 1009.
+        server.ws_factory.setProtocolOptions(failByDrop=False)
         twisted_loop.create_task(lifecycle.start())
         for signum in (signal.SIGTERM, signal.SIGINT):
             twisted_loop.add_signal_handler(signum, on_signal)
