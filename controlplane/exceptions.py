@@ -25,6 +25,10 @@ class TokenError(ValueError):
     """An agent token operation is refused."""
 
 
+class DuplicateAgentError(TokenError):
+    """An agent with this name exists already."""
+
+
 class TokenMismatchError(TokenError):
     """The token given is not the agent's current token."""
 
