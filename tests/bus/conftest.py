@@ -96,7 +96,8 @@ class Client:
         await self.comm.send_json_to(frame)
 
     async def send_text(self, text: str) -> None:
-        await self.comm.send_to(text_data=text)
+        # send_input, unlike send_to, also delivers an empty text frame.
+        await self.comm.send_input({"type": "websocket.receive", "text": text})
 
     async def receive(self, timeout: float = 3) -> dict[str, Any]:
         return await self.comm.receive_json_from(timeout=timeout)
