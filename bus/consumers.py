@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import DatabaseError
@@ -30,6 +30,7 @@ from bus.protocol import (
     encode_frame,
     error_frame,
     invalid,
+    loads,
     parse_call,
     parse_cancel,
 )
@@ -70,6 +71,20 @@ class AgentConsumer(AsyncWebsocketConsumer):
     session: Session | None = None
     refused = False
     hello_timer: asyncio.Task[None] | None = None
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Route an ASGI message to its handler, without a database hop per frame.
+
+        Channels closes stale database connections before every message, which
+        is a trip through the one thread that runs sync code, per frame, for
+        every connection: it capped throughput and queued all connections behind
+        each other. Frames here reach the database only through
+        database_sync_to_async (hello, rotate_token), which does that cleanup.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         """Accept and give the client the hello timeout to authenticate."""
@@ -133,7 +148,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
     def _internal_error(op: str, text: str) -> dict[str, Any]:
         message = "internal error"
         if op == Op.CALL_TOOL:
-            request_id = json.loads(text).get("request_id")
+            request_id = loads(text).get("request_id")
             if isinstance(request_id, str):
                 return call_error(request_id, ErrorCode.EXEC_ERROR, message)
         return error_frame(ErrorCode.EXEC_ERROR, message)
@@ -154,7 +169,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         if self.hello_timer is not None:
             self.hello_timer.cancel()
         try:
-            frame = json.loads(text)
+            frame = loads(text)
         except ValueError:
             frame = None
         if not isinstance(frame, dict):

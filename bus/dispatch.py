@@ -10,7 +10,6 @@ cache, and their slots are released on every path.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
@@ -30,6 +29,7 @@ from bus.protocol import (
     Scope,
     call_error,
     canonical_json,
+    dumps,
     encode_frame,
     normalize_tool_name,
 )
@@ -108,7 +108,9 @@ class Call:
     semantic: str | None
     subscribers: dict[str, Session]
     slot: Slot | None = None
-    tool_task: asyncio.Future[Any] | None = None
+    task: asyncio.Task[None] | None = None
+    tool_running: bool = False
+    answered: bool = False
     cancel_reason: str | None = None
 
 
@@ -214,7 +216,7 @@ class Gateway:
             # A resend (often after a reconnect) joins the call: this session
             # gets its heartbeats and result too.
             running.subscribers[session.session_id] = session
-            await session.send(self._progress(running, note=DUPLICATE_NOTE))
+            await session.send(progress_frame(running, note=DUPLICATE_NOTE))
             return
         if cached is not None:
             frame = {"op": Op.CALL_TOOL_RES, "request_id": request_id, **cached}
@@ -265,6 +267,7 @@ class Gateway:
         task = asyncio.create_task(
             self._run(call, request.arguments, timeout, config, received_at)
         )
+        call.task = task
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -387,20 +390,10 @@ class Gateway:
     def _cancel(call: Call, reason: str) -> None:
         if call.cancel_reason is None:
             call.cancel_reason = reason
-        if call.tool_task is not None:
-            call.tool_task.cancel()
-
-    @staticmethod
-    def _progress(call: Call, note: str | None = None) -> dict[str, Any]:
-        frame = {
-            "op": Op.PROGRESS,
-            "request_id": call.request_id,
-            "name": call.tool.name,
-            "t": time.time(),
-        }
-        if note is not None:
-            frame["note"] = note
-        return frame
+        # Only the tool is interrupted: once it has returned, the result is
+        # delivered and cached as usual.
+        if call.tool_running and call.task is not None:
+            call.task.cancel()
 
     async def _run(
         self,
@@ -436,6 +429,7 @@ class Gateway:
         text = encode_frame(
             {"op": Op.CALL_TOOL_RES, "request_id": call.request_id, **body}
         )
+        call.answered = True
         for session in list(call.subscribers.values()):
             await session.send_text(text)
         outcome = body["error"]["code"] if "error" in body else OK
@@ -456,7 +450,7 @@ class Gateway:
         result = await self._execute(call, arguments, timeout, config)
         if isinstance(result, Failure):
             return {"error": {"code": result.code, "message": result.message}}
-        payload = json.dumps({"outputs": result}, separators=(",", ":")).encode()
+        payload = dumps({"outputs": result}).encode()
         frame = await deliver_result(
             payload=payload,
             outputs=result,
@@ -476,36 +470,35 @@ class Gateway:
     ) -> list[dict[str, Any]] | Failure:
         if call.cancel_reason is not None:
             return Failure(ErrorCode.CANCELLED, call.cancel_reason)
-        loop = asyncio.get_running_loop()
-        task = asyncio.ensure_future(run_tool(call.tool, arguments, timeout))
-        call.tool_task = task
-        deadline = loop.time() + timeout
-        interval = config.WS_PROGRESS_INTERVAL_SECS
+        # The tool runs in this task (no extra task per call); cancel and the
+        # timeout interrupt it by cancelling this task while tool_running.
+        watch = Watch(call, config.WS_PROGRESS_INTERVAL_SECS, timeout)
+        call.tool_running = True
         try:
-            while not task.done():
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    task.cancel()
-                    task.add_done_callback(_report_late_failure)
-                    return Failure(
-                        ErrorCode.TIMEOUT,
-                        f"{call.tool.name} did not finish within {timeout:g}s",
-                    )
-                await asyncio.wait((task,), timeout=min(interval, remaining))
-                if not task.done() and loop.time() < deadline:
-                    frame = encode_frame(self._progress(call))
-                    for session in list(call.subscribers.values()):
-                        await session.send_text(frame)
+            value = await run_tool(call.tool, arguments, timeout)
         except asyncio.CancelledError:
-            task.cancel()
-            raise
-        if task.cancelled():
-            return Failure(ErrorCode.CANCELLED, call.cancel_reason or "call cancelled")
-        error = task.exception()
-        if error is None:
-            return to_outputs(task.result())
-        if isinstance(error, ToolTimeout):
+            if watch.expired:
+                asyncio.current_task().uncancel()
+                return Failure(
+                    ErrorCode.TIMEOUT,
+                    f"{call.tool.name} did not finish within {timeout:g}s",
+                )
+            if call.cancel_reason is None:
+                raise
+            asyncio.current_task().uncancel()
+            return Failure(ErrorCode.CANCELLED, call.cancel_reason)
+        except ToolTimeout as error:
             return Failure(ErrorCode.TIMEOUT, str(error))
+        except Exception as error:  # noqa: BLE001  (the tool boundary: any failure
+            # of the tool's own code is its call's EXEC_ERROR, logged, not ours)
+            return self._tool_failure(call, error)
+        finally:
+            call.tool_running = False
+            watch.stop()
+        return to_outputs(value)
+
+    @staticmethod
+    def _tool_failure(call: Call, error: Exception) -> Failure:
         if not isinstance(error, ToolError):
             logger.warning(
                 "Tool %s raised %s",
@@ -561,13 +554,59 @@ class Gateway:
         )
 
 
-def _report_late_failure(task: asyncio.Future[Any]) -> None:
-    # The call was already answered TIMEOUT; a tool that ignores cancellation
-    # and fails later is still worth a log line.
-    if not task.cancelled() and task.exception() is not None:
-        logger.warning(
-            "Tool failed after its call timed out: %s", type(task.exception()).__name__
+def progress_frame(call: Call, note: str | None = None) -> dict[str, Any]:
+    """Build a progress frame for a call."""
+    frame = {
+        "op": Op.PROGRESS,
+        "request_id": call.request_id,
+        "name": call.tool.name,
+        "t": time.time(),
+    }
+    if note is not None:
+        frame["note"] = note
+    return frame
+
+
+class Watch:
+    """One timer per running call: progress every interval, cancel at the deadline."""
+
+    def __init__(self, call: Call, interval: float, timeout: float) -> None:
+        self.call, self.interval = call, interval
+        self.loop = asyncio.get_running_loop()
+        self.deadline = self.loop.time() + timeout
+        self.expired = False
+        self.sending: asyncio.Task[None] | None = None
+        self.timer: asyncio.TimerHandle | None = self.loop.call_at(
+            min(self.loop.time() + interval, self.deadline), self._tick
         )
+
+    def _tick(self) -> None:
+        now = self.loop.time()
+        if now >= self.deadline:
+            self.timer = None
+            self.expired = True
+            if self.call.task is not None:
+                self.call.task.cancel()
+            return
+        self.timer = self.loop.call_at(
+            min(now + self.interval, self.deadline), self._tick
+        )
+        if self.sending is None or self.sending.done():
+            self.sending = self.loop.create_task(self._send_progress())
+
+    async def _send_progress(self) -> None:
+        # Checked right before sending: no heartbeat may follow the result.
+        if self.call.answered:
+            return
+        text = encode_frame(progress_frame(self.call))
+        for session in list(self.call.subscribers.values()):
+            await session.send_text(text)
+
+    def stop(self) -> None:
+        """Stop the timer; a beat already being sent sees the call answered."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
 
 gateway = Gateway()

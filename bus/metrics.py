@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from bus.capacity import CapacitySnapshot
+from bus.protocol import dumps
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class CallLog:
 
     def append(self, path: str, entry: dict[str, Any]) -> None:
         """Queue one record; it is written within FLUSH_DELAY_SECS."""
-        self._pending.append((path, json.dumps(entry, separators=(",", ":"))))
+        self._pending.append((path, dumps(entry)))
         if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(
                 FLUSH_DELAY_SECS, self.flush
@@ -85,10 +85,21 @@ class CallLog:
                 )
 
 
+_calls_by_label: dict[tuple[str, str], Any] = {}
+_latency_by_tool: dict[str, Any] = {}
+
+
 def observe_call(tool: str, outcome: str, latency: float) -> None:
     """Count an answered call in the Prometheus metrics."""
-    CALLS.labels(tool, outcome).inc()
-    LATENCY.labels(tool).observe(latency)
+    # labels() costs a lock and a tuple build per call; the children are stable.
+    counter = _calls_by_label.get((tool, outcome))
+    if counter is None:
+        counter = _calls_by_label[(tool, outcome)] = CALLS.labels(tool, outcome)
+    histogram = _latency_by_tool.get(tool)
+    if histogram is None:
+        histogram = _latency_by_tool[tool] = LATENCY.labels(tool)
+    counter.inc()
+    histogram.observe(latency)
 
 
 class GatewayCollector(Collector):

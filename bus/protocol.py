@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 PROTOCOL_VERSION = 1
 SERVER_VERSION = "0.1.0"
 
@@ -106,10 +108,28 @@ def invalid(what: str) -> FrameError:
     return FrameError(ErrorCode.INVALID_MESSAGE, f"invalid_message: {what}")
 
 
+def loads(text: str) -> Any:
+    """Parse JSON fast; what orjson refuses (NaN, huge ints) gets the stdlib's say."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+def dumps(value: Any, *, sort_keys: bool = False) -> str:
+    """Serialize compactly and fast; values orjson cannot take use the stdlib."""
+    try:
+        return orjson.dumps(
+            value, option=orjson.OPT_SORT_KEYS if sort_keys else 0
+        ).decode()
+    except TypeError:
+        return json.dumps(value, sort_keys=sort_keys, separators=(",", ":"))
+
+
 def decode_frame(text: str) -> dict[str, Any]:
     """Parse one frame into an object with a string op; raise FrameError if not."""
     try:
-        frame = json.loads(text)
+        frame = loads(text)
     except ValueError:
         raise FrameError(ErrorCode.INVALID_JSON, "invalid_json") from None
     if not isinstance(frame, dict):
@@ -121,7 +141,7 @@ def decode_frame(text: str) -> dict[str, Any]:
 
 def encode_frame(frame: dict[str, Any]) -> str:
     """Serialize a server frame compactly."""
-    return json.dumps(frame, separators=(",", ":"))
+    return dumps(frame)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,12 +194,12 @@ def normalize_tool_name(name: str, suffixes: tuple[str, ...]) -> str:
 
 def canonical_json(value: Any) -> str:
     """Serialize a value so equal arguments give equal text (sorted keys, compact)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return dumps(value, sort_keys=True)
 
 
 def digest(text: str) -> str:
-    """Return a short stable digest used in cache keys."""
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+    """Return a short stable digest (96 bits) used in cache keys."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
 
 def error_frame(code: str, message: str, **extra: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ a cheap version (counts and newest ``updated_at`` of both tables) at most every
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -151,6 +152,8 @@ class _Holder:
         self.lock = threading.Lock()
         self.registry: Registry | None = None
         self.checked_at = 0.0
+        self.refreshing: asyncio.Future[Registry] | None = None
+        self.interval: float | None = None
 
 
 _holder = _Holder()
@@ -182,19 +185,34 @@ def get_registry() -> Registry:
 
 
 async def aget_registry() -> Registry:
-    """Return the registry from async code; only a stale check leaves the loop."""
+    """Return the registry from async code without waiting for a refresh.
+
+    A stale registry is served while one background check refreshes it, so
+    calls never queue behind the database (nor all at once, every interval).
+    """
     current = _holder.registry
-    if current is not None and time.monotonic() - _holder.checked_at < _interval():
-        return current
-    return await database_sync_to_async(get_registry)()
+    if current is None:
+        return await database_sync_to_async(get_registry)()
+    stale = time.monotonic() - _holder.checked_at >= _interval()
+    if stale and (_holder.refreshing is None or _holder.refreshing.done()):
+        _holder.refreshing = asyncio.ensure_future(
+            database_sync_to_async(get_registry)()
+        )
+    return current
 
 
 def _interval() -> float:
-    # Not overridable, so the environment layer is the effective value.
-    return settings.CONTROLPLANE_BASE_CONFIG.values["CONFIG_REFRESH_SECS"]
+    if _holder.interval is None:
+        # Not overridable, so the environment layer is the effective value.
+        _holder.interval = settings.CONTROLPLANE_BASE_CONFIG.values[
+            "CONFIG_REFRESH_SECS"
+        ]
+    return _holder.interval
 
 
 def invalidate() -> None:
     """Make the next read in this process reload the tools as stored now."""
     with _holder.lock:
         _holder.registry, _holder.checked_at = None, 0.0
+        _holder.refreshing = None
+        _holder.interval = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.cache import caches
+from django.core.cache import BaseCache, caches
 from django.core.cache.backends.locmem import LocMemCache
 
 from bus.protocol import digest
@@ -32,12 +32,20 @@ class ResultCache:
 
     def __init__(self, alias: str = CACHE_ALIAS) -> None:
         self.alias = alias
+        self._cache: BaseCache | None = None
+
+    @property
+    def cache(self) -> BaseCache:
+        """Return the backend; looked up once (the lookup is a context-local read)."""
+        if self._cache is None:
+            self._cache = caches[self.alias]
+        return self._cache
 
     async def lookup(
         self, replay: str, semantic: str | None
     ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """Return the cached bodies under the replay and semantic keys."""
-        cache = caches[self.alias]
+        cache = self.cache
         keys = [replay] if semantic is None else [replay, semantic]
         if isinstance(cache, LocMemCache):
             found = cache.get_many(keys)
@@ -56,7 +64,7 @@ class ResultCache:
         """Cache a body for replay and, for a semantic key, for reuse."""
         if ttl <= 0:
             return
-        cache = caches[self.alias]
+        cache = self.cache
         entries = {replay: body} if semantic is None else {replay: body, semantic: body}
         if isinstance(cache, LocMemCache):
             cache.set_many(entries, ttl)

@@ -40,6 +40,7 @@ def to_outputs(value: Any) -> list[dict[str, Any]]:
     try:
         text = json.dumps(value)
     except (TypeError, ValueError):
+        # Not JSON (e.g. a custom object): its text form is the best output.
         text = str(value)
     return [{"type": "text", "text": text}]
 

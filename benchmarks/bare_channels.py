@@ -1,0 +1,38 @@
+"""A bare Channels echo consumer: the floor our gateway is compared against."""
+
+import json
+import os
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
+django.setup()
+
+from channels.generic.websocket import AsyncWebsocketConsumer  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import re_path  # noqa: E402
+
+
+class BareEcho(AsyncWebsocketConsumer):
+    """Parse each frame and answer a call_tool with its result, nothing else."""
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None
+    ) -> None:
+        frame = json.loads(text_data or "{}")
+        if frame.get("op") == "hello":
+            reply = {"op": "hello_ack", "ok": True}
+        else:
+            text = frame.get("arguments", {}).get("text", "")
+            reply = {
+                "op": "call_tool_res",
+                "request_id": frame.get("request_id"),
+                "outputs": [{"type": "text", "text": text}],
+                "text": text,
+            }
+        await self.send(text_data=json.dumps(reply, separators=(",", ":")))
+
+
+application = ProtocolTypeRouter(
+    {"websocket": URLRouter([re_path(r"^(ws/?)?$", BareEcho.as_asgi())])}
+)
