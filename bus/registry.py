@@ -2,7 +2,7 @@
 
 Established sessions keep listing and calling tools while the database is down:
 a failed refresh keeps the last known registry and logs it. Every process checks
-a cheap version (counts and newest ``updated_at`` of both tables) at most every
+a cheap version (ids, ``updated_at`` and switches of both tables) at most every
 ``CONFIG_REFRESH_SECS``, so admin edits in any process apply without a restart.
 """
 
@@ -19,7 +19,6 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import DatabaseError
-from django.db.models import Count, Max
 from django.utils.module_loading import import_string
 from jsonschema import SchemaError, validators
 from jsonschema.protocols import Validator
@@ -107,9 +106,13 @@ def _resolve(target: str) -> tuple[Callable[..., Any] | None, str]:
 def _read_version() -> tuple[Any, ...]:
     from bus.models import Provider, Tool
 
-    tools = Tool.objects.aggregate(n=Count("id"), t=Max("updated_at"))
-    providers = Provider.objects.aggregate(n=Count("id"), t=Max("updated_at"))
-    return (tools["n"], tools["t"], providers["n"], providers["t"])
+    # Besides updated_at (set by every save), the switches an operator may flip
+    # with a bulk update, so those changes are seen too.
+    tools = Tool.objects.order_by("id").values_list("id", "updated_at", "enabled")
+    providers = Provider.objects.order_by("id").values_list(
+        "id", "updated_at", "enabled", "max_inflight"
+    )
+    return (tuple(tools), tuple(providers))
 
 
 def _load(version: tuple[Any, ...]) -> Registry:

@@ -1,6 +1,7 @@
 """Tool callables the gateway tests register (python kind)."""
 
 import asyncio
+import time
 
 CALLS: list[dict] = []
 
@@ -25,3 +26,9 @@ async def record(**arguments: object) -> str:
 def structured(**arguments: object) -> list[dict]:
     """Return ready-made outputs, text and otherwise."""
     return [{"type": "text", "text": "a"}, {"type": "json", "data": {"n": 1}}]
+
+
+def block(seconds: float) -> str:
+    """Block a worker thread (a sync tool that cannot be interrupted)."""
+    time.sleep(seconds)
+    return "done"
