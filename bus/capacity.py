@@ -82,6 +82,13 @@ class CapacitySnapshot:
 class CapacityLimiter(Protocol):
     """Where calls take and return slots; implementations must never block."""
 
+    @property
+    def global_inflight(self) -> int:
+        """Return how many slots are taken (for health)."""
+
+    def forget_session(self, session_id: str) -> None:
+        """Drop what is kept about a closed session besides its held slots."""
+
     async def acquire(self, limits: Limits) -> Slot | Rejection:
         """Take a slot in every scope, or return the first full scope."""
 

@@ -19,7 +19,14 @@ from datetime import timedelta
 from typing import Any
 
 from bus import metrics
-from bus.capacity import CapacitySnapshot, InProcessLimiter, Limits, Rejection, Slot
+from bus.capacity import (
+    CapacityLimiter,
+    CapacitySnapshot,
+    InProcessLimiter,
+    Limits,
+    Rejection,
+    Slot,
+)
 from bus.delivery import ResultContext, bus_status, deliver_result
 from bus.protocol import (
     DUPLICATE_NOTE,
@@ -127,10 +134,10 @@ class Gateway:
 
     def __init__(
         self,
-        capacity: InProcessLimiter | None = None,
+        capacity: CapacityLimiter | None = None,
         results: ResultCache | None = None,
     ) -> None:
-        self.capacity = capacity or InProcessLimiter()
+        self.capacity: CapacityLimiter = capacity or InProcessLimiter()
         self.results = results or ResultCache()
         self.call_log = metrics.CallLog()
         self.sessions: dict[str, Session] = {}
