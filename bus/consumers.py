@@ -15,7 +15,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import DatabaseError
 
 from bus import dispatch
-from bus.dispatch import ANONYMOUS, Agent, Session
+from bus.calls import ANONYMOUS, Agent, Session
 from bus.protocol import (
     PROTOCOL_VERSION,
     SERVER_VERSION,

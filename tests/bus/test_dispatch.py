@@ -12,8 +12,9 @@ from asgiref.sync import sync_to_async
 from django.db import OperationalError
 
 from bus import dispatch, registry
+from bus.calls import Agent, Session
 from bus.capacity import InProcessLimiter, Limits, Rejection, Slot
-from bus.dispatch import Agent, Gateway, Session
+from bus.dispatch import Gateway
 from bus.protocol import CallRequest, normalize_tool_name
 from bus.tools.runners import to_outputs
 
