@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from typing import Any
 
@@ -16,6 +17,7 @@ from bus.calls import Agent, Session
 from bus.capacity import InProcessLimiter, Limits, Rejection, Slot
 from bus.dispatch import Gateway
 from bus.protocol import CallRequest, normalize_tool_name
+from bus.results import ResultCache, replay_key, semantic_key
 from bus.tools.runners import to_outputs
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -212,3 +214,20 @@ def test_registry__sees_admin_changes_after_refresh(builtin_tools, ws_config) ->
     registry._holder.checked_at = 0.0
     assert "echo" not in registry.get_registry().tools
     registry.invalidate()
+
+
+@pytest.mark.skipif(
+    not os.environ.get("REDIS_TEST_URL"), reason="needs REDIS_TEST_URL (make test)"
+)
+async def test_result_cache__works_on_redis() -> None:
+    """The caches use Django's async cache API on Redis, keyed by agent."""
+    from django.core.cache.backends.redis import RedisCache
+
+    results = ResultCache()
+    results._cache = RedisCache(os.environ["REDIS_TEST_URL"], {})
+    replay, semantic = replay_key("a1", "r-1"), semantic_key("a1", "echo", "{}")
+    await results.store({"outputs": []}, replay=replay, semantic=semantic, ttl=5)
+    assert await results.lookup(replay, semantic) == ({"outputs": []}, {"outputs": []})
+    other = replay_key("a2", "r-1")
+    assert await results.lookup(other, None) == (None, None)
+    await results.cache.adelete_many([replay, semantic])
