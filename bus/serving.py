@@ -122,7 +122,7 @@ class Lifecycle:
         await dispatch.gateway.close_sessions(CloseCode.GOING_AWAY)
         if self.health_task is not None:
             self.health_task.cancel()
-        remove_health_file(self.health_path)
+            remove_health_file(self.health_path)
         logger.info("Shutdown complete")
 
 
@@ -160,7 +160,12 @@ def run_daphne(host: str, port: int, max_bytes: int) -> None:
         for listening in server.ports:
             listening.stopListening()
         task = twisted_loop.create_task(lifecycle.stop())
-        task.add_done_callback(lambda _: reactor.stop())
+        task.add_done_callback(stopped)
+
+    def stopped(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("Graceful shutdown failed", exc_info=task.exception())
+        reactor.stop()
 
     class RegisteredCloseCodes(WebSocketProtocol):
         # autobahn lets applications send only 1000 and 3000-4999; the protocol

@@ -44,8 +44,8 @@ def _database_url() -> str:
 class Server:
     """A running `manage.py serve` and the files it owns."""
 
-    def __init__(self, tmp: Path, port: int) -> None:
-        self.port = port
+    def __init__(self, tmp: Path, port: int, kind: str = "daphne") -> None:
+        self.port, self.kind = port, kind
         self.health = tmp / "health.json"
         self.metrics = tmp / "metrics.jsonl"
         self.pid_file = tmp / "serve.pid"
@@ -70,6 +70,8 @@ class Server:
             str(self.port),
             "--pid-file",
             str(self.pid_file),
+            "--server",
+            self.kind,
         ]
 
     def start(self) -> None:
@@ -100,9 +102,9 @@ class Server:
 
 
 @pytest.fixture
-def server(tmp_path, builtin_tools) -> Iterator[Server]:
+def server(request, tmp_path, builtin_tools) -> Iterator[Server]:
     """A served control plane on a free port, always stopped at the end."""
-    running = Server(tmp_path, _free_port())
+    running = Server(tmp_path, _free_port(), getattr(request, "param", "daphne"))
     running.start()
     try:
         yield running
@@ -188,6 +190,7 @@ async def test_serve__message_size_limits(server, agent) -> None:
         assert closed.value.rcvd.code == 1009
 
 
+@pytest.mark.parametrize("server", ["daphne", "uvicorn"], indirect=True)
 async def test_serve__sigterm_drains_and_cleans_up(server, agent) -> None:
     async with ws_connect(f"ws://127.0.0.1:{server.port}/ws/") as ws:
         await ws.send(json.dumps({"op": "hello", "token": agent[1]}))
