@@ -113,7 +113,14 @@ def loads(text: str) -> Any:
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
+        return _stdlib_loads(text)
+
+
+def _stdlib_loads(text: str) -> Any:
+    try:
         return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def dumps(value: Any, *, sort_keys: bool = False) -> str:

@@ -587,6 +587,7 @@ async def test_disconnect__call_finishes_into_replay_cache(
     ("text", "code", "message"),
     [
         ("{nope", "INVALID_JSON", "invalid_json"),
+        ("[" * 5000, "INVALID_JSON", "invalid_json"),
         ("[1]", "INVALID_MESSAGE", "invalid_message: frame is not a JSON object"),
         ('{"x": 1}', "INVALID_MESSAGE", "invalid_message: missing or non-string op"),
         ('{"op": 5}', "INVALID_MESSAGE", "invalid_message: missing or non-string op"),
