@@ -12,6 +12,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
+from benchmarks.ws_throughput import echo_reply  # noqa: E402
+
 
 class BareEcho(AsyncWebsocketConsumer):
     """Parse each frame and answer a call_tool with its result, nothing else."""
@@ -19,17 +21,7 @@ class BareEcho(AsyncWebsocketConsumer):
     async def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None
     ) -> None:
-        frame = json.loads(text_data or "{}")
-        if frame.get("op") == "hello":
-            reply = {"op": "hello_ack", "ok": True}
-        else:
-            text = frame.get("arguments", {}).get("text", "")
-            reply = {
-                "op": "call_tool_res",
-                "request_id": frame.get("request_id"),
-                "outputs": [{"type": "text", "text": text}],
-                "text": text,
-            }
+        reply = echo_reply(json.loads(text_data or "{}"))
         await self.send(text_data=json.dumps(reply, separators=(",", ":")))
 
 

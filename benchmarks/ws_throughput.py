@@ -42,19 +42,22 @@ def _free_port() -> int:
 # The raw server: websockets alone, same JSON in and out.
 
 
+def echo_reply(frame: dict[str, Any]) -> dict[str, Any]:
+    """Answer a frame as the minimal echo servers do: hello_ack or call_tool_res."""
+    if frame.get("op") == "hello":
+        return {"op": "hello_ack", "ok": True}
+    text = frame.get("arguments", {}).get("text", "")
+    return {
+        "op": "call_tool_res",
+        "request_id": frame.get("request_id"),
+        "outputs": [{"type": "text", "text": text}],
+        "text": text,
+    }
+
+
 async def _raw_handler(ws: Any) -> None:
     async for message in ws:
-        frame = json.loads(message)
-        if frame.get("op") == "hello":
-            reply = {"op": "hello_ack", "ok": True}
-        else:
-            text = frame.get("arguments", {}).get("text", "")
-            reply = {
-                "op": "call_tool_res",
-                "request_id": frame.get("request_id"),
-                "outputs": [{"type": "text", "text": text}],
-                "text": text,
-            }
+        reply = echo_reply(json.loads(message))
         await ws.send(json.dumps(reply, separators=(",", ":")))
 
 

@@ -102,6 +102,27 @@ class Client:
     async def receive(self, timeout: float = 3) -> dict[str, Any]:
         return await self.comm.receive_json_from(timeout=timeout)
 
+    async def send_call(
+        self, name: str, arguments: dict[str, Any], request_id: str = "r-1"
+    ) -> None:
+        await self.send(
+            {
+                "op": "call_tool",
+                "name": name,
+                "request_id": request_id,
+                "arguments": arguments,
+            }
+        )
+
+    async def start(
+        self, name: str, arguments: dict[str, Any], request_id: str = "r-1"
+    ) -> dict[str, Any]:
+        """Send a call and return its ack (the call is accepted and running)."""
+        await self.send_call(name, arguments, request_id)
+        ack = await self.receive()
+        assert ack["op"] == "call_tool_ack", ack
+        return ack
+
     async def call(
         self,
         name: str,
@@ -109,14 +130,7 @@ class Client:
         request_id: str = "r-1",
     ) -> list[dict[str, Any]]:
         """Send a call and return every frame up to and including its result."""
-        await self.send(
-            {
-                "op": "call_tool",
-                "name": name,
-                "request_id": request_id,
-                "arguments": arguments or {},
-            }
-        )
+        await self.send_call(name, arguments or {}, request_id)
         return await self.until_result(request_id)
 
     async def until_result(self, request_id: str) -> list[dict[str, Any]]:

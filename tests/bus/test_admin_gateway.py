@@ -134,15 +134,7 @@ async def test_capacity_page__shows_sessions_slots_and_rejections(
 ) -> None:
     ws_config(WS_SESSION_MAX_INFLIGHT=1)
     client = await connect(agent[1])
-    await client.send(
-        {
-            "op": "call_tool",
-            "name": "sleep",
-            "request_id": "a",
-            "arguments": {"seconds": 0.3},
-        }
-    )
-    await client.receive()
+    await client.start("sleep", {"seconds": 0.3}, request_id="a")
     rejected = await client.call("sleep", {"seconds": 0.2}, request_id="b")
     assert rejected[-1]["error"]["scope"] == "session"
     page = await sync_to_async(admin_client_logged_in.get)(

@@ -224,14 +224,7 @@ async def test_call_tool__replay_after_reconnect(connect, agent) -> None:
     original = (await first.call("echo", {"text": "once"}))[-1]
     await first.close()
     second = await connect(agent[1])
-    await second.send(
-        {
-            "op": "call_tool",
-            "name": "echo",
-            "request_id": "r-1",
-            "arguments": {"text": "once"},
-        }
-    )
+    await second.send_call("echo", {"text": "once"}, request_id="r-1")
     assert await second.receive() == original
     assert await second.comm.receive_nothing(0.05)
 
@@ -241,25 +234,10 @@ async def test_call_tool__resend_while_running_gets_note_then_result(
 ) -> None:
     ws_config(WS_PROGRESS_INTERVAL_SECS=5)
     first = await connect(agent[1])
-    await first.send(
-        {
-            "op": "call_tool",
-            "name": "sleep",
-            "request_id": "r-9",
-            "arguments": {"seconds": 0.3},
-        }
-    )
-    assert (await first.receive())["op"] == "call_tool_ack"
+    await first.start("sleep", {"seconds": 0.3}, request_id="r-9")
     await first.close()
     second = await connect(agent[1])
-    await second.send(
-        {
-            "op": "call_tool",
-            "name": "sleep",
-            "request_id": "r-9",
-            "arguments": {"seconds": 0.3},
-        }
-    )
+    await second.send_call("sleep", {"seconds": 0.3}, request_id="r-9")
     note = await second.receive()
     assert note["op"] == "progress" and note["request_id"] == "r-9"
     assert note["name"] == "sleep" and isinstance(note["t"], float)
@@ -298,15 +276,7 @@ async def test_call_tool__caches_never_cross_agents(
 
 async def test_call_tool__duplicate_in_flight(connect, agent) -> None:
     client = await connect(agent[1])
-    await client.send(
-        {
-            "op": "call_tool",
-            "name": "sleep",
-            "request_id": "a",
-            "arguments": {"seconds": 0.2},
-        }
-    )
-    assert (await client.receive())["op"] == "call_tool_ack"
+    await client.start("sleep", {"seconds": 0.2}, request_id="a")
     frames = await client.call("sleep", {"seconds": 0.2}, request_id="b")
     assert frames[-1]["error"]["code"] == "DUPLICATE"
     assert frames[-1]["error"]["original_request_id"] == "a"
@@ -320,22 +290,8 @@ async def test_call_tool__side_effect_tools_are_never_cached_nor_coalesced(
         "record", "tests.bus.sample_tools.record", idempotent=False
     )
     client = await connect(agent[1])
-    await client.send(
-        {
-            "op": "call_tool",
-            "name": "record",
-            "request_id": "a",
-            "arguments": {"seconds": 0.1},
-        }
-    )
-    await client.send(
-        {
-            "op": "call_tool",
-            "name": "record",
-            "request_id": "b",
-            "arguments": {"seconds": 0.1},
-        }
-    )
+    await client.send_call("record", {"seconds": 0.1}, request_id="a")
+    await client.send_call("record", {"seconds": 0.1}, request_id="b")
     frames_a = await client.until_result("a")
     frames_b = await client.until_result("b")
     results = [f for f in frames_a + frames_b if f["op"] == "call_tool_res"]
@@ -352,15 +308,7 @@ async def test_call_tool__side_effect_tools_are_never_cached_nor_coalesced(
 async def test_call_tool__session_limit(connect, agent, ws_config, gateway) -> None:
     ws_config(WS_SESSION_MAX_INFLIGHT=1, WS_RETRY_AFTER_SECS=2)
     client = await connect(agent[1])
-    await client.send(
-        {
-            "op": "call_tool",
-            "name": "sleep",
-            "request_id": "a",
-            "arguments": {"seconds": 0.2},
-        }
-    )
-    await client.receive()
+    await client.start("sleep", {"seconds": 0.2}, request_id="a")
     frames = await client.call("sleep", {"seconds": 0.3}, request_id="b")
     assert frames == [
         {
@@ -389,15 +337,7 @@ async def test_call_tool__global_limit_is_checked_first(
     )
     one = await connect(agent[1])
     two = await connect(other_agent[1])
-    await one.send(
-        {
-            "op": "call_tool",
-            "name": "narrow",
-            "request_id": "a",
-            "arguments": {"seconds": 0.2},
-        }
-    )
-    await one.receive()
+    await one.start("narrow", {"seconds": 0.2}, request_id="a")
     other_session = await two.call("narrow", {"seconds": 0.1}, request_id="b")
     same_session = await one.call("narrow", {"seconds": 0.1}, request_id="c")
     assert other_session[-1]["error"]["scope"] == "global"
@@ -413,15 +353,7 @@ async def test_call_tool__provider_limit(
     )
     one = await connect(agent[1])
     two = await connect(other_agent[1])
-    await one.send(
-        {
-            "op": "call_tool",
-            "name": "narrow",
-            "request_id": "a",
-            "arguments": {"seconds": 0.2},
-        }
-    )
-    await one.receive()
+    await one.start("narrow", {"seconds": 0.2}, request_id="a")
     blocked = await two.call("narrow", {"seconds": 0.1}, request_id="b")
     other_provider = await two.call("sleep", {"seconds": 0.01}, request_id="c")
     assert blocked[-1]["error"]["scope"] == "provider"
@@ -436,15 +368,7 @@ async def test_call_tool__retry_after_follows_recent_durations(
     ws_config(WS_SESSION_MAX_INFLIGHT=1, WS_RETRY_AFTER_SECS=0.01)
     client = await connect(agent[1])
     await client.call("sleep", {"seconds": 0.4}, request_id="warm")
-    await client.send(
-        {
-            "op": "call_tool",
-            "name": "sleep",
-            "request_id": "a",
-            "arguments": {"seconds": 0.41},
-        }
-    )
-    await client.receive()
+    await client.start("sleep", {"seconds": 0.41}, request_id="a")
     rejected = await client.call("sleep", {"seconds": 0.1}, request_id="b")
     retry_after = rejected[-1]["error"]["retry_after"]
     assert 0.2 < retry_after <= 0.45
@@ -510,15 +434,7 @@ async def test_call_tool__nothing_returned_is_one_empty_text(
 
 async def test_cancel__running_call(connect, agent, gateway) -> None:
     client = await connect(agent[1])
-    await client.send(
-        {
-            "op": "call_tool",
-            "name": "sleep",
-            "request_id": "r-1",
-            "arguments": {"seconds": 30},
-        }
-    )
-    await client.receive()
+    await client.start("sleep", {"seconds": 30}, request_id="r-1")
     await client.send({"op": "cancel", "request_id": "r-1"})
     frames = [await client.receive(), await client.receive()]
     by_op = {frame["op"]: frame for frame in frames}
@@ -532,15 +448,7 @@ async def test_cancel__unknown_or_other_agents_call(
 ) -> None:
     mine = await connect(agent[1])
     theirs = await connect(other_agent[1])
-    await mine.send(
-        {
-            "op": "call_tool",
-            "name": "sleep",
-            "request_id": "r-1",
-            "arguments": {"seconds": 0.2},
-        }
-    )
-    await mine.receive()
+    await mine.start("sleep", {"seconds": 0.2}, request_id="r-1")
     await theirs.send({"op": "cancel", "request_id": "r-1"})
     assert await theirs.receive() == {
         "op": "cancel_res",
@@ -556,15 +464,7 @@ async def test_disconnect__call_finishes_into_replay_cache(
     connect, agent, gateway
 ) -> None:
     client = await connect(agent[1])
-    await client.send(
-        {
-            "op": "call_tool",
-            "name": "sleep",
-            "request_id": "gone",
-            "arguments": {"seconds": 0.1},
-        }
-    )
-    await client.receive()
+    await client.start("sleep", {"seconds": 0.1}, request_id="gone")
     await client.close()
     await asyncio.wait(set(gateway.tasks), timeout=2)
     assert gateway.capacity.global_inflight == 0
@@ -747,15 +647,7 @@ async def test_slots__released_after_1000_mixed_calls(
     await asyncio.gather(drive(clients[0], 0), drive(clients[1], 1))
     # Calls left running by a disconnect are released when they end.
     third = await connect(agent[1])
-    await third.send(
-        {
-            "op": "call_tool",
-            "name": "sleep",
-            "request_id": "x",
-            "arguments": {"seconds": 0.02},
-        }
-    )
-    await third.receive()
+    await third.start("sleep", {"seconds": 0.02}, request_id="x")
     await third.close()
     if gateway.tasks:
         await asyncio.wait(set(gateway.tasks), timeout=5)
