@@ -165,9 +165,10 @@ class InProcessLimiter:
             (Scope.PROVIDER, slot.provider),
             (Scope.SESSION, slot.session_id),
         ):
-            self._durations.setdefault(key, deque(maxlen=RECENT_DURATIONS)).append(
-                elapsed
-            )
+            recent = self._durations.get(key)
+            if recent is None:
+                recent = self._durations[key] = deque(maxlen=RECENT_DURATIONS)
+            recent.append(elapsed)
 
     def forget_session(self, session_id: str) -> None:
         """Drop the duration history of a closed session (its slots stay counted)."""
