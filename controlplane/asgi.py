@@ -19,12 +19,15 @@ except ConfigError as exc:
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from bus.origins import BrowserOriginValidator  # noqa: E402
 from bus.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         # The admin's CSS/JS come from the installed apps; one process serves all.
         "http": ASGIStaticFilesHandler(django_asgi_app),
-        "websocket": URLRouter(websocket_urlpatterns),
+        # Agents authenticate in the hello frame (PROTOCOL.md), so the only
+        # middleware is the check that keeps foreign browser pages out.
+        "websocket": BrowserOriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -237,6 +237,14 @@ class Config:
         "Suffixes stripped from tool names before lookup, comma-separated.",
         overridable=True,
     )
+    WS_SHUTDOWN_GRACE_SECS: float = setting(
+        30.0,
+        "On SIGTERM, seconds `manage.py serve` lets calls in flight finish before "
+        "cancelling them.",
+        minimum=0,
+        maximum=3600,
+        overridable=True,
+    )
 
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Config)}

@@ -19,3 +19,19 @@ class OverrideError(ValueError):
 
 class OverrideConflictError(OverrideError):
     """Another operator changed the key after this edit started."""
+
+
+class TokenError(ValueError):
+    """An agent token operation is refused."""
+
+
+class DuplicateAgentError(TokenError):
+    """An agent with this name exists already."""
+
+
+class TokenMismatchError(TokenError):
+    """The token given is not the agent's current token."""
+
+
+class WeakTokenError(TokenError):
+    """A new token is too short or already in use."""

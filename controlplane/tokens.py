@@ -6,8 +6,14 @@ import secrets
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from controlplane.exceptions import (
+    DuplicateAgentError,
+    TokenMismatchError,
+    WeakTokenError,
+)
 from controlplane.models import AgentToken
 
 TOKEN_BYTES = 32
@@ -26,15 +32,22 @@ def agent_token_create(
     allowed_tools: list[str] | None = None,
     user: AbstractBaseUser | None = None,
 ) -> tuple[AgentToken, str]:
-    """Create an agent with a fresh random token; return the row and the raw token."""
+    """Create an agent with a fresh token; return row and raw token.
+
+    Raises DuplicateAgentError when the name is taken.
+    """
     raw = secrets.token_urlsafe(TOKEN_BYTES)
-    agent = AgentToken.objects.create(
-        name=name,
-        token_hash=token_hash(raw),
-        expires_at=expires_at,
-        allowed_tools=allowed_tools or [],
-        created_by=user,
-    )
+    try:
+        with transaction.atomic():
+            agent = AgentToken.objects.create(
+                name=name,
+                token_hash=token_hash(raw),
+                expires_at=expires_at,
+                allowed_tools=allowed_tools or [],
+                created_by=user,
+            )
+    except IntegrityError as exc:
+        raise DuplicateAgentError(f"an agent named {name!r} already exists") from exc
     return agent, raw
 
 
@@ -59,3 +72,28 @@ def agent_token_revoke(*, agent: AgentToken) -> None:
     if agent.revoked_at is None:
         agent.revoked_at = timezone.now()
         agent.save(update_fields=["revoked_at"])
+
+
+def agent_token_use(raw_token: str) -> AgentToken | None:
+    """Return the usable agent for a raw token and record that it was used now."""
+    agent = agent_token_find(raw_token)
+    if agent is not None:
+        agent.last_used_at = timezone.now()
+        AgentToken.objects.filter(pk=agent.pk).update(last_used_at=agent.last_used_at)
+    return agent
+
+
+def agent_token_rotate(*, agent_id: int, old_token: str, new_token: str) -> None:
+    """Replace an agent's current token; raise TokenMismatchError or WeakTokenError."""
+    if len(new_token) < MIN_TOKEN_LENGTH:
+        raise WeakTokenError(f"a token needs at least {MIN_TOKEN_LENGTH} characters")
+    try:
+        with transaction.atomic():
+            updated = AgentToken.objects.filter(
+                pk=agent_id, token_hash=token_hash(old_token), revoked_at__isnull=True
+            ).update(token_hash=token_hash(new_token))
+    except IntegrityError as exc:
+        # Another agent already has this token: it is known, so it is weak.
+        raise WeakTokenError("choose another token") from exc
+    if not updated:
+        raise TokenMismatchError("the old token is not this agent's current token")

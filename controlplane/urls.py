@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from health_check.views import HealthCheckView
 
+from bus.metrics import metrics_view
 from controlplane import views
 
 admin.site.site_header = "Agent tool control plane"
@@ -15,4 +16,5 @@ urlpatterns = [
     path("health/live", views.live, name="health-live"),
     path("health/ready", views.ReadyView.as_view(), name="health-ready"),
     path("audit/", include("audit.urls")),
+    path("metrics", metrics_view, name="metrics"),
 ]

@@ -1,0 +1,300 @@
+"""WebSocket throughput: our gateway, a raw websockets echo and a bare Channels echo.
+
+    python benchmarks/ws_throughput.py [--seconds 5] [--conns 1,16,64]
+        [--servers raw,bare-daphne,ours-daphne,bare-uvicorn,ours-uvicorn]
+
+Starts each server in its own process (ours with `manage.py serve`), drives it
+from a separate client process with N connections doing `call_tool echo` round
+trips (each waits for its `call_tool_res`), and prints calls/s and p50/p99
+latency, with the ratios ours/raw and ours/bare under the same server. Ours
+needs a migrated database (DATABASE_URL or the SQLite default); the script
+creates a throwaway agent token. Not run by CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+WARMUP_SECS = 1.0
+START_TIMEOUT_SECS = 30
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# The raw server: websockets alone, same JSON in and out.
+
+
+def echo_reply(frame: dict[str, Any]) -> dict[str, Any]:
+    """Answer a frame as the minimal echo servers do: hello_ack or call_tool_res."""
+    if frame.get("op") == "hello":
+        return {"op": "hello_ack", "ok": True}
+    text = frame.get("arguments", {}).get("text", "")
+    return {
+        "op": "call_tool_res",
+        "request_id": frame.get("request_id"),
+        "outputs": [{"type": "text", "text": text}],
+        "text": text,
+    }
+
+
+async def _raw_handler(ws: Any) -> None:
+    async for message in ws:
+        reply = echo_reply(json.loads(message))
+        await ws.send(json.dumps(reply, separators=(",", ":")))
+
+
+async def _raw_server(port: int) -> None:
+    from websockets.asyncio.server import serve
+
+    stop = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set_result, None)
+    async with serve(_raw_handler, "127.0.0.1", port, compression=None):
+        await stop
+
+
+# The client: N connections, each a loop of call_tool round trips.
+
+
+async def _connection(
+    url: str, token: str, deadline: float, measure_from: float, latencies: list[float]
+) -> int:
+    from websockets.asyncio.client import connect
+
+    done = 0
+    async with connect(url, compression=None, max_size=None) as ws:
+        await ws.send(json.dumps({"op": "hello", "token": token}))
+        ack = json.loads(await ws.recv())
+        if not ack.get("ok"):
+            raise SystemExit(f"hello refused: {ack}")
+        prefix = secrets.token_hex(4)
+        n = 0
+        while True:
+            started = time.perf_counter()
+            if started >= deadline:
+                return done
+            n += 1
+            request_id = f"{prefix}-{n}"
+            # Distinct text per call: every call runs the whole pipeline
+            # instead of being answered by the semantic cache.
+            await ws.send(
+                json.dumps(
+                    {
+                        "op": "call_tool",
+                        "name": "echo",
+                        "request_id": request_id,
+                        "arguments": {"text": request_id},
+                    }
+                )
+            )
+            while True:
+                reply = json.loads(await ws.recv())
+                if reply["op"] == "call_tool_res":
+                    break
+            if "error" in reply:
+                raise SystemExit(f"call failed: {reply}")
+            if started >= measure_from:
+                latencies.append(time.perf_counter() - started)
+                done += 1
+
+
+async def _client(url: str, token: str, conns: int, seconds: float) -> dict[str, Any]:
+    start = time.perf_counter()
+    measure_from = start + WARMUP_SECS
+    deadline = measure_from + seconds
+    latencies: list[float] = []
+    counts = await asyncio.gather(
+        *(
+            _connection(url, token, deadline, measure_from, latencies)
+            for _ in range(conns)
+        )
+    )
+    latencies.sort()
+    total = sum(counts)
+    return {
+        "calls_per_s": total / seconds,
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
+    }
+
+
+# The orchestrator.
+
+
+class Server:
+    """One server under test, in its own process."""
+
+    def __init__(self, name: str, env: dict[str, str]) -> None:
+        self.name, self.env = name, env
+        self.port = _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        kind, _, server = self.name.partition("-")
+        port = str(self.port)
+        if kind == "raw":
+            return [PYTHON, __file__, "raw-server", "--port", port]
+        if kind == "ours":
+            return [PYTHON, "manage.py", "serve", "--port", port, "--server", server]
+        app = "benchmarks.bare_channels:application"
+        if server == "uvicorn":
+            return [
+                PYTHON, "-m", "uvicorn", app, "--port", port, "--lifespan", "off",
+                "--no-access-log", "--ws-per-message-deflate", "false",
+                "--log-level", "warning",
+            ]  # fmt: skip
+        return [PYTHON, "-m", "daphne", "-p", port, app]
+
+    def __enter__(self) -> Server:
+        self.process = subprocess.Popen(
+            self.command(),
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + START_TIMEOUT_SECS
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise SystemExit(f"{self.name} did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _run_client(port: int, token: str, conns: int, seconds: float) -> dict[str, Any]:
+    out = subprocess.run(
+        [
+            PYTHON,
+            __file__,
+            "client",
+            "--url",
+            f"ws://127.0.0.1:{port}/ws/",
+            "--token",
+            token,
+            "--conns",
+            str(conns),
+            "--seconds",
+            str(seconds),
+        ],  # fmt: skip
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout)
+
+
+def _token(env: dict[str, str]) -> str:
+    subprocess.run(
+        [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+    out = subprocess.run(
+        [PYTHON, "manage.py", "create_agent_token", f"bench-{secrets.token_hex(4)}"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+def _benchmark(args: argparse.Namespace) -> None:
+    env = {
+        **os.environ,
+        "LOG_LEVEL": "WARNING",
+        # Heavy load on a 2-core box: do not let limits shape the measurement.
+        "WS_GLOBAL_MAX_INFLIGHT": "1000",
+        "WS_METRICS_PATH": os.environ.get(
+            "WS_METRICS_PATH", "/tmp/ws_throughput.metrics.jsonl"
+        ),
+    }
+    token = _token(env)
+    conns = [int(n) for n in args.conns.split(",")]
+    results: dict[str, dict[int, dict[str, Any]]] = {}
+    for name in args.servers.split(","):
+        with Server(name, env) as server:
+            results[name] = {}
+            for n in conns:
+                results[name][n] = _run_client(server.port, token, n, args.seconds)
+                row = results[name][n]
+                print(
+                    f"{name:14} conns={n:3}  {row['calls_per_s']:9.0f} calls/s  "
+                    f"p50 {row['p50_ms']:6.2f} ms  p99 {row['p99_ms']:6.2f} ms",
+                    flush=True,
+                )
+    print()
+    for name in results:
+        if not name.startswith("ours-"):
+            continue
+        server = name.split("-", 1)[1]
+        for n in conns:
+            ours = results[name][n]["calls_per_s"]
+            parts = [f"{name} conns={n:3}"]
+            if "raw" in results:
+                parts.append(f"ours/raw {ours / results['raw'][n]['calls_per_s']:.2f}")
+            bare = results.get(f"bare-{server}")
+            if bare:
+                parts.append(f"ours/bare {ours / bare[n]['calls_per_s']:.2f}")
+            print("  ".join(parts))
+
+
+def main() -> None:
+    """Parse the command line: the benchmark, or one of its helper processes."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="role")
+    raw = sub.add_parser("raw-server")
+    raw.add_argument("--port", type=int, required=True)
+    client = sub.add_parser("client")
+    client.add_argument("--url", required=True)
+    client.add_argument("--token", required=True)
+    client.add_argument("--conns", type=int, required=True)
+    client.add_argument("--seconds", type=float, required=True)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--conns", default="1,16,64")
+    parser.add_argument(
+        "--servers", default="raw,bare-daphne,ours-daphne,bare-uvicorn,ours-uvicorn"
+    )
+    args = parser.parse_args()
+    if args.role == "raw-server":
+        asyncio.run(_raw_server(args.port))
+    elif args.role == "client":
+        result = asyncio.run(_client(args.url, args.token, args.conns, args.seconds))
+        print(json.dumps(result))
+    else:
+        _benchmark(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,225 @@
+"""Wire constants and frame validation of the agent WebSocket protocol (PROTOCOL.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+PROTOCOL_VERSION = 1
+SERVER_VERSION = "0.1.0"
+
+
+class Op:
+    """Operation names, client and server side."""
+
+    HELLO = "hello"
+    HELLO_ACK = "hello_ack"
+    LIST_TOOLS = "list_tools"
+    LIST_TOOLS_RES = "list_tools_res"
+    CALL_TOOL = "call_tool"
+    CALL_TOOL_ACK = "call_tool_ack"
+    CALL_TOOL_RES = "call_tool_res"
+    PROGRESS = "progress"
+    CANCEL = "cancel"
+    CANCEL_RES = "cancel_res"
+    HEALTH = "health"
+    HEALTH_RES = "health_res"
+    ROTATE_TOKEN = "rotate_token"
+    ROTATE_TOKEN_RES = "rotate_token_res"
+    ERROR = "error"
+
+
+class ErrorCode:
+    """Error codes of call results and error frames."""
+
+    TOOL_NOT_FOUND = "TOOL_NOT_FOUND"
+    INVALID_ARGUMENTS = "INVALID_ARGUMENTS"
+    DUPLICATE = "DUPLICATE"
+    OVER_CAPACITY = "OVER_CAPACITY"
+    TIMEOUT = "TIMEOUT"
+    EXEC_ERROR = "EXEC_ERROR"
+    CANCELLED = "CANCELLED"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    BUS_UNAVAILABLE = "BUS_UNAVAILABLE"
+    NOT_FOUND = "NOT_FOUND"
+    EXPIRED = "EXPIRED"
+    CHECKSUM_MISMATCH = "CHECKSUM_MISMATCH"
+    INVALID_JSON = "INVALID_JSON"
+    INVALID_MESSAGE = "INVALID_MESSAGE"
+    UNKNOWN_OP = "UNKNOWN_OP"
+
+
+class HelloError:
+    """The `error` values of a refused hello_ack."""
+
+    INVALID_HELLO = "invalid_hello"
+    MISSING_HELLO = "missing_hello"
+    UNAUTHORIZED = "unauthorized"
+    UNAVAILABLE = "unavailable"
+
+
+class RotateError:
+    """The `error` values of a refused rotate_token_res."""
+
+    MISSING_PARAMS = "missing_params"
+    UNAUTHORIZED = "unauthorized"
+    WEAK_TOKEN = "weak_token"
+    UNAVAILABLE = "unavailable"
+
+
+class CloseCode:
+    """WebSocket close codes the server uses."""
+
+    GOING_AWAY = 1001
+    MESSAGE_TOO_BIG = 1009
+    TRY_AGAIN_LATER = 1013
+    INVALID_HELLO = 4000
+    MISSING_HELLO = 4001
+    HELLO_TIMEOUT = 4002
+    UNAUTHORIZED = 4003
+
+
+class Scope:
+    """Capacity scopes named in OVER_CAPACITY, checked in this order."""
+
+    GLOBAL = "global"
+    PROVIDER = "provider"
+    SESSION = "session"
+
+
+DUPLICATE_NOTE = "duplicate request; still processing"
+
+
+class FrameError(Exception):
+    """A client frame breaks the protocol; `code` and `message` go to the client."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def invalid(what: str) -> FrameError:
+    """Return the INVALID_MESSAGE error for a frame with wrong fields."""
+    return FrameError(ErrorCode.INVALID_MESSAGE, f"invalid_message: {what}")
+
+
+def loads(text: str) -> Any:
+    """Parse JSON fast; what orjson refuses (NaN, huge ints) gets the stdlib's say."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return _stdlib_loads(text)
+
+
+def _stdlib_loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def dumps(value: Any, *, sort_keys: bool = False) -> str:
+    """Serialize compactly and fast; values orjson cannot take use the stdlib."""
+    try:
+        return orjson.dumps(
+            value, option=orjson.OPT_SORT_KEYS if sort_keys else 0
+        ).decode()
+    except TypeError:
+        return json.dumps(value, sort_keys=sort_keys, separators=(",", ":"))
+
+
+def decode_frame(text: str) -> dict[str, Any]:
+    """Parse one frame into an object with a string op; raise FrameError if not."""
+    try:
+        frame = loads(text)
+    except ValueError:
+        raise FrameError(ErrorCode.INVALID_JSON, "invalid_json") from None
+    if not isinstance(frame, dict):
+        raise invalid("frame is not a JSON object")
+    if not isinstance(frame.get("op"), str):
+        raise invalid("missing or non-string op")
+    return frame
+
+
+def encode_frame(frame: dict[str, Any]) -> str:
+    """Serialize a server frame compactly."""
+    return dumps(frame)
+
+
+@dataclass(frozen=True, slots=True)
+class CallRequest:
+    """A validated call_tool frame; request_id is None when the client sent none."""
+
+    name: str
+    request_id: str | None
+    arguments: dict[str, Any]
+
+
+def optional_request_id(frame: dict[str, Any]) -> str | None:
+    """Return the frame's request_id (None when absent); raise FrameError if bad."""
+    request_id = frame.get("request_id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise invalid("request_id must be a string")
+    return request_id
+
+
+def parse_call(frame: dict[str, Any]) -> CallRequest:
+    """Validate the fields of a call_tool frame; raise FrameError naming the problem."""
+    name = frame.get("name")
+    if not isinstance(name, str) or not name:
+        raise invalid("call_tool needs a non-empty string name")
+    arguments = frame.get("arguments")
+    if arguments is None:
+        arguments = {}
+    elif not isinstance(arguments, dict):
+        raise invalid("arguments must be an object")
+    return CallRequest(
+        name=name, request_id=optional_request_id(frame), arguments=arguments
+    )
+
+
+def parse_cancel(frame: dict[str, Any]) -> str:
+    """Return the request_id a cancel frame names; raise FrameError if missing."""
+    request_id = optional_request_id(frame)
+    if request_id is None:
+        raise invalid("cancel needs a string request_id")
+    return request_id
+
+
+def normalize_tool_name(name: str, suffixes: tuple[str, ...]) -> str:
+    """Strip one configured compatibility suffix (e.g. `_EXAI-WS`) from a tool name."""
+    for suffix in suffixes:
+        if suffix and name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def canonical_json(value: Any) -> str:
+    """Serialize a value so equal arguments give equal text (sorted keys, compact)."""
+    return dumps(value, sort_keys=True)
+
+
+def digest(text: str) -> str:
+    """Return a short stable digest (96 bits) used in cache keys."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+
+
+def error_frame(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    """Build an `error` frame for a bad frame."""
+    return {"op": Op.ERROR, "code": code, "message": message, **extra}
+
+
+def call_error(
+    request_id: str, code: str, message: str, **extra: Any
+) -> dict[str, Any]:
+    """Build a call_tool_res carrying an error."""
+    return {
+        "op": Op.CALL_TOOL_RES,
+        "request_id": request_id,
+        "error": {"code": code, "message": message, **extra},
+    }

@@ -1,0 +1,192 @@
+"""Fixtures for the gateway: a fresh gateway per test, agents, config, sessions."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.apps import apps as django_apps
+from django.conf import settings
+from django.core.cache import cache
+
+from bus import dispatch, registry
+from controlplane import config as cp_config
+from controlplane.asgi import application
+from controlplane.tokens import agent_token_create
+
+
+@pytest.fixture
+def ws_config(tmp_path) -> Iterator[Callable[..., None]]:
+    """Set configuration values as the environment would; restored afterwards."""
+    original = settings.CONTROLPLANE_BASE_CONFIG
+
+    def configure(**values: Any) -> None:
+        current = settings.CONTROLPLANE_BASE_CONFIG
+        settings.CONTROLPLANE_BASE_CONFIG = dataclasses.replace(
+            current,
+            values={**current.values, **values},
+            from_environment=current.from_environment | set(values),
+        )
+        cp_config.invalidate()
+
+    configure(
+        WS_METRICS_PATH=str(tmp_path / "metrics.jsonl"),
+        WS_HEALTH_PATH=str(tmp_path / "health.json"),
+    )
+    yield configure
+    settings.CONTROLPLANE_BASE_CONFIG = original
+    cp_config.invalidate()
+
+
+@pytest.fixture
+def builtin_tools(db) -> None:
+    """The built-in tools as the data migration creates them.
+
+    Transactional tests flush every table afterwards, migration data included.
+    """
+    migration = importlib.import_module("bus.migrations.0002_builtin_tools")
+    migration.create_builtins(django_apps, None)
+
+
+@pytest.fixture
+async def gateway(ws_config, builtin_tools) -> AsyncIterator[dispatch.Gateway]:
+    """A fresh gateway with empty caches; leftover calls are cancelled at the end."""
+    fresh = dispatch.Gateway()
+    previous = dispatch.gateway
+    dispatch.gateway = fresh
+    registry.invalidate()
+    cache.clear()
+    yield fresh
+    await fresh.drain(0)
+    dispatch.gateway = previous
+    registry.invalidate()
+
+
+@pytest.fixture
+def agent(db) -> tuple[Any, str]:
+    """An agent token row and its raw token."""
+    return agent_token_create(name="agent-one")
+
+
+@pytest.fixture
+def other_agent(db) -> tuple[Any, str]:
+    """A second agent, to prove caches never cross agents."""
+    return agent_token_create(name="agent-two")
+
+
+class Client:
+    """A WebsocketCommunicator with the protocol's small conveniences."""
+
+    def __init__(self, path: str = "/ws/") -> None:
+        self.comm = WebsocketCommunicator(application, path)
+        self.hello_ack: dict[str, Any] = {}
+
+    async def connect(self, token: str | None) -> dict[str, Any]:
+        connected, _ = await self.comm.connect()
+        assert connected
+        await self.send({"op": "hello", "token": token})
+        self.hello_ack = await self.receive()
+        return self.hello_ack
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.comm.send_json_to(frame)
+
+    async def send_text(self, text: str) -> None:
+        # send_input, unlike send_to, also delivers an empty text frame.
+        await self.comm.send_input({"type": "websocket.receive", "text": text})
+
+    async def receive(self, timeout: float = 3) -> dict[str, Any]:
+        return await self.comm.receive_json_from(timeout=timeout)
+
+    async def send_call(
+        self, name: str, arguments: dict[str, Any], request_id: str = "r-1"
+    ) -> None:
+        await self.send(
+            {
+                "op": "call_tool",
+                "name": name,
+                "request_id": request_id,
+                "arguments": arguments,
+            }
+        )
+
+    async def start(
+        self, name: str, arguments: dict[str, Any], request_id: str = "r-1"
+    ) -> dict[str, Any]:
+        """Send a call and return its ack (the call is accepted and running)."""
+        await self.send_call(name, arguments, request_id)
+        ack = await self.receive()
+        assert ack["op"] == "call_tool_ack", ack
+        return ack
+
+    async def call(
+        self,
+        name: str,
+        arguments: dict[str, Any] | None = None,
+        request_id: str = "r-1",
+    ) -> list[dict[str, Any]]:
+        """Send a call and return every frame up to and including its result."""
+        await self.send_call(name, arguments or {}, request_id)
+        return await self.until_result(request_id)
+
+    async def until_result(self, request_id: str) -> list[dict[str, Any]]:
+        frames = []
+        while True:
+            frame = await self.receive()
+            frames.append(frame)
+            if frame["op"] == "call_tool_res" and frame["request_id"] == request_id:
+                return frames
+
+    async def close(self) -> None:
+        await self.comm.disconnect()
+
+
+@pytest.fixture
+async def connect(gateway) -> AsyncIterator[Callable[..., Any]]:
+    """Open authenticated clients; every one is disconnected at the end."""
+    clients: list[Client] = []
+
+    async def open_client(token: str | None, path: str = "/ws/") -> Client:
+        client = Client(path)
+        clients.append(client)
+        ack = await client.connect(token)
+        assert ack["ok"] is True, ack
+        return client
+
+    yield open_client
+    for client in clients:
+        await client.close()
+
+
+@pytest.fixture
+def make_tool(db) -> Callable[..., Any]:
+    """Create a python tool (and its provider) as an operator would in the admin."""
+    from bus.models import Provider, Tool
+
+    def create(
+        name: str,
+        target: str,
+        *,
+        provider: str = "builtin",
+        max_inflight: int = 0,
+        schema: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> Tool:
+        owner, _ = Provider.objects.get_or_create(
+            name=provider, defaults={"max_inflight": max_inflight}
+        )
+        tool = Tool.objects.create(
+            name=name,
+            target=target,
+            provider=owner,
+            input_schema=schema if schema is not None else {"type": "object"},
+            **fields,
+        )
+        registry.invalidate()
+        return tool
+
+    return create

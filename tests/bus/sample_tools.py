@@ -1,0 +1,34 @@
+"""Tool callables the gateway tests register (python kind)."""
+
+import asyncio
+import time
+
+CALLS: list[dict] = []
+
+
+def explode(**arguments: object) -> str:
+    """Raise, as a broken tool would."""
+    raise ValueError("boom: the tool broke")
+
+
+async def nothing(**arguments: object) -> None:
+    """Return nothing at all."""
+    return None
+
+
+async def record(**arguments: object) -> str:
+    """Remember each call (a tool with side effects) and wait a moment."""
+    CALLS.append(arguments)
+    await asyncio.sleep(float(arguments.get("seconds", 0)))
+    return f"call {len(CALLS)}"
+
+
+def structured(**arguments: object) -> list[dict]:
+    """Return ready-made outputs, text and otherwise."""
+    return [{"type": "text", "text": "a"}, {"type": "json", "data": {"n": 1}}]
+
+
+def block(seconds: float) -> str:
+    """Block a worker thread (a sync tool that cannot be interrupted)."""
+    time.sleep(seconds)
+    return "done"

@@ -1,0 +1,242 @@
+"""End to end: `manage.py serve` in a subprocess, driven by a real websockets client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+from django.conf import settings
+from websockets.asyncio.client import connect as ws_connect
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+ROOT = Path(settings.BASE_DIR)
+MIB = 1024 * 1024
+MAX_MESSAGE = 4 * MIB
+RECEIVE_TIMEOUT_SECS = 10
+START_TIMEOUT_SECS = 20
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _database_url() -> str:
+    db = settings.DATABASES["default"]
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST']}{port}/{db['NAME']}"
+
+
+class Server:
+    """A running `manage.py serve` and the files it owns."""
+
+    def __init__(self, tmp: Path, port: int, kind: str = "daphne") -> None:
+        self.port, self.kind = port, kind
+        self.health = tmp / "health.json"
+        self.metrics = tmp / "metrics.jsonl"
+        self.pid_file = tmp / "serve.pid"
+        self.log = tmp / "serve.log"
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": _database_url(),
+            "WS_PROGRESS_INTERVAL_SECS": "0.05",
+            "WS_MAX_MESSAGE_BYTES": str(MAX_MESSAGE),
+            "WS_HEALTH_PATH": str(self.health),
+            "WS_METRICS_PATH": str(self.metrics),
+            "WS_SHUTDOWN_GRACE_SECS": "0.5",
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "manage.py",
+            "serve",
+            "--port",
+            str(self.port),
+            "--pid-file",
+            str(self.pid_file),
+            "--server",
+            self.kind,
+        ]
+
+    def start(self) -> None:
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                self.command(), cwd=ROOT, env=self.env, stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + START_TIMEOUT_SECS
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log.read_text()
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"serve did not start:\n{self.log.read_text()}")
+
+    def stop(self) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+@pytest.fixture
+def server(request, tmp_path, builtin_tools) -> Iterator[Server]:
+    """A served control plane on a free port, always stopped at the end."""
+    running = Server(tmp_path, _free_port(), getattr(request, "param", "daphne"))
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+async def _receive(ws: Any) -> dict[str, Any]:
+    return json.loads(await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT_SECS))
+
+
+async def _until(ws: Any, op: str, request_id: str | None = None) -> dict[str, Any]:
+    while True:
+        frame = await _receive(ws)
+        if frame["op"] == op and request_id in (None, frame.get("request_id")):
+            return frame
+
+
+async def test_serve__hello_list_call_cancel_health(server, agent) -> None:
+    url = f"ws://127.0.0.1:{server.port}/ws/"
+    async with ws_connect(url, max_size=None) as ws:
+        await ws.send(json.dumps({"op": "hello", "token": agent[1]}))
+        ack = await _receive(ws)
+        assert ack["ok"] is True
+        assert ack["limits"]["max_message_bytes"] == MAX_MESSAGE
+        await ws.send(json.dumps({"op": "list_tools"}))
+        tools = await _receive(ws)
+        assert {"echo", "sleep", "generate"} <= {t["name"] for t in tools["tools"]}
+        await ws.send(
+            json.dumps(
+                {
+                    "op": "call_tool",
+                    "name": "echo",
+                    "request_id": "e",
+                    "arguments": {"text": "hello"},
+                }
+            )
+        )
+        assert (await _receive(ws))["op"] == "call_tool_ack"
+        assert (await _receive(ws))["text"] == "hello"
+        await ws.send(
+            json.dumps(
+                {
+                    "op": "call_tool",
+                    "name": "sleep",
+                    "request_id": "s",
+                    "arguments": {"seconds": 30},
+                }
+            )
+        )
+        assert (await _receive(ws))["op"] == "call_tool_ack"
+        assert (await _receive(ws))["op"] == "progress"
+        await ws.send(json.dumps({"op": "cancel", "request_id": "s"}))
+        assert (await _until(ws, "cancel_res"))["ok"] is True
+        await ws.send(json.dumps({"op": "health"}))
+        health = await _until(ws, "health_res")
+        assert health["health"]["sessions"] == 1
+        assert health["health"]["global_inflight"] == 0
+    record = json.loads(server.health.read_text())
+    assert record["port"] == server.port and record["pid"] == server.process.pid
+    assert time.time() - record["t"] < 20
+
+
+async def test_serve__message_size_limits(server, agent) -> None:
+    async with ws_connect(f"ws://127.0.0.1:{server.port}/", max_size=None) as ws:
+        await ws.send(json.dumps({"op": "hello", "token": agent[1]}))
+        assert (await _receive(ws))["ok"] is True
+        text = "x" * (MIB + MIB // 2)
+        await ws.send(
+            json.dumps(
+                {
+                    "op": "call_tool",
+                    "name": "echo",
+                    "request_id": "big",
+                    "arguments": {"text": text},
+                }
+            )
+        )
+        assert (await _until(ws, "call_tool_res", "big"))["text"] == text
+        await ws.send("y" * (MAX_MESSAGE + 1))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT_SECS)
+        assert closed.value.rcvd.code == 1009
+
+
+@pytest.mark.parametrize("server", ["daphne", "uvicorn"], indirect=True)
+async def test_serve__sigterm_drains_and_cleans_up(server, agent) -> None:
+    async with ws_connect(f"ws://127.0.0.1:{server.port}/ws/") as ws:
+        await ws.send(json.dumps({"op": "hello", "token": agent[1]}))
+        assert (await _receive(ws))["ok"] is True
+        await ws.send(
+            json.dumps(
+                {
+                    "op": "call_tool",
+                    "name": "sleep",
+                    "request_id": "long",
+                    "arguments": {"seconds": 60},
+                }
+            )
+        )
+        assert (await _receive(ws))["op"] == "call_tool_ack"
+        assert server.health.exists() and server.pid_file.exists()
+        server.process.send_signal(signal.SIGTERM)
+        result = await _until(ws, "call_tool_res", "long")
+        assert result["error"]["code"] == "CANCELLED"
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT_SECS)
+        assert closed.value.rcvd.code == 1001
+    assert server.process.wait(timeout=15) == 0
+    assert not server.health.exists() and not server.pid_file.exists()
+    lines = server.metrics.read_text().splitlines()
+    assert json.loads(lines[-1])["outcome"] == "CANCELLED"
+
+
+def test_serve__second_instance_on_the_port_is_refused(server) -> None:
+    second = subprocess.run(
+        server.command(), cwd=ROOT, env=server.env, capture_output=True, timeout=30
+    )
+    assert second.returncode == 1
+    assert b"another server" in second.stderr
+
+
+def test_serve__stale_pid_file_is_replaced(tmp_path, builtin_tools) -> None:
+    stale = Server(tmp_path, _free_port())
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale.pid_file.write_text(f"{dead.pid}\n")
+    stale.start()
+    try:
+        deadline = time.monotonic() + 10
+        while stale.pid_file.read_text().strip() != str(stale.process.pid):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        assert stale.stop() == 0

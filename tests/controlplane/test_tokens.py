@@ -1,0 +1,92 @@
+"""Agent token services and the create_agent_token command."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from controlplane.exceptions import TokenMismatchError, WeakTokenError
+from controlplane.models import AgentToken
+from controlplane.tokens import (
+    agent_token_create,
+    agent_token_find,
+    agent_token_revoke,
+    agent_token_rotate,
+    agent_token_use,
+    token_hash,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def test_agent_token_create__stores_only_the_hash() -> None:
+    agent, raw = agent_token_create(name="a")
+    assert len(raw) >= 32 and agent.token_hash == token_hash(raw)
+    assert raw not in AgentToken.objects.values_list("token_hash", flat=True)
+
+
+def test_agent_token_find__refuses_unknown_revoked_and_expired() -> None:
+    agent, raw = agent_token_create(name="a")
+    _, expired = agent_token_create(
+        name="b", expires_at=timezone.now() - timedelta(minutes=1)
+    )
+    assert agent_token_find(raw) == agent
+    assert agent_token_find("nope") is None and agent_token_find("") is None
+    assert agent_token_find(expired) is None
+    agent_token_revoke(agent=agent)
+    assert agent_token_find(raw) is None
+
+
+def test_agent_token_use__records_last_used() -> None:
+    agent, raw = agent_token_create(name="a")
+    assert agent.last_used_at is None
+    agent_token_use(raw)
+    agent.refresh_from_db()
+    assert agent.last_used_at is not None
+
+
+def test_agent_token_rotate__replaces_the_token() -> None:
+    agent, raw = agent_token_create(name="a")
+    new = "z" * 40
+    agent_token_rotate(agent_id=agent.pk, old_token=raw, new_token=new)
+    assert agent_token_find(raw) is None and agent_token_find(new) == agent
+
+
+def test_agent_token_rotate__refusals() -> None:
+    agent, raw = agent_token_create(name="a")
+    _, other = agent_token_create(name="b")
+    with pytest.raises(WeakTokenError):
+        agent_token_rotate(agent_id=agent.pk, old_token=raw, new_token="short")
+    with pytest.raises(TokenMismatchError):
+        agent_token_rotate(agent_id=agent.pk, old_token="wrong", new_token="y" * 40)
+    with pytest.raises(WeakTokenError):
+        agent_token_rotate(agent_id=agent.pk, old_token=raw, new_token=other)
+
+
+def test_create_agent_token__prints_token_last() -> None:
+    out = StringIO()
+    call_command(
+        "create_agent_token",
+        "bot",
+        "--allow-tool",
+        "echo",
+        "--expires-in-days",
+        "2",
+        stdout=out,
+    )
+    raw = out.getvalue().strip().splitlines()[-1]
+    agent = agent_token_find(raw)
+    assert agent is not None and agent.name == "bot"
+    assert agent.allowed_tools == ["echo"] and agent.expires_at is not None
+
+
+def test_create_agent_token__existing_name_fails() -> None:
+    agent_token_create(name="bot")
+    with pytest.raises(CommandError) as error:
+        call_command("create_agent_token", "bot", stdout=StringIO())
+    assert error.value.returncode == 1
+    assert AgentToken.objects.filter(name="bot").count() == 1
