@@ -10,6 +10,7 @@ changes one (the newest ``ConfigChange`` id is the cross-process version).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import threading
@@ -505,13 +506,32 @@ def get_config() -> Config:
     return _current().config
 
 
+_background_refresh: asyncio.Future | None = None
+
+
+def _log_refresh_failure(future: asyncio.Future) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        logger.error("Refreshing configuration failed", exc_info=future.exception())
+
+
 async def aget_config() -> Config:
-    """Return the effective configuration from async code without blocking the loop."""
+    """Return the effective configuration from async code without blocking the loop.
+
+    When the snapshot is stale, one background refresh is started and the last
+    snapshot is served meanwhile, so concurrent calls never queue behind the
+    database at each refresh interval.
+    """
+    global _background_refresh
     snapshot = _snapshot
+    if snapshot is None:
+        return await sync_to_async(get_config)()
     interval = _base().values["CONFIG_REFRESH_SECS"]
-    if snapshot is not None and time.monotonic() - snapshot.checked_at < interval:
-        return snapshot.config
-    return await sync_to_async(get_config)()
+    if time.monotonic() - snapshot.checked_at >= interval and (
+        _background_refresh is None or _background_refresh.done()
+    ):
+        _background_refresh = asyncio.ensure_future(sync_to_async(get_config)())
+        _background_refresh.add_done_callback(_log_refresh_failure)
+    return snapshot.config
 
 
 def invalidate() -> None:

@@ -211,3 +211,37 @@ def test_get_config__override_reaches_a_running_process(staff_user, subprocess_e
     finally:
         watcher.kill()
         watcher.wait()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_aget_config__serves_last_snapshot_and_refreshes_in_background(
+    settings, staff_user
+):
+    """Async callers never wait on the database once a snapshot exists."""
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+
+    settings.CONTROLPLANE_BASE_CONFIG = config.parse_environment(
+        {"CONFIG_REFRESH_SECS": "0.1"}
+    )
+    config.invalidate()
+    assert (await config.aget_config()).WS_SESSION_MAX_INFLIGHT == 8
+    await sync_to_async(config_override_set)(
+        key="WS_SESSION_MAX_INFLIGHT", raw_value="21", reason="x", user=staff_user
+    )
+    assert (await config.aget_config()).WS_SESSION_MAX_INFLIGHT == 21
+    seen_by_this_process = config._snapshot
+    await sync_to_async(config_override_set)(
+        key="WS_SESSION_MAX_INFLIGHT", raw_value="22", reason="x", user=staff_user
+    )
+    # As if another process had saved it: this one still holds its stale snapshot.
+    seen_by_this_process.checked_at = 0.0
+    config._snapshot = seen_by_this_process
+    seen = [(await config.aget_config()).WS_SESSION_MAX_INFLIGHT]
+    for _ in range(40):
+        await asyncio.sleep(0.05)
+        seen.append((await config.aget_config()).WS_SESSION_MAX_INFLIGHT)
+        if seen[-1] == 22:
+            break
+    assert seen[0] == 21 and seen[-1] == 22
