@@ -69,6 +69,7 @@ def set_config(db) -> Callable[..., None]:
             raw = str(value).lower() if isinstance(value, bool) else str(value)
             config_override_set(key=key, raw_value=raw, reason="test", user=None)
         cp_config.invalidate()
+        cp_config.get_config()  # read now, as a running process already has
 
     return apply
 
