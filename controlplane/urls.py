@@ -15,4 +15,5 @@ urlpatterns = [
     path("health/live", views.live, name="health-live"),
     path("health/ready", views.ReadyView.as_view(), name="health-ready"),
     path("audit/", include("audit.urls")),
+    path("bus/", include("bus.urls")),
 ]
