@@ -1,12 +1,13 @@
 """Compression of stored bus payloads (none, gzip, zstd), bounded on the way back.
 
-Pure Python on top of zlib and zstandard, no Django. Decompression works piece
-by piece into one buffer of the size recorded at store time, so a corrupt or
-tampered stream can never expand past that size.
+Pure Python on top of zlib and zstandard, no Django. Decompression never
+produces more than the size recorded at store time: gzip inflates piece by
+piece into one buffer of that size, and a zstd frame must declare exactly that
+size in its header before it is decompressed, so a corrupt or tampered stream
+cannot balloon memory.
 """
 
 import zlib
-from collections.abc import Iterator
 
 import zstandard
 
@@ -35,57 +36,53 @@ def compress(data: bytes, codec: str) -> bytes:
     raise ValueError(f"unknown codec {codec!r}; expected one of {', '.join(CODECS)}")
 
 
-def decompress(
-    data: bytes | bytearray, codec: str, *, expected_size: int
-) -> bytes | bytearray:
+def decompress(data: bytes, codec: str, *, expected_size: int) -> bytes | bytearray:
     """Return the decompressed bytes; raise CodecError unless exactly expected_size."""
     if codec == NONE:
         if len(data) != expected_size:
             raise CodecError(f"stored {len(data)} bytes, expected {expected_size}")
         return data
+    if codec == GZIP:
+        return _gunzip(data, expected_size)
+    if codec == ZSTD:
+        return _unzstd(data, expected_size)
+    raise ValueError(f"unknown codec {codec!r}")
+
+
+def _gunzip(data: bytes, expected_size: int) -> bytearray:
+    """Inflate piece by piece into one buffer; never past expected_size."""
     out = bytearray(expected_size)
     filled = 0
-    for piece in _pieces(data, codec):
-        end = filled + len(piece)
-        if end > expected_size:
-            raise CodecError(f"decompresses to more than {expected_size} bytes")
-        out[filled:end] = piece
-        filled = end
+    decoder = zlib.decompressobj(GZIP_WBITS)
+    pending: bytes | memoryview = memoryview(data)
+    try:
+        while pending and not decoder.eof and filled <= expected_size:
+            piece = decoder.decompress(pending, PIECE_BYTES)
+            out[filled : filled + len(piece)] = piece
+            filled += len(piece)
+            pending = decoder.unconsumed_tail
+        if not decoder.eof and filled <= expected_size:
+            # All input was taken but zlib may still hold the end of the output.
+            piece = decoder.flush()
+            out[filled : filled + len(piece)] = piece
+            filled += len(piece)
+    except zlib.error as exc:
+        raise CodecError(f"corrupt gzip stream: {exc}") from exc
+    if not decoder.eof:
+        raise CodecError("truncated gzip stream")
     if filled != expected_size:
         raise CodecError(f"decompresses to {filled} bytes, expected {expected_size}")
     return out
 
 
-def _pieces(data: bytes | bytearray, codec: str) -> Iterator[bytes]:
-    if codec == GZIP:
-        yield from _gzip_pieces(data)
-    elif codec == ZSTD:
-        yield from _zstd_pieces(data)
-    else:
-        raise ValueError(f"unknown codec {codec!r}")
-
-
-def _gzip_pieces(data: bytes | bytearray) -> Iterator[bytes]:
-    decoder = zlib.decompressobj(GZIP_WBITS)
-    pending: bytes | memoryview = memoryview(data)
+def _unzstd(data: bytes, expected_size: int) -> bytes:
+    """Decompress in one call once the frame header declares exactly expected_size."""
     try:
-        while pending and not decoder.eof:
-            yield decoder.decompress(pending, PIECE_BYTES)
-            pending = decoder.unconsumed_tail
-        if not decoder.eof:
-            # All input was taken but zlib may still hold the end of the output.
-            yield decoder.flush()
-    except zlib.error as exc:
-        raise CodecError(f"corrupt gzip stream: {exc}") from exc
-    if not decoder.eof:
-        raise CodecError("truncated gzip stream")
-
-
-def _zstd_pieces(data: bytes | bytearray) -> Iterator[bytes]:
-    reader = zstandard.ZstdDecompressor().read_to_iter(
-        data, read_size=PIECE_BYTES, write_size=PIECE_BYTES
-    )
-    try:
-        yield from reader
+        declared = zstandard.frame_content_size(data)
+        if declared != expected_size:
+            raise CodecError(
+                f"zstd frame declares {declared} bytes, not {expected_size}"
+            )
+        return zstandard.ZstdDecompressor().decompress(data)
     except zstandard.ZstdError as exc:
         raise CodecError(f"corrupt zstd stream: {exc}") from exc
