@@ -38,6 +38,8 @@ from controlplane.models import AgentToken
 logger = logging.getLogger(__name__)
 
 TRANSACTION_PREFIX = "txn_"
+# Compressed sizes above this are read in slices of this size (see _read_payload).
+READ_CHUNK_BYTES = 8 * MIB
 # Key of the session advisory lock that keeps two purge_bus runs apart
 # ("purge_bu" in ASCII, so it is recognisable in pg_locks).
 PURGE_LOCK_KEY = 0x70757267655F6275
@@ -63,6 +65,10 @@ _INSERT_SQL = (
     f"VALUES ({', '.join(['%s'] * len(_METADATA_COLUMNS))}, %b)"
 )
 _READ_SQL = "SELECT payload FROM message_bus WHERE id = %s"
+# substr() counts from 1; with STORAGE EXTERNAL Postgres reads only the TOAST
+# chunks that cover the slice.
+_SLICE_SQL = "SELECT substr(payload, %s, %s) FROM message_bus WHERE id = %s"
+_LOCK_SQL = "SELECT ''::bytea FROM message_bus WHERE id = %s FOR SHARE"
 # ORDER BY expires_at makes each batch an index range scan on
 # message_bus_expires_at_idx that stops after LIMIT rows; without it Postgres
 # plans a sequential scan per batch once many rows are expired. SKIP LOCKED
@@ -206,12 +212,12 @@ def message_fetch(
     """
     row = _owned_row(transaction_id, agent, operator=operator)
     _ensure_servable(row)
-    compressed = _read_payload(row.pk)
-    if compressed is None:
-        # Acked or purged between the two reads: gone, like any unknown id.
-        raise MessageNotFoundError(f"no message {transaction_id}")
     config = get_config()
     try:
+        compressed = _read_payload(row)
+        if compressed is None:
+            # Acked or purged since the first read: gone, like any unknown id.
+            raise MessageNotFoundError(f"no message {transaction_id}")
         data = codec.decompress(
             compressed, row.compression_type, expected_size=row.payload_size_bytes
         )
@@ -369,16 +375,40 @@ def _insert_row(fields: dict, payload: bytes) -> None:
         cursor.execute(_INSERT_SQL, [*params, payload])
 
 
-def _read_payload(pk: int) -> bytes | None:
-    """Return the stored bytes, or None when the row is gone."""
+def _read_payload(row: Message) -> bytes | bytearray | None:
+    """Return the stored bytes, or None when the row is gone.
+
+    Up to READ_CHUNK_BYTES one binary SELECT is fastest; libpq and psycopg
+    then hold about three transient copies. Larger payloads are read in
+    substr() slices into one buffer, under a FOR SHARE row lock so that no
+    ack or purge can change the row between slices: memory stays at one copy
+    plus three slices (measured 4.9x the payload for 100 MB otherwise).
+    """
+    size = row.compressed_size_bytes
+    if size <= READ_CHUNK_BYTES or connection.vendor != "postgresql":
+        return _select(_READ_SQL, [row.pk])
+    buffer = bytearray(size)
+    with transaction.atomic():
+        if _select(_LOCK_SQL, [row.pk]) is None:
+            return None
+        for start in range(0, size, READ_CHUNK_BYTES):
+            length = min(READ_CHUNK_BYTES, size - start)
+            piece = _select(_SLICE_SQL, [start + 1, length, row.pk])
+            if piece is None or len(piece) != length:
+                raise codec.CodecError("stored payload is shorter than recorded")
+            buffer[start : start + length] = piece
+    return buffer
+
+
+def _select(sql: str, params: list) -> bytes | None:
+    """Return the first column of the first row as bytes (binary on Postgres)."""
     if connection.vendor != "postgresql":
-        payload = Message.objects.filter(pk=pk).values_list("payload", flat=True)
-        found = payload.first()
-        return None if found is None else bytes(found)
-    # One statement with a binary result: libpq holds the bytes once and psycopg
-    # copies them once; substr() chunks measured twice as slow on the server.
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            found = cursor.fetchone()
+        return None if found is None else bytes(found[0])
     with _binary_cursor() as cursor:
-        cursor.execute(_READ_SQL, [pk], binary=True)
+        cursor.execute(sql, params, binary=True)
         found = cursor.fetchone()
     return None if found is None else found[0]
 

@@ -219,6 +219,21 @@ def test_message_fetch__truncated_row_fails(agent) -> None:
 
 
 @pytest.mark.django_db
+def test_message_fetch__truncated_large_row_fails_in_the_sliced_read(
+    agent, set_config
+) -> None:
+    """Above READ_CHUNK_BYTES the payload is read in slices; a short one is caught."""
+    set_config(MESSAGE_BUS_COMPRESSION="none")
+    size = services.READ_CHUNK_BYTES * 2 + 10
+    stored = store(agent, result_json(size))
+    replace_payload(stored.transaction_id, b"x" * (size - 5), fix_size=False)
+    with pytest.raises(ChecksumMismatchError):
+        services.message_fetch(transaction_id=stored.transaction_id, agent=agent)
+    row = Message.objects.get()
+    assert row.status == Message.Status.ERROR and "shorter" in row.error_message
+
+
+@pytest.mark.django_db
 def test_message_fetch__checksum_check_can_be_turned_off(agent, set_config) -> None:
     set_config(MESSAGE_BUS_COMPRESSION="none", MESSAGE_BUS_CHECKSUM_ENABLED=False)
     stored = store(agent, result_json(5000, seed=1))
