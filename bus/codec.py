@@ -1,8 +1,8 @@
 """Compression of stored bus payloads (none, gzip, zstd), bounded on the way back.
 
 Pure Python on top of zlib and zstandard, no Django. Decompression never
-produces more than the size recorded at store time: gzip inflates piece by
-piece into one buffer of that size, and a zstd frame must declare exactly that
+produces more than the size recorded at store time: gzip inflates slice by
+slice into one buffer of that size, and a zstd frame must declare exactly that
 size in its header before it is decompressed, so a corrupt or tampered stream
 cannot balloon memory.
 """
@@ -49,23 +49,24 @@ def decompress(data: bytes, codec: str, *, expected_size: int) -> bytes | bytear
     raise ValueError(f"unknown codec {codec!r}")
 
 
-def _gunzip(data: bytes, expected_size: int) -> bytearray:
-    """Inflate piece by piece into one buffer; never past expected_size."""
+def _gunzip(data: bytes | bytearray, expected_size: int) -> bytearray:
+    """Inflate slice by slice into one buffer; never past expected_size."""
     out = bytearray(expected_size)
     filled = 0
     decoder = zlib.decompressobj(GZIP_WBITS)
-    pending: bytes | memoryview = memoryview(data)
+    view = memoryview(data)
     try:
-        while pending and not decoder.eof and filled <= expected_size:
-            piece = decoder.decompress(pending, PIECE_BYTES)
+        # Feeding bounded input slices keeps zlib's unconsumed_tail small: handing
+        # it the whole rest each time copies that rest on every call (quadratic).
+        for start in range(0, len(view), PIECE_BYTES):
+            room = expected_size - filled
+            piece = decoder.decompress(view[start : start + PIECE_BYTES], room + 1)
+            if len(piece) > room:
+                raise CodecError(f"decompresses to more than {expected_size} bytes")
             out[filled : filled + len(piece)] = piece
             filled += len(piece)
-            pending = decoder.unconsumed_tail
-        if not decoder.eof and filled <= expected_size:
-            # All input was taken but zlib may still hold the end of the output.
-            piece = decoder.flush()
-            out[filled : filled + len(piece)] = piece
-            filled += len(piece)
+            if decoder.eof:
+                break
     except zlib.error as exc:
         raise CodecError(f"corrupt gzip stream: {exc}") from exc
     if not decoder.eof:

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 import psycopg
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 from psycopg.types.json import Jsonb
@@ -136,7 +136,6 @@ def message_store(
     session_id: str,
     tool_name: str,
     provider_name: str,
-    metadata: dict | None = None,
 ) -> StoredMessage:
     """Compress, checksum and store a result; raise PayloadTooLargeError over limit."""
     config = get_config()
@@ -173,7 +172,7 @@ def message_store(
         "error_message": "",
         "created_at": now,
         "expires_at": expires_at,
-        "metadata": metadata or {},
+        "metadata": {},
     }
     with transaction.atomic():
         _insert_row(fields, compressed)
@@ -506,5 +505,10 @@ def _purge_lock() -> Iterator[None]:
     try:
         yield
     finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [PURGE_LOCK_KEY])
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [PURGE_LOCK_KEY])
+        except DatabaseError:
+            # A dead session has released its advisory locks already; do not
+            # let this hide the error that broke the connection.
+            logger.warning("Could not release the purge lock", exc_info=True)
