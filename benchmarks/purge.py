@@ -1,7 +1,10 @@
 """purge_bus on 1,000,000 rows, half expired, while another connection inserts.
 
-For each variant the table is loaded afresh (expired and live rows interleaved
-at random, so expiry order is not insertion order), vacuumed and analyzed.
+For each variant the table is loaded afresh, vacuumed and analyzed, in one of
+two layouts: ``insertion`` (what the bus produces: expires_at = created_at +
+TTL, so expiry order follows insertion order, with a minute of jitter; the
+older half is expired) and ``random`` (worst case: expired and live rows
+interleaved at random, as if the TTL had been changed back and forth).
 An inserter thread on its own connection makes single-row autocommit inserts
 at --insert-rate per second the whole time; its latencies are reported for a
 quiet baseline and while the purge runs. Variants:
@@ -40,13 +43,16 @@ INSERT INTO message_bus (
 SELECT 'txn_' || md5(g::text), 'bench', 'generate', 'builtin',
        decode(md5(g::text) || md5((g + 1)::text), 'hex'),
        400, 'zstd', 32, md5(g::text) || md5((g + 2)::text),
-       'complete', '', now() - interval '1 day',
-       CASE WHEN random() < 0.5
-            THEN now() - random() * interval '48 hours' - interval '1 minute'
-            ELSE now() + random() * interval '48 hours' + interval '1 hour' END,
-       '{}'
-FROM generate_series(1, %s) AS g
+       'complete', '', now() - interval '1 day', {expires_at}, '{{}}'
+FROM generate_series(1, %(rows)s) AS g
 """
+EXPIRES_AT = {
+    "insertion": "now() + (g::float8 / %(rows)s - 0.5) * interval '48 hours'"
+    " + random() * interval '1 minute'",
+    "random": "CASE WHEN random() < 0.5"
+    " THEN now() - random() * interval '48 hours' - interval '1 minute'"
+    " ELSE now() + random() * interval '48 hours' + interval '1 hour' END",
+}
 
 INSERT_SQL = """
 INSERT INTO message_bus (
@@ -115,9 +121,9 @@ def summary(latencies: list[float]) -> str:
     )
 
 
-def load(conn: psycopg.Connection, rows: int) -> int:
+def load(conn: psycopg.Connection, rows: int, layout: str) -> int:
     conn.execute("TRUNCATE message_bus")
-    conn.execute(LOAD_SQL, [rows])
+    conn.execute(LOAD_SQL.format(expires_at=EXPIRES_AT[layout]), {"rows": rows})
     conn.execute("VACUUM ANALYZE message_bus")
     (expired,) = conn.execute(
         "SELECT count(*) FROM message_bus WHERE expires_at < now()"
@@ -154,7 +160,11 @@ def run_sql(conn: psycopg.Connection, statement: str, params: list) -> Callable:
 
 
 def measure(
-    name: str, purge: Callable[[], tuple[int, float]], inserter: Inserter, conn
+    name: str,
+    purge: Callable[[], tuple[int, float]],
+    inserter: Inserter,
+    conn: psycopg.Connection,
+    expired: int,
 ) -> None:
     inserter.take()
     started = time.perf_counter()
@@ -166,7 +176,8 @@ def measure(
     ).fetchone()
     print(
         f"| {name} | {rows} | {seconds:.2f} s | {rows / seconds / 1000:.0f} k "
-        f"| {summary(during)} | wall {wall:.1f} s, expired left {left} |",
+        f"| {summary(during)} | {expired} were expired; wall {wall:.1f} s; "
+        f"{left} expired left |",
         flush=True,
     )
 
@@ -178,6 +189,7 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="5000,10000")
     parser.add_argument("--insert-rate", type=float, default=200)
     parser.add_argument("--baseline-seconds", type=float, default=10)
+    parser.add_argument("--layouts", default="insertion,random")
     parser.add_argument("--reference", action="store_true", help="add plain SQL rows")
     args = parser.parse_args()
 
@@ -199,42 +211,44 @@ def main() -> None:
 
 
 def run_all(args: argparse.Namespace, conn, inserter: Inserter) -> None:
-    load(conn, args.rows)
+    load(conn, args.rows, "insertion")
     inserter.take()
     time.sleep(args.baseline_seconds)
     print(f"baseline inserts without purge: {summary(inserter.take())}")
-    print("| variant | rows deleted | time | rows/s | concurrent inserts | notes |")
-    print("|---|---:|---:|---:|---|---|")
-    for batch_size in [int(b) for b in args.batch_sizes.split(",")]:
-        expired = load(conn, args.rows)
-        print(f"<!-- loaded {args.rows} rows, {expired} expired -->", flush=True)
-        measure(
-            f"purge_bus --batch-size {batch_size}",
-            lambda size=batch_size: run_command(args.database_url, size),
-            inserter,
-            conn,
-        )
-    if not args.reference:
-        return
-    load(conn, args.rows)
-    measure(
-        "plain SQL: one DELETE",
-        run_sql(conn, "DELETE FROM message_bus WHERE expires_at < now()", []),
-        inserter,
-        conn,
+    print(
+        "| layout | variant | rows deleted | time | rows/s | concurrent inserts "
+        "| notes |"
     )
-    load(conn, args.rows)
-    measure(
-        "plain SQL: DELETE ... IN (SELECT ... LIMIT 5000), no ORDER BY",
-        run_sql(
-            conn,
-            "DELETE FROM message_bus WHERE id IN (SELECT id FROM message_bus "
-            "WHERE expires_at < now() LIMIT %s)",
-            [5000],
-        ),
-        inserter,
-        conn,
-    )
+    print("|---|---|---:|---:|---:|---|---|")
+    for layout in args.layouts.split(","):
+        variants = [
+            (
+                f"purge_bus --batch-size {size}",
+                lambda size=size: run_command(args.database_url, size),
+            )
+            for size in [int(b) for b in args.batch_sizes.split(",")]
+        ]
+        if args.reference:
+            variants += [
+                (
+                    "plain SQL: one DELETE",
+                    run_sql(
+                        conn, "DELETE FROM message_bus WHERE expires_at < now()", []
+                    ),
+                ),
+                (
+                    "plain SQL: DELETE ... IN (SELECT ... LIMIT 5000), no ORDER BY",
+                    run_sql(
+                        conn,
+                        "DELETE FROM message_bus WHERE id IN (SELECT id FROM "
+                        "message_bus WHERE expires_at < now() LIMIT %s)",
+                        [5000],
+                    ),
+                ),
+            ]
+        for name, purge in variants:
+            expired = load(conn, args.rows, layout)
+            measure(f"{layout} | {name}", purge, inserter, conn, expired)
 
 
 if __name__ == "__main__":

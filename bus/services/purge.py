@@ -5,7 +5,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, Sum
@@ -20,25 +20,28 @@ logger = logging.getLogger(__name__)
 # Key of the session advisory lock that keeps two purge_bus runs apart
 # ("purge_bu" in ASCII, so it is recognisable in pg_locks).
 PURGE_LOCK_KEY = 0x70757267655F6275
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
-# ORDER BY expires_at makes each batch an index range scan on
-# message_bus_expires_at_idx that stops after LIMIT rows; without it Postgres
-# plans a sequential scan per batch once many rows are expired. SKIP LOCKED
-# leaves rows another transaction holds (a sliced fetch, an ack, an expiry) to
-# the next run.
+# Each batch is an index range scan on message_bus_expires_at_idx that stops
+# after LIMIT rows: ORDER BY expires_at makes Postgres walk the index (without
+# it, it plans a sequential scan per batch once many rows are expired), and
+# the lower bound starts each batch where the previous one ended, so it does
+# not wade through the index entries of rows already deleted (measured: every
+# batch got slower without it). SKIP LOCKED leaves rows another transaction
+# holds (a sliced fetch, an ack, an expiry) to the next run.
 _PURGE_BATCH_SQL = """
 WITH doomed AS (
     SELECT id FROM message_bus
-    WHERE expires_at < %s
+    WHERE expires_at >= %s AND expires_at < %s
     ORDER BY expires_at
     LIMIT %s
     FOR UPDATE SKIP LOCKED
 ), gone AS (
     DELETE FROM message_bus AS m USING doomed
     WHERE m.id = doomed.id
-    RETURNING m.compressed_size_bytes
+    RETURNING m.compressed_size_bytes, m.expires_at
 )
-SELECT count(*), coalesce(sum(compressed_size_bytes), 0) FROM gone
+SELECT count(*), coalesce(sum(compressed_size_bytes), 0), max(expires_at) FROM gone
 """
 
 
@@ -83,14 +86,16 @@ def messages_purge_expired(
         )
     rows = freed = batches = 0
     complete = False
+    after = EARLIEST
     with _purge_lock():
         while True:
             if max_seconds is not None and clock() - started >= max_seconds:
                 break
-            deleted, deleted_bytes = _purge_batch(cutoff, batch_size)
+            deleted, deleted_bytes, last = _purge_batch(cutoff, after, batch_size)
             if deleted == 0:
                 complete = True
                 break
+            after = last
             batches += 1
             rows += deleted
             freed += deleted_bytes
@@ -127,23 +132,30 @@ def messages_purge_expired(
     return report
 
 
-def _purge_batch(cutoff: datetime, batch_size: int) -> tuple[int, int]:
-    """Delete up to batch_size expired rows in their own transaction."""
+def _purge_batch(
+    cutoff: datetime, after: datetime, batch_size: int
+) -> tuple[int, int, datetime]:
+    """Delete up to batch_size rows expiring in [after, cutoff), oldest first.
+
+    Returns the rows and bytes deleted and the newest expires_at among them.
+    """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(_PURGE_BATCH_SQL, [cutoff, batch_size])
-            deleted, freed = cursor.fetchone()
-        return deleted, int(freed)
+            cursor.execute(_PURGE_BATCH_SQL, [after, cutoff, batch_size])
+            deleted, freed, last = cursor.fetchone()
+        return deleted, int(freed), last
     with transaction.atomic():
-        ids = list(
-            Message.objects.filter(expires_at__lt=cutoff)
+        batch = list(
+            Message.objects.filter(expires_at__gte=after, expires_at__lt=cutoff)
             .order_by("expires_at")
-            .values_list("id", flat=True)[:batch_size]
+            .values_list("id", "compressed_size_bytes", "expires_at")[:batch_size]
         )
-        doomed = Message.objects.filter(pk__in=ids)
-        freed = doomed.aggregate(bytes=Sum("compressed_size_bytes"))["bytes"] or 0
-        doomed.delete()
-    return len(ids), freed
+        Message.objects.filter(pk__in=[pk for pk, _, _ in batch]).delete()
+    return (
+        len(batch),
+        sum(size for _, size, _ in batch),
+        max((expires for _, _, expires in batch), default=after),
+    )
 
 
 @contextmanager
