@@ -163,3 +163,14 @@ def test_purge_bus__unreachable_database_exits_1() -> None:
     result = run_cli(database_url="postgres://postgres@127.0.0.1:1/none")
     assert result.returncode == 1, result.stderr
     assert "purge failed" in result.stderr
+
+
+@pytest.mark.django_db
+def test_purge_bus__batches_survive_ties_on_expires_at() -> None:
+    """Each batch resumes at the last expires_at seen, so ties are not skipped."""
+    rows = make_messages(10, expired=True)
+    Message.objects.filter(pk__in=[m.pk for m in rows]).update(
+        expires_at=timezone.now() - timedelta(hours=2)
+    )
+    assert "deleted 10 expired rows" in purge("--batch-size", "3")
+    assert not Message.objects.exists()
