@@ -1,7 +1,7 @@
 """Message bus services: every state change of the bus goes through these."""
 
 from bus.services.messages import (
-    READ_CHUNK_BYTES,
+    SINGLE_READ_MAX_BYTES,
     FetchedPayload,
     StoredMessage,
     message_ack,
@@ -13,7 +13,7 @@ from bus.services.purge import PURGE_LOCK_KEY, PurgeReport, messages_purge_expir
 
 __all__ = [
     "PURGE_LOCK_KEY",
-    "READ_CHUNK_BYTES",
+    "SINGLE_READ_MAX_BYTES",
     "FetchedPayload",
     "PurgeReport",
     "StoredMessage",

@@ -222,9 +222,9 @@ def test_message_fetch__truncated_row_fails(agent) -> None:
 def test_message_fetch__truncated_large_row_fails_in_the_sliced_read(
     agent, set_config
 ) -> None:
-    """Above READ_CHUNK_BYTES the payload is read in slices; a short one is caught."""
+    """Above SINGLE_READ_MAX_BYTES the payload is read in slices; short is caught."""
     set_config(MESSAGE_BUS_COMPRESSION="none")
-    size = services.READ_CHUNK_BYTES * 2 + 10
+    size = services.SINGLE_READ_MAX_BYTES + 10
     stored = store(agent, result_json(size))
     replace_payload(stored.transaction_id, b"x" * (size - 5), fix_size=False)
     with pytest.raises(ChecksumMismatchError):
