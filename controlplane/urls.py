@@ -17,4 +17,5 @@ urlpatterns = [
     path("health/ready", views.ReadyView.as_view(), name="health-ready"),
     path("audit/", include("audit.urls")),
     path("metrics", metrics_view, name="metrics"),
+    path("bus/", include("bus.urls")),
 ]

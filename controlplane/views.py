@@ -8,6 +8,7 @@ ALL_CHECKS = (
     "health_check.checks.Cache",
     "controlplane.health.Migrations",
     "health_check.checks.Storage",
+    "bus.health.MessageBusBreaker",
 )
 READY_CHECKS = (
     "health_check.checks.Database",

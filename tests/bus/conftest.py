@@ -1,9 +1,12 @@
-"""Fixtures for the gateway: a fresh gateway per test, agents, config, sessions."""
+"""Fixtures for the bus tests: the gateway and its sessions, agents, config, and the
+message bus's payloads and breaker."""
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
+import random
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -14,8 +17,10 @@ from django.conf import settings
 from django.core.cache import cache
 
 from bus import dispatch, registry
+from bus.breaker import bus_breaker
 from controlplane import config as cp_config
 from controlplane.asgi import application
+from controlplane.services import config_override_set
 from controlplane.tokens import agent_token_create
 
 
@@ -190,3 +195,83 @@ def make_tool(db) -> Callable[..., Any]:
         return tool
 
     return create
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture(autouse=True)
+def closed_breaker() -> Iterator[FakeClock]:
+    """Every test starts with a closed breaker driven by a fake clock."""
+    clock = FakeClock()
+    bus_breaker.reset(clock=clock)
+    yield clock
+    bus_breaker.reset()
+
+
+@pytest.fixture
+def clock(closed_breaker: FakeClock) -> FakeClock:
+    return closed_breaker
+
+
+@pytest.fixture
+def agent_with_token(db):
+    """An agent and its raw token."""
+    return agent_token_create(name="producer")
+
+
+@pytest.fixture
+def producer(agent_with_token):
+    """The agent whose tool produced the stored result."""
+    return agent_with_token[0]
+
+
+@pytest.fixture
+def other_agent_with_token(db):
+    return agent_token_create(name="someone-else")
+
+
+@pytest.fixture
+def stranger(other_agent_with_token):
+    """Any other agent: it must never see the producer's messages."""
+    return other_agent_with_token[0]
+
+
+@pytest.fixture
+def set_config(db) -> Callable[..., None]:
+    """Override configuration keys the way an operator does in the admin."""
+
+    def apply(**values: object) -> None:
+        for key, value in values.items():
+            raw = str(value).lower() if isinstance(value, bool) else str(value)
+            config_override_set(key=key, raw_value=raw, reason="test", user=None)
+        cp_config.invalidate()
+        cp_config.get_config()  # read now, as a running process already has
+
+    return apply
+
+
+def result_json(size: int, *, seed: int = 7) -> bytes:
+    """Return a tool result {"outputs":[...]} of exactly size bytes of UTF-8 JSON."""
+    empty = json.dumps({"outputs": [{"type": "text", "text": ""}]}).encode()
+    if size < len(empty):
+        return b" " * size
+    rng = random.Random(seed)
+    words = [
+        "".join(rng.choices("abcdefghijklmnop", k=rng.randint(2, 9)))
+        for _ in range(400)
+    ]
+    text_len = size - len(empty)
+    block = " ".join(rng.choices(words, k=min(text_len, 1 << 20) // 5 + 1))
+    text = (block * (text_len // len(block) + 1))[:text_len]
+    return json.dumps({"outputs": [{"type": "text", "text": text}]}).encode()

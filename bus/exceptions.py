@@ -1,0 +1,47 @@
+"""Errors of the message bus; each carries the protocol error code it maps to."""
+
+
+class BusError(Exception):
+    """Base of every message bus error."""
+
+    code = "BUS_ERROR"
+
+
+class PayloadTooLargeError(BusError):
+    """The result is larger than MESSAGE_BUS_MAX_PAYLOAD_MB."""
+
+    code = "PAYLOAD_TOO_LARGE"
+
+
+class BusUnavailableError(BusError):
+    """The bus cannot store or serve right now and the result cannot go inline."""
+
+    code = "BUS_UNAVAILABLE"
+
+
+class CircuitOpenError(BusUnavailableError):
+    """The circuit breaker is open: the database is not tried until the timeout."""
+
+
+class MessageNotFoundError(BusError):
+    """No such message for this agent (also when another agent owns it)."""
+
+    code = "NOT_FOUND"
+
+
+class MessageExpiredError(BusError):
+    """The message is past its expires_at (whether or not it was purged yet)."""
+
+    code = "EXPIRED"
+
+
+class ChecksumMismatchError(BusError):
+    """The stored payload does not match its SHA-256; it is never served."""
+
+    code = "CHECKSUM_MISMATCH"
+
+
+class PurgeLockedError(BusError):
+    """Another purge_bus holds the purge lock."""
+
+    code = "PURGE_LOCKED"

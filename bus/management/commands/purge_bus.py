@@ -1,0 +1,84 @@
+"""Delete expired message bus rows in batches (run it from cron)."""
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
+from django.template.defaultfilters import filesizeformat
+
+from bus.exceptions import PurgeLockedError
+from bus.services import messages_purge_expired
+
+DEFAULT_BATCH_SIZE = 5000
+MAX_BATCH_SIZE = 100_000
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= MAX_BATCH_SIZE:
+        raise ValueError(raw)
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError(raw)
+    return value
+
+
+class Command(BaseCommand):
+    help = "Delete expired message bus rows in batches and print rows and bytes freed."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="Report what would be deleted without deleting anything.",
+        )
+        parser.add_argument(
+            "--batch-size",
+            type=_positive_int,
+            default=DEFAULT_BATCH_SIZE,
+            help=f"Rows deleted per transaction, 1 to {MAX_BATCH_SIZE} "
+            f"(default {DEFAULT_BATCH_SIZE}).",
+        )
+        parser.add_argument(
+            "--max-seconds",
+            type=_positive_float,
+            default=None,
+            help="Stop starting new batches after this many seconds (default: none).",
+        )
+
+    def handle(self, *args: object, **options: object) -> None:
+        verbosity = options["verbosity"]
+
+        def progress(batch: int, rows: int, freed: int) -> None:
+            if verbosity >= 2:
+                self.stdout.write(
+                    f"batch {batch}: deleted {rows} rows, {filesizeformat(freed)}"
+                )
+
+        try:
+            report = messages_purge_expired(
+                batch_size=options["batch_size"],
+                max_seconds=options["max_seconds"],
+                dry_run=options["dry_run"],
+                on_batch=progress,
+            )
+        except PurgeLockedError as exc:
+            raise CommandError(str(exc), returncode=1) from exc
+        except DatabaseError as exc:
+            raise CommandError(f"purge failed: database error: {exc}") from exc
+        if verbosity < 1:
+            return
+        if report.dry_run:
+            self.stdout.write(
+                f"would delete {report.rows} expired rows, "
+                f"{filesizeformat(report.bytes)} ({report.bytes} bytes)"
+            )
+            return
+        tail = "" if report.complete else "; stopped at --max-seconds, more remain"
+        self.stdout.write(
+            f"deleted {report.rows} expired rows, {filesizeformat(report.bytes)} "
+            f"({report.bytes} bytes) in {report.batches} batches, "
+            f"{report.seconds:.1f} s{tail}"
+        )

@@ -1,0 +1,181 @@
+"""The circuit breaker against real database failures, with an injected clock."""
+
+import logging
+import socket
+
+import psycopg
+import pytest
+from django.db import DatabaseError, connection, connections
+
+from bus import services
+from bus.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, bus_breaker
+from bus.exceptions import CircuitOpenError, MessageNotFoundError
+from bus.models import BusEvent, Message
+from tests.bus.conftest import FakeClock, result_json
+
+
+def closed_port() -> int:
+    """Return a local TCP port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def query_closed_port() -> None:
+    """Open a Django connection to a port where no database listens."""
+    settings = {**connection.settings_dict, "PORT": str(closed_port())}
+    broken = type(connections["default"])(settings, alias="broken")
+    try:
+        broken.ensure_connection()
+    finally:
+        broken.close()
+
+
+def fail_times(breaker: CircuitBreaker, times: int) -> None:
+    for _ in range(times):
+        with pytest.raises(DatabaseError):
+            breaker.call(query_closed_port)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_breaker__opens_after_threshold_consecutive_database_errors(
+    set_config, clock: FakeClock, caplog
+) -> None:
+    set_config(CIRCUIT_BREAKER_THRESHOLD=3)
+    fail_times(bus_breaker, 2)
+    assert bus_breaker.state == CLOSED
+
+    fail_times(bus_breaker, 1)
+
+    assert bus_breaker.state == OPEN
+    calls = []
+    with pytest.raises(CircuitOpenError) as caught:
+        bus_breaker.call(calls.append, "tried")
+    assert calls == [] and caught.value.code == "BUS_UNAVAILABLE"
+    assert any(
+        r.levelno == logging.WARNING and "breaker opened" in r.getMessage()
+        for r in caplog.records
+    )
+    opened = BusEvent.objects.get(kind=BusEvent.Kind.BREAKER_OPENED)
+    assert opened.detail["failures"] == 3 and opened.detail["from"] == CLOSED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_breaker__success_resets_the_count(set_config) -> None:
+    set_config(CIRCUIT_BREAKER_THRESHOLD=2)
+    fail_times(bus_breaker, 1)
+    assert bus_breaker.call(lambda: "ok") == "ok"
+    fail_times(bus_breaker, 1)
+    assert bus_breaker.state == CLOSED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_breaker__bus_answers_are_not_failures(set_config, producer) -> None:
+    """NOT_FOUND proves the database works: it never opens the breaker."""
+    set_config(CIRCUIT_BREAKER_THRESHOLD=1)
+    with pytest.raises(MessageNotFoundError):
+        bus_breaker.call(
+            services.message_fetch, transaction_id="txn_" + "0" * 32, agent=producer
+        )
+    assert bus_breaker.state == CLOSED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_breaker__half_open_probe_then_open_again_then_closed(
+    set_config, clock: FakeClock
+) -> None:
+    set_config(CIRCUIT_BREAKER_THRESHOLD=1, CIRCUIT_BREAKER_TIMEOUT_SECS=30)
+    fail_times(bus_breaker, 1)
+    clock.advance(29)
+    with pytest.raises(CircuitOpenError):
+        bus_breaker.call(lambda: "too early")
+
+    clock.advance(1)
+    fail_times(bus_breaker, 1)  # the probe fails: open for another timeout
+    assert bus_breaker.state == OPEN
+    clock.advance(29)
+    with pytest.raises(CircuitOpenError):
+        bus_breaker.call(lambda: "too early")
+
+    clock.advance(1)
+    seen_during_probe = []
+
+    def probe() -> str:
+        seen_during_probe.append(bus_breaker.state)
+        with pytest.raises(CircuitOpenError, match="probe is running"):
+            bus_breaker.call(lambda: "a second caller")
+        return "ok"
+
+    assert bus_breaker.call(probe) == "ok"
+    assert seen_during_probe == [HALF_OPEN]
+    assert bus_breaker.state == CLOSED
+    kinds = list(BusEvent.objects.order_by("id").values_list("kind", flat=True))
+    assert kinds == ["breaker_opened", "breaker_opened", "breaker_closed"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_breaker__settings_apply_live(set_config, clock: FakeClock) -> None:
+    set_config(CIRCUIT_BREAKER_THRESHOLD=5, CIRCUIT_BREAKER_TIMEOUT_SECS=600)
+    fail_times(bus_breaker, 2)
+    set_config(CIRCUIT_BREAKER_THRESHOLD=3)
+    fail_times(bus_breaker, 1)
+    assert bus_breaker.state == OPEN
+    set_config(CIRCUIT_BREAKER_TIMEOUT_SECS=5)
+    clock.advance(5)
+    assert bus_breaker.call(lambda: "probe") == "probe"
+    assert bus_breaker.state == CLOSED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_breaker__disabling_closes_and_passes_through(set_config) -> None:
+    set_config(CIRCUIT_BREAKER_THRESHOLD=1)
+    fail_times(bus_breaker, 1)
+    assert bus_breaker.state == OPEN
+    set_config(CIRCUIT_BREAKER_ENABLED=False)
+    assert bus_breaker.call(lambda: "direct") == "direct"
+    assert bus_breaker.state == CLOSED
+    fail_times(bus_breaker, 3)
+    assert bus_breaker.state == CLOSED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_breaker__terminated_backend_opens_it_and_events_wait_for_recovery(
+    set_config, producer, clock: FakeClock
+) -> None:
+    """pg_terminate_backend kills the store's connection mid-session."""
+    set_config(CIRCUIT_BREAKER_THRESHOLD=1, CIRCUIT_BREAKER_TIMEOUT_SECS=10)
+    connection.ensure_connection()
+    pid = connection.connection.info.backend_pid
+    dsn = {
+        key: value
+        for key, value in connection.get_connection_params().items()
+        if key in ("host", "port", "user", "password")
+    }
+    with psycopg.connect(dbname="postgres", autocommit=True, **dsn) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+    with pytest.raises(DatabaseError):
+        bus_breaker.call(
+            services.message_store,
+            payload=result_json(5000),
+            agent=producer,
+            session_id="s",
+            tool_name="generate",
+            provider_name="builtin",
+        )
+
+    assert bus_breaker.state == OPEN
+    connection.close()  # what close_old_connections does between calls
+    clock.advance(10)
+    stored = bus_breaker.call(
+        services.message_store,
+        payload=result_json(5000),
+        agent=producer,
+        session_id="s",
+        tool_name="generate",
+        provider_name="builtin",
+    )
+    assert bus_breaker.state == CLOSED
+    assert Message.objects.get().transaction_id == stored.transaction_id
+    kinds = set(BusEvent.objects.values_list("kind", flat=True))
+    assert {"breaker_opened", "breaker_closed", "stored"} <= kinds
