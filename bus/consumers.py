@@ -14,7 +14,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import DatabaseError
 
-from bus import dispatch
+from bus import claims, dispatch
 from bus.calls import ANONYMOUS, Agent, Session
 from bus.protocol import (
     PROTOCOL_VERSION,
@@ -33,6 +33,7 @@ from bus.protocol import (
     loads,
     parse_call,
     parse_cancel,
+    parse_transaction_id,
 )
 from controlplane.config import aget_config
 from controlplane.exceptions import TokenMismatchError, WeakTokenError
@@ -249,6 +250,28 @@ class AgentConsumer(AsyncWebsocketConsumer):
         health = await dispatch.gateway.health()
         await self.send_frame({"op": Op.HEALTH_RES, "ok": True, "health": health})
 
+    async def op_bus_fetch(self, frame: dict[str, Any], received_at: float) -> None:
+        """Stream a stored result of this agent in chunks, then bus_fetch_res."""
+        transaction_id = parse_transaction_id(frame)
+        async for reply in claims.fetch_frames(
+            agent=self._agent_row(), transaction_id=transaction_id
+        ):
+            await self.send_frame(reply)
+
+    async def op_bus_ack(self, frame: dict[str, Any], received_at: float) -> None:
+        """Release a stored result of this agent now (the TTL purge is the backstop)."""
+        transaction_id = parse_transaction_id(frame)
+        await self.send_frame(
+            await claims.ack(agent=self._agent_row(), transaction_id=transaction_id)
+        )
+
+    def _agent_row(self) -> AgentToken | None:
+        # Only the key matters to the bus (ownership); no database read needed.
+        agent = self.session.agent
+        if agent.id is None:
+            return None
+        return AgentToken(pk=agent.id, name=agent.name)
+
     async def op_rotate_token(self, frame: dict[str, Any], received_at: float) -> None:
         """Replace this agent's token; the old one stops working for new hellos."""
         error = await self._rotate(frame.get("old"), frame.get("new"))
@@ -293,4 +316,6 @@ OP_HANDLERS: dict[str, Handler] = {
     Op.CANCEL: AgentConsumer.op_cancel,
     Op.HEALTH: AgentConsumer.op_health,
     Op.ROTATE_TOKEN: AgentConsumer.op_rotate_token,
+    Op.BUS_FETCH: AgentConsumer.op_bus_fetch,
+    Op.BUS_ACK: AgentConsumer.op_bus_ack,
 }

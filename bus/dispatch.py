@@ -390,6 +390,7 @@ class Gateway:
                 request_id=call.request_id,
                 session_id=call.origin.session_id,
                 agent_id=call.agent.id,
+                agent_name=call.agent.name,
                 tool_name=call.tool.name,
                 provider_name=call.tool.provider,
             ),

@@ -30,6 +30,11 @@ class Op:
     HEALTH_RES = "health_res"
     ROTATE_TOKEN = "rotate_token"
     ROTATE_TOKEN_RES = "rotate_token_res"
+    BUS_FETCH = "bus_fetch"
+    BUS_CHUNK = "bus_chunk"
+    BUS_FETCH_RES = "bus_fetch_res"
+    BUS_ACK = "bus_ack"
+    BUS_ACK_RES = "bus_ack_res"
     ERROR = "error"
 
 
@@ -189,6 +194,14 @@ def parse_cancel(frame: dict[str, Any]) -> str:
     if request_id is None:
         raise invalid("cancel needs a string request_id")
     return request_id
+
+
+def parse_transaction_id(frame: dict[str, Any]) -> str:
+    """Return the transaction_id a bus frame names; raise FrameError if missing."""
+    transaction_id = frame.get("transaction_id")
+    if not isinstance(transaction_id, str) or not transaction_id:
+        raise invalid(f"{frame.get('op')} needs a non-empty string transaction_id")
+    return transaction_id
 
 
 def normalize_tool_name(name: str, suffixes: tuple[str, ...]) -> str:

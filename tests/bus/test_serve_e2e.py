@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -168,6 +169,13 @@ async def test_serve__hello_list_call_cancel_health(server, agent) -> None:
     assert time.time() - record["t"] < 20
 
 
+def _http_get(url: str, token: str) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=RECEIVE_TIMEOUT_SECS) as response:
+        headers = {name.lower(): value for name, value in response.headers.items()}
+        return response.status, headers, response.read()
+
+
 async def test_serve__message_size_limits(server, agent) -> None:
     async with ws_connect(f"ws://127.0.0.1:{server.port}/", max_size=None) as ws:
         await ws.send(json.dumps({"op": "hello", "token": agent[1]}))
@@ -183,7 +191,16 @@ async def test_serve__message_size_limits(server, agent) -> None:
                 }
             )
         )
-        assert (await _until(ws, "call_tool_res", "big"))["text"] == text
+        # Over the bus threshold: the result comes back as a claim check, and
+        # the same agent downloads it over HTTP, checksum and all.
+        ref = (await _until(ws, "call_tool_res", "big"))["bus"]
+        status, headers, body = await asyncio.to_thread(
+            _http_get, f"http://127.0.0.1:{server.port}{ref['fetch_url']}", agent[1]
+        )
+        assert status == 200
+        assert headers["x-checksum-sha256"] == ref["checksum"].removeprefix("sha256:")
+        assert int(headers["content-length"]) == len(body) == ref["size_bytes"]
+        assert json.loads(body)["outputs"][0]["text"] == text
         await ws.send("y" * (MAX_MESSAGE + 1))
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT_SECS)
