@@ -68,6 +68,8 @@ async def result_offload(
 
     Raises PayloadTooLargeError over MESSAGE_BUS_MAX_PAYLOAD_MB, and
     BusUnavailableError when the result can be neither stored nor sent inline.
+    Whether it fits a frame is estimated conservatively: the result's size
+    twice when WS_COMPAT_TEXT repeats the text, plus room for the envelope.
     """
     config = await aget_config()
     size = len(result_bytes)

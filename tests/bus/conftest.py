@@ -7,6 +7,7 @@ import dataclasses
 import importlib
 import json
 import random
+import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -15,9 +16,10 @@ from channels.testing import WebsocketCommunicator
 from django.apps import apps as django_apps
 from django.conf import settings
 from django.core.cache import cache
+from django.db import DatabaseError, connection, connections
 
 from bus import dispatch, registry
-from bus.breaker import bus_breaker
+from bus.breaker import CircuitBreaker, bus_breaker
 from controlplane import config as cp_config
 from controlplane.asgi import application
 from controlplane.services import config_override_set
@@ -275,3 +277,26 @@ def result_json(size: int, *, seed: int = 7) -> bytes:
     block = " ".join(rng.choices(words, k=min(text_len, 1 << 20) // 5 + 1))
     text = (block * (text_len // len(block) + 1))[:text_len]
     return json.dumps({"outputs": [{"type": "text", "text": text}]}).encode()
+
+
+def closed_port() -> int:
+    """Return a local TCP port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def query_closed_port() -> None:
+    """Open a Django connection to a port where no database listens."""
+    broken_settings = {**connection.settings_dict, "PORT": str(closed_port())}
+    broken = type(connections["default"])(broken_settings, alias="broken")
+    try:
+        broken.ensure_connection()
+    finally:
+        broken.close()
+
+
+def fail_times(breaker: CircuitBreaker, times: int) -> None:
+    for _ in range(times):
+        with pytest.raises(DatabaseError):
+            breaker.call(query_closed_port)

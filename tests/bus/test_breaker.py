@@ -1,40 +1,16 @@
 """The circuit breaker against real database failures, with an injected clock."""
 
 import logging
-import socket
 
 import psycopg
 import pytest
-from django.db import DatabaseError, connection, connections
+from django.db import DatabaseError, connection
 
 from bus import services
-from bus.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, bus_breaker
+from bus.breaker import CLOSED, HALF_OPEN, OPEN, bus_breaker
 from bus.exceptions import CircuitOpenError, MessageNotFoundError
 from bus.models import BusEvent, Message
-from tests.bus.conftest import FakeClock, result_json
-
-
-def closed_port() -> int:
-    """Return a local TCP port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def query_closed_port() -> None:
-    """Open a Django connection to a port where no database listens."""
-    settings = {**connection.settings_dict, "PORT": str(closed_port())}
-    broken = type(connections["default"])(settings, alias="broken")
-    try:
-        broken.ensure_connection()
-    finally:
-        broken.close()
-
-
-def fail_times(breaker: CircuitBreaker, times: int) -> None:
-    for _ in range(times):
-        with pytest.raises(DatabaseError):
-            breaker.call(query_closed_port)
+from tests.bus.conftest import FakeClock, fail_times, result_json
 
 
 @pytest.mark.django_db(transaction=True)

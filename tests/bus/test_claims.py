@@ -15,8 +15,7 @@ from bus import claims
 from bus.breaker import CLOSED, OPEN
 from bus.exceptions import BusUnavailableError, PayloadTooLargeError
 from bus.models import BusEvent, Message
-from tests.bus.conftest import FakeClock, result_json
-from tests.bus.test_breaker import closed_port
+from tests.bus.conftest import FakeClock, closed_port, result_json
 
 MIB = 1024 * 1024
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -13,8 +13,7 @@ from bus import claims
 from bus.breaker import bus_breaker
 from bus.models import Message
 from controlplane.tokens import agent_token_revoke
-from tests.bus.conftest import result_json
-from tests.bus.test_breaker import closed_port, fail_times
+from tests.bus.conftest import closed_port, fail_times, result_json
 
 MIB = 1024 * 1024
 pytestmark = pytest.mark.django_db(transaction=True)
