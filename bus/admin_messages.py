@@ -11,6 +11,7 @@ from django.utils.html import format_html
 from bus import services
 from bus.breaker import bus_breaker
 from bus.models import BusEvent, Message
+from controlplane.admin_base import AppendOnlyAdmin
 
 
 class ExpiredFilter(admin.SimpleListFilter):
@@ -35,8 +36,11 @@ class ExpiredFilter(admin.SimpleListFilter):
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
-    """Stored claim checks, read-only: download a payload or expire it now."""
+class MessageAdmin(AppendOnlyAdmin):
+    """Stored claim checks, read-only: download a payload or expire it now.
+
+    Rows leave only through ack, expiry and purge_bus, so the trail stays whole.
+    """
 
     list_display = [
         "transaction_id",
@@ -89,16 +93,6 @@ class MessageAdmin(admin.ModelAdmin):
         # The payload can be 100 MB: never load it to list or show a row.
         return super().get_queryset(request).defer("payload")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        # Rows leave through ack, expiry and purge_bus, so the trail stays whole.
-        return False
-
     def has_expire_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("bus.delete_message")
 
@@ -144,7 +138,7 @@ class MessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(BusEvent)
-class BusEventAdmin(admin.ModelAdmin):
+class BusEventAdmin(AppendOnlyAdmin):
     """The append-only trail of stores, fetches, failures, purges and the breaker."""
 
     list_display = ["created_at", "kind", "transaction_id", "agent_name", "detail"]
@@ -152,12 +146,3 @@ class BusEventAdmin(admin.ModelAdmin):
     search_fields = ["transaction_id", "agent_name"]
     date_hierarchy = "created_at"
     readonly_fields = ["created_at", "kind", "transaction_id", "agent_name", "detail"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False

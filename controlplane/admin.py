@@ -6,6 +6,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from controlplane import config
+from controlplane.admin_base import AppendOnlyAdmin
 from controlplane.exceptions import OverrideConflictError, OverrideError
 from controlplane.models import ConfigChange, ConfigOverride
 from controlplane.services import (
@@ -141,7 +142,7 @@ class ConfigOverrideAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConfigChange)
-class ConfigChangeAdmin(admin.ModelAdmin):
+class ConfigChangeAdmin(AppendOnlyAdmin):
     """Append-only history of overrides, with one-click rollback."""
 
     list_display = [
@@ -156,15 +157,6 @@ class ConfigChangeAdmin(admin.ModelAdmin):
     list_filter = ["key", "action"]
     search_fields = ["key", "reason"]
     actions = ["rollback"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
     def get_actions(self, request: HttpRequest) -> dict:
         # Rollback changes overrides, so it needs that permission, not this model's.
