@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import OperationalError
+from django.db import connection
 
 from bus import dispatch, registry
 from bus.calls import Agent, Session
@@ -186,21 +186,25 @@ async def test_gateway__drain_cancels_calls_past_the_grace(gateway) -> None:
     assert gateway.capacity.global_inflight == 0
 
 
+@pytest.mark.django_db(transaction=True)
 def test_registry__keeps_last_known_tools_when_database_is_down(
-    builtin_tools, monkeypatch, caplog, ws_config
+    builtin_tools, caplog, ws_config
 ) -> None:
     ws_config(CONFIG_REFRESH_SECS=0.1)
     registry.invalidate()
     known = registry.get_registry()
     assert "echo" in known.tools
 
-    def database_down() -> None:
-        raise OperationalError("server closed the connection")
-
-    monkeypatch.setattr(registry, "_read_version", database_down)
+    real_port = connection.settings_dict["PORT"]
+    connection.settings_dict["PORT"] = "1"  # the database goes away for real
+    connection.close()
     registry._holder.checked_at = 0.0
-    with caplog.at_level(logging.WARNING):
-        assert registry.get_registry() is known
+    try:
+        with caplog.at_level(logging.WARNING):
+            assert registry.get_registry() is known
+    finally:
+        connection.settings_dict["PORT"] = real_port
+        connection.close()
     assert "keeping last known tools" in caplog.text
     registry.invalidate()
 
