@@ -12,7 +12,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection
 
-from bus import dispatch, registry
+from bus import registry
 from bus.calls import Agent, Session
 from bus.capacity import InProcessLimiter, Limits, Rejection, Slot
 from bus.dispatch import Gateway
@@ -126,28 +126,6 @@ async def test_gateway__result_too_big_for_a_frame_is_never_dropped(
     error = recorder.result("generate")["error"]
     assert error["code"] == "BUS_UNAVAILABLE"
     assert "100" in error["message"]
-
-
-async def test_gateway__deliver_result_gets_the_serialized_outputs(
-    gateway, monkeypatch
-) -> None:
-    seen: dict[str, Any] = {}
-    original = dispatch.deliver_result
-
-    async def spy(**kwargs: Any) -> dict[str, Any]:
-        seen.update(kwargs)
-        return await original(**kwargs)
-
-    monkeypatch.setattr(dispatch, "deliver_result", spy)
-    recorder = Recorder()
-    session = _session(gateway, recorder)
-    await _call(gateway, session, "echo", text="seam")
-    assert json.loads(seen["payload"]) == {
-        "outputs": [{"type": "text", "text": "seam"}]
-    }
-    assert seen["context"].session_id == session.session_id
-    assert seen["context"].tool_name == "echo"
-    assert recorder.result("echo")["text"] == "seam"
 
 
 async def test_gateway__sync_tool_is_answered_at_its_deadline(
