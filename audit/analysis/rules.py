@@ -141,8 +141,3 @@ RULES: tuple[Rule, ...] = (
 )
 
 RULES_BY_CODE: dict[str, Rule] = {rule.code: rule for rule in RULES}
-
-
-def rules_for(families: frozenset[Family]) -> tuple[Rule, ...]:
-    """Return the rules that belong to the given families, in code order."""
-    return tuple(rule for rule in RULES if rule.family in families)
