@@ -300,3 +300,13 @@ def fail_times(breaker: CircuitBreaker, times: int) -> None:
     for _ in range(times):
         with pytest.raises(DatabaseError):
             breaker.call(query_closed_port)
+
+
+def tamper_payload(transaction_id: str, *, offset: int) -> None:
+    """Flip one stored payload byte in SQL, as corruption or tampering would."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE message_bus SET payload = set_byte(payload, %s, "
+            "255 - get_byte(payload, %s)) WHERE transaction_id = %s",
+            [offset, offset, transaction_id],
+        )

@@ -15,7 +15,7 @@ from bus import claims
 from bus.breaker import CLOSED, OPEN
 from bus.exceptions import BusUnavailableError, PayloadTooLargeError
 from bus.models import BusEvent, Message
-from tests.bus.conftest import FakeClock, closed_port, result_json
+from tests.bus.conftest import FakeClock, closed_port, result_json, tamper_payload
 
 MIB = 1024 * 1024
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -130,16 +130,7 @@ async def test_fetch_frames__expired_and_tampered(producer) -> None:
     await Message.objects.filter(transaction_id=expired).aupdate(
         expires_at=timezone.now() - timedelta(seconds=1)
     )
-
-    def flip_a_byte() -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE message_bus SET payload = set_byte(payload, 99, "
-                "255 - get_byte(payload, 99)) WHERE transaction_id = %s",
-                [tampered],
-            )
-
-    await sync_to_async(flip_a_byte)()
+    await sync_to_async(tamper_payload)(tampered, offset=99)
 
     assert (await collect(producer, expired))[0]["error"]["code"] == "EXPIRED"
     assert (await collect(producer, tampered))[0]["error"][

@@ -15,7 +15,7 @@ from bus.exceptions import (
     PayloadTooLargeError,
 )
 from bus.models import BusEvent, Message
-from tests.bus.conftest import result_json
+from tests.bus.conftest import result_json, tamper_payload
 
 MIB = 1024 * 1024
 
@@ -200,12 +200,7 @@ def test_message_fetch__flipped_byte_in_sql_fails(
 ) -> None:
     set_config(MESSAGE_BUS_COMPRESSION=compression)
     stored = store(producer, result_json(200_000))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE message_bus SET payload = set_byte(payload, 40, "
-            "255 - get_byte(payload, 40)) WHERE transaction_id = %s",
-            [stored.transaction_id],
-        )
+    tamper_payload(stored.transaction_id, offset=40)
     with pytest.raises(ChecksumMismatchError):
         services.message_fetch(transaction_id=stored.transaction_id, agent=producer)
     assert Message.objects.get().status == Message.Status.ERROR

@@ -13,7 +13,7 @@ from bus import claims
 from bus.breaker import bus_breaker
 from bus.models import Message
 from controlplane.tokens import agent_token_revoke
-from tests.bus.conftest import closed_port, fail_times, result_json
+from tests.bus.conftest import closed_port, fail_times, result_json, tamper_payload
 
 MIB = 1024 * 1024
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -97,16 +97,7 @@ async def test_bus_get__expired_is_410_and_tampered_is_500(agent_with_token) -> 
     await Message.objects.filter(transaction_id=expired).aupdate(
         expires_at=timezone.now() - timedelta(minutes=1)
     )
-
-    def flip() -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE message_bus SET payload = set_byte(payload, 7, "
-                "255 - get_byte(payload, 7)) WHERE transaction_id = %s",
-                [tampered],
-            )
-
-    await sync_to_async(flip)()
+    await sync_to_async(tamper_payload)(tampered, offset=7)
     client = AsyncClient()
     gone = await client.get(f"/bus/{expired}/", headers=bearer(token))
     bad = await client.get(f"/bus/{tampered}/", headers=bearer(token))
