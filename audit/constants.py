@@ -8,11 +8,13 @@ PROGRESS_MIN_FILES = 200
 PROGRESS_STEP_PERCENT = 10
 # Bars shown in the "by file" chart of a run's page.
 CHART_TOP_FILES = 15
-# Pixel geometry of the inline SVG bar charts.
-CHART_BAR_HEIGHT = 18
-CHART_BAR_GAP = 4
-CHART_LABEL_WIDTH = 320
-CHART_BAR_WIDTH = 360
+# Bar colours of the "by severity" chart, most urgent darkest.
+SEVERITY_COLOURS = {
+    "critical": "#8b1a1a",
+    "high": "#d0542c",
+    "medium": "#e0a526",
+    "low": "#5a8fbb",
+}
 # Findings listed per section (new, fixed) on a run's page.
 CHANGES_SHOWN = 200
 # Files larger than this are shown as snippets only in the file view.

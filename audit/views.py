@@ -10,10 +10,10 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from audit import selectors
-from audit.charts import SEVERITY_COLOURS, bar_chart
-from audit.constants import FINDINGS_SHOWN, RUNS_PER_PAGE
+from audit.constants import FINDINGS_SHOWN, RUNS_PER_PAGE, SEVERITY_COLOURS
 from audit.exceptions import ReportFileError
 from audit.models import AuditRun
+from controlplane.charts import bar_chart
 
 # URL suffix: (content type, file extension, selectors.run_export format).
 EXPORT_FORMATS = {

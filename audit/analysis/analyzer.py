@@ -26,7 +26,6 @@ from audit.analysis.rules import RULES_BY_CODE
 
 _SCOPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef})
 _MODULE_SCOPE = "<module>"
-_ASSIGNS = frozenset({ast.Assign, ast.AnnAssign})
 # Nodes with nothing to check below them: contexts, operators, names, aliases.
 _LEAVES = frozenset(
     {ast.Load, ast.Store, ast.Del, ast.Name, ast.alias, ast.Pass, ast.Break}
@@ -69,101 +68,62 @@ def _child_fields(kind: type) -> tuple[str, ...]:
     return tuple(name for name in kind._fields if name != "ctx")
 
 
-def _assigns_constant(node: ast.Assign | ast.AnnAssign) -> bool:
-    """Return True when every target is an UPPER_CASE name: a config constant."""
-    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-    return all(
-        isinstance(target, ast.Name) and target.id.isupper() for target in targets
-    )
-
-
-def _target_names(targets: list[ast.expr]) -> list[str]:
-    """Return the simple names (or attribute names) assigned to."""
-    names = []
-    for target in targets:
-        if isinstance(target, ast.Name):
-            names.append(target.id)
-        elif isinstance(target, ast.Attribute):
-            names.append(target.attr)
-    return names
-
-
 class _Walker:
     """One pass over a module's AST that records (code, node, qualname) hits."""
 
     def __init__(self, lines: list[str], options: FileOptions) -> None:
-        """Prepare the walk for one file."""
+        """Prepare the walk for one file, with the checks of its enabled families."""
         self.lines = lines
-        self.options = options
-        self.silent = Family.SILENT_FAILURE in options.families
-        self.config = Family.HARDCODED_CONFIG in options.families
+        self.config_module = options.config_module
         self.qualname = _MODULE_SCOPE
         self.hits: list[tuple[str, ast.AST, str]] = []
-        self.handled: set[int] = set()
-        self.in_config_constant = False
-        self.checks: dict[type, Callable[[Any], None]] = {}
-        if self.config:
-            self.checks.update(
-                {
-                    ast.Constant: self._check_constant,
-                    ast.Call: self._check_call,
-                    ast.Assign: self._check_assign,
-                    ast.AnnAssign: self._check_assign,
-                    ast.Dict: self._check_dict,
-                    ast.JoinedStr: self._check_fstring,
-                }
+        self.silent_checks: dict[type, Callable[[Any], None]] = {}
+        self.config_checks: dict[type, Callable[[Any, bool], None]] = {}
+        if Family.SILENT_FAILURE in options.families:
+            self.silent_checks = {
+                ast.ExceptHandler: self._check_handler,
+                ast.Call: self._check_suppress,
+            }
+        if Family.HARDCODED_CONFIG in options.families:
+            checker = hardcoded.ConfigChecker(
+                self.report, config_module=options.config_module
             )
-        elif self.silent:
-            # suppress(Exception) is a call: calls are checked for either family.
-            self.checks[ast.Call] = self._check_call
-        if self.silent:
-            self.checks[ast.ExceptHandler] = self._check_handler
+            self.config_checks = checker.checks
 
     def report(self, code: str, node: ast.AST) -> None:
         """Record a hit for code at node, in the current scope."""
         self.hits.append((code, node, self.qualname))
 
-    def walk_module(self, module: ast.Module) -> None:
-        """Walk the module from its top-level statements."""
-        self._skip_docstring(module.body)
-        for stmt in module.body:
-            self._walk(stmt)
-
-    def _skip_docstring(self, body: list[ast.stmt]) -> None:
-        """Mark a leading docstring so it is not read as a literal."""
-        if body and isinstance(body[0], ast.Expr):
-            value = body[0].value
-            if isinstance(value, ast.Constant) and isinstance(value.value, str):
-                self.handled.add(id(value))
-
-    def _walk(self, root: ast.AST) -> None:
+    def walk(self, root: ast.AST) -> None:
         """Check root and its descendants, parents before children.
 
         In a config module, UPPER_CASE constants (module or class level) are where
-        configuration belongs, so their values are exempt except for secrets.
+        configuration belongs, so the hard-coded checks learn which nodes lie
+        inside one.
 
         An explicit stack over precomputed child fields (skipping contexts and
         operators) is several times faster than ast.NodeVisitor on large trees.
         """
         stack: list[tuple[ast.AST, str, bool]] = [(root, _MODULE_SCOPE, False)]
         push, pop = stack.append, stack.pop
-        checks = self.checks
-        config_module = self.options.config_module
+        silent_checks, config_checks = self.silent_checks, self.config_checks
+        config_module, assignments = self.config_module, hardcoded.ASSIGNMENTS
         node_type, leaves = ast.AST, _LEAVES
         while stack:
             node, qualname, exempt = pop()
             kind = node.__class__
             if kind in _SCOPES:
-                self._skip_docstring(node.body)  # type: ignore[attr-defined]
                 name = node.name  # type: ignore[attr-defined]
                 qualname = name if qualname == _MODULE_SCOPE else f"{qualname}.{name}"
-            elif config_module and kind in _ASSIGNS and not exempt:
-                exempt = _assigns_constant(node)  # type: ignore[arg-type]
-            check = checks.get(kind)
-            if check is not None:
-                self.qualname = qualname
-                self.in_config_constant = exempt
-                check(node)
+            elif config_module and kind in assignments and not exempt:
+                exempt = hardcoded.assigns_constant(node)  # type: ignore[arg-type]
+            self.qualname = qualname
+            silent_check = silent_checks.get(kind)
+            if silent_check is not None:
+                silent_check(node)
+            config_check = config_checks.get(kind)
+            if config_check is not None:
+                config_check(node, exempt)
             for field in _child_fields(kind):
                 value = getattr(node, field)
                 if value.__class__ is list:
@@ -179,84 +139,10 @@ class _Walker:
         if code:
             self.report(code, node)
 
-    def _check_constant(self, node: ast.Constant) -> None:
-        """Check a string literal not already reported through its parent."""
-        if type(node.value) is str and id(node) not in self.handled:
-            self._check_string(node, node.value)
-
-    def _check_assign(self, node: ast.Assign | ast.AnnAssign) -> None:
-        """Check a value assigned to a name that says it is a secret or a port."""
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        self._check_named_value(_target_names(targets), node.value)
-
-    def _check_dict(self, node: ast.Dict) -> None:
-        """Check dict entries whose string key says the value is a secret or a port."""
-        for key, value in zip(node.keys, node.values, strict=True):
-            if isinstance(key, ast.Constant) and isinstance(key.value, str):
-                self._check_named_value([key.value], value)
-
-    def _check_string(self, node: ast.Constant, value: str) -> None:
-        """Report a string literal that is a secret, a host/URL or a path."""
-        if hardcoded.looks_like_secret(value):
-            self.report("AUD105", node)
-        elif self.in_config_constant:
-            return
-        elif hardcoded.looks_like_host(value):
-            self.report("AUD102", node)
-        elif hardcoded.looks_like_path(value):
-            self.report("AUD106", node)
-
-    def _check_fstring(self, node: ast.JoinedStr) -> None:
-        """Report an f-string whose literal head is a URL with a literal host."""
-        for part in node.values:
-            self.handled.add(id(part))
-        head = node.values[0] if node.values else None
-        if (
-            not self.in_config_constant
-            and isinstance(head, ast.Constant)
-            and isinstance(head.value, str)
-            and hardcoded.has_literal_url_host(head.value)
-        ):
-            self.report("AUD102", node)
-
-    def _check_call(self, node: ast.Call) -> None:
-        """Report literal defaults, ports, timeouts and broad suppress() in a call."""
-        if self.silent and silent.suppress_is_broad(node):
+    def _check_suppress(self, node: ast.Call) -> None:
+        """Report `suppress(Exception)` and its like."""
+        if silent.suppress_is_broad(node):
             self.report("AUD004", node)
-        if not self.config or self.in_config_constant:
-            return
-        default = hardcoded.getenv_default(node)
-        if default is not None:
-            self._mark(default)
-            if not self.options.config_module:
-                self.report("AUD101", node)
-            return
-        for timeout in hardcoded.timeout_arguments(node):
-            self.report("AUD104", timeout)
-        for keyword in node.keywords:
-            if keyword.arg:
-                self._check_named_value([keyword.arg], keyword.value)
-
-    def _check_named_value(self, names: list[str], value: ast.expr | None) -> None:
-        """Report a secret or a port assigned to a name that says what it is."""
-        if not isinstance(value, ast.Constant) or not names:
-            return
-        if type(value.value) is str and any(map(hardcoded.is_secret_name, names)):
-            if hardcoded.is_secret_value(value.value) and id(value) not in self.handled:
-                self.handled.add(id(value))
-                self.report("AUD105", value)
-        elif (
-            not self.in_config_constant
-            and hardcoded.is_port(value)
-            and any(map(hardcoded.is_port_name, names))
-            and id(value) not in self.handled
-        ):
-            self.handled.add(id(value))
-            self.report("AUD103", value)
-
-    def _mark(self, node: ast.AST) -> None:
-        """Mark node and its descendants as already reported."""
-        self.handled.update(id(child) for child in ast.walk(node))
 
 
 def _snippet(lines: list[str], node: ast.AST) -> str:
@@ -294,7 +180,7 @@ def analyze_source(
         return FileResult(path=path, error=error)
     lines = source.splitlines()
     walker = _Walker(lines, options)
-    walker.walk_module(module)
+    walker.walk(module)
     return FileResult(path=path, findings=tuple(_findings(walker.hits, lines, path)))
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import ipaddress
 import re
+from collections.abc import Callable
+from typing import Any
 
 from audit.analysis.constants import MAX_PORT, NAMESPACE_URL_HOSTS, SECRET_MIN_LENGTH
 
@@ -48,6 +50,11 @@ _URL_HOST_RE = re.compile(r"^[a-z][\w+.-]*://([^/:?#]+)", re.IGNORECASE)
 _PORT_NAME_RE = re.compile(r"(?:^|_)port$", re.IGNORECASE)
 _TIMEOUT_POSITIONAL = {"wait_for": 1, "settimeout": 0, "timeout": 0, "sleep": 0}
 _GETENV_FUNCS = frozenset({"getenv"})
+_DOCSTRING_SCOPES = (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+# Assignments that may bind a config module's UPPER_CASE constant.
+ASSIGNMENTS = frozenset({ast.Assign, ast.AnnAssign})
+
+Report = Callable[[str, ast.AST], None]
 
 
 def call_name(call: ast.Call) -> str:
@@ -182,3 +189,142 @@ def has_literal_url_host(value: str) -> bool:
 def looks_like_path(value: str) -> bool:
     """Return True for an absolute filesystem path under a well-known root."""
     return len(value) > 1 and bool(_PATH_RE.match(value))
+
+
+def assigns_constant(node: ast.Assign | ast.AnnAssign) -> bool:
+    """Return True when every target is an UPPER_CASE name: a config constant."""
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    return all(
+        isinstance(target, ast.Name) and target.id.isupper() for target in targets
+    )
+
+
+def _target_names(targets: list[ast.expr]) -> list[str]:
+    """Return the simple names (or attribute names) assigned to."""
+    names = []
+    for target in targets:
+        if isinstance(target, ast.Name):
+            names.append(target.id)
+        elif isinstance(target, ast.Attribute):
+            names.append(target.attr)
+    return names
+
+
+class ConfigChecker:
+    """Apply the hard-coded configuration checks to one file's nodes.
+
+    The walk must hand over parents before children: a parent that reports a
+    literal (a getenv default, a named secret) marks it so it is not reported
+    again as a plain string. Each check also receives whether the node lies inside
+    an UPPER_CASE constant of a config module, where configuration belongs, so only
+    secrets are reported there.
+    """
+
+    def __init__(self, report: Report, *, config_module: bool) -> None:
+        """Prepare the checks for one file, reporting hits through report."""
+        self._report = report
+        self._config_module = config_module
+        self._handled: set[int] = set()
+        self.checks: dict[type, Callable[[Any, bool], None]] = {
+            scope: self._skip_docstring for scope in _DOCSTRING_SCOPES
+        } | {
+            ast.Constant: self._check_constant,
+            ast.Call: self._check_call,
+            ast.Assign: self._check_assign,
+            ast.AnnAssign: self._check_assign,
+            ast.Dict: self._check_dict,
+            ast.JoinedStr: self._check_fstring,
+        }
+
+    def _skip_docstring(
+        self,
+        node: ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef,
+        in_constant: bool,
+    ) -> None:
+        """Mark a leading docstring so it is not read as a literal."""
+        body = node.body
+        if body and isinstance(body[0], ast.Expr):
+            value = body[0].value
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                self._handled.add(id(value))
+
+    def _check_constant(self, node: ast.Constant, in_constant: bool) -> None:
+        """Check a string literal not already reported through its parent."""
+        if type(node.value) is str and id(node) not in self._handled:
+            self._check_string(node, node.value, in_constant)
+
+    def _check_assign(
+        self, node: ast.Assign | ast.AnnAssign, in_constant: bool
+    ) -> None:
+        """Check a value assigned to a name that says it is a secret or a port."""
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        self._check_named_value(_target_names(targets), node.value, in_constant)
+
+    def _check_dict(self, node: ast.Dict, in_constant: bool) -> None:
+        """Check dict entries whose string key says the value is a secret or a port."""
+        for key, value in zip(node.keys, node.values, strict=True):
+            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                self._check_named_value([key.value], value, in_constant)
+
+    def _check_string(self, node: ast.Constant, value: str, in_constant: bool) -> None:
+        """Report a string literal that is a secret, a host/URL or a path."""
+        if looks_like_secret(value):
+            self._report("AUD105", node)
+        elif in_constant:
+            return
+        elif looks_like_host(value):
+            self._report("AUD102", node)
+        elif looks_like_path(value):
+            self._report("AUD106", node)
+
+    def _check_fstring(self, node: ast.JoinedStr, in_constant: bool) -> None:
+        """Report an f-string whose literal head is a URL with a literal host."""
+        for part in node.values:
+            self._handled.add(id(part))
+        head = node.values[0] if node.values else None
+        if (
+            not in_constant
+            and isinstance(head, ast.Constant)
+            and isinstance(head.value, str)
+            and has_literal_url_host(head.value)
+        ):
+            self._report("AUD102", node)
+
+    def _check_call(self, node: ast.Call, in_constant: bool) -> None:
+        """Report literal getenv defaults, timeouts, and secrets or ports by name."""
+        if in_constant:
+            return
+        default = getenv_default(node)
+        if default is not None:
+            self._mark(default)
+            if not self._config_module:
+                self._report("AUD101", node)
+            return
+        for timeout in timeout_arguments(node):
+            self._report("AUD104", timeout)
+        for keyword in node.keywords:
+            if keyword.arg:
+                self._check_named_value([keyword.arg], keyword.value, in_constant)
+
+    def _check_named_value(
+        self, names: list[str], value: ast.expr | None, in_constant: bool
+    ) -> None:
+        """Report a secret or a port assigned to a name that says what it is."""
+        if not isinstance(value, ast.Constant) or not names:
+            return
+        if type(value.value) is str and any(map(is_secret_name, names)):
+            if is_secret_value(value.value) and id(value) not in self._handled:
+                self._handled.add(id(value))
+                self._report("AUD105", value)
+        elif (
+            not in_constant
+            and is_port(value)
+            and any(map(is_port_name, names))
+            and id(value) not in self._handled
+        ):
+            self._handled.add(id(value))
+            self._report("AUD103", value)
+
+    def _mark(self, node: ast.AST) -> None:
+        """Mark node and its descendants as already reported."""
+        self._handled.update(id(child) for child in ast.walk(node))
