@@ -1,4 +1,5 @@
 """Admin of the bus app, split by concern: the gateway (tools, tokens, capacity)
 and the message bus (stored messages, events, overview)."""
 
-from bus import admin_gateway, admin_messages  # noqa: F401  (registers ModelAdmins)
+from bus.gateway import admin as gateway_admin  # noqa: F401  (registers ModelAdmins)
+from bus.store import admin as store_admin  # noqa: F401  (registers ModelAdmins)

@@ -1,22 +1,25 @@
 """Errors of the message bus; each carries the protocol error code it maps to."""
 
+from bus.protocol import ErrorCode
+
 
 class BusError(Exception):
     """Base of every message bus error."""
 
-    code = "BUS_ERROR"
+    # Not a protocol code: subclasses name theirs; a bare BusError is a failure.
+    code = ErrorCode.EXEC_ERROR
 
 
 class PayloadTooLargeError(BusError):
     """The result is larger than MESSAGE_BUS_MAX_PAYLOAD_MB."""
 
-    code = "PAYLOAD_TOO_LARGE"
+    code = ErrorCode.PAYLOAD_TOO_LARGE
 
 
 class BusUnavailableError(BusError):
     """The bus cannot store or serve right now and the result cannot go inline."""
 
-    code = "BUS_UNAVAILABLE"
+    code = ErrorCode.BUS_UNAVAILABLE
 
 
 class CircuitOpenError(BusUnavailableError):
@@ -26,19 +29,19 @@ class CircuitOpenError(BusUnavailableError):
 class MessageNotFoundError(BusError):
     """No such message for this agent (also when another agent owns it)."""
 
-    code = "NOT_FOUND"
+    code = ErrorCode.NOT_FOUND
 
 
 class MessageExpiredError(BusError):
     """The message is past its expires_at (whether or not it was purged yet)."""
 
-    code = "EXPIRED"
+    code = ErrorCode.EXPIRED
 
 
 class ChecksumMismatchError(BusError):
     """The stored payload does not match its SHA-256; it is never served."""
 
-    code = "CHECKSUM_MISMATCH"
+    code = ErrorCode.CHECKSUM_MISMATCH
 
 
 class PurgeLockedError(BusError):

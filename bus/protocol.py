@@ -58,6 +58,22 @@ class ErrorCode:
     UNKNOWN_OP = "UNKNOWN_OP"
 
 
+# The HTTP status of each error code the bus's HTTP views answer with; any
+# other code is a server-side failure.
+HTTP_STATUS: dict[str, int] = {
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.EXPIRED: 410,
+    ErrorCode.CHECKSUM_MISMATCH: 500,
+    ErrorCode.BUS_UNAVAILABLE: 503,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+}
+
+
+def http_status(code: str) -> int:
+    """Return the HTTP status an error code is answered with (500 if unmapped)."""
+    return HTTP_STATUS.get(code, 500)
+
+
 class HelloError:
     """The `error` values of a refused hello_ack."""
 

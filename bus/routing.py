@@ -1,10 +1,18 @@
 """WebSocket routes of the agent gateway: the canonical /ws/ and the bare host:port."""
 
-from django.urls import re_path
+from __future__ import annotations
 
-from bus.consumers import AgentConsumer
+from typing import TYPE_CHECKING
 
-websocket_urlpatterns: list = [
-    re_path(r"^ws/?$", AgentConsumer.as_asgi()),
-    re_path(r"^$", AgentConsumer.as_asgi()),
-]
+from django.urls import URLPattern, re_path
+
+from bus.gateway.transports.websocket import AgentConsumer
+
+if TYPE_CHECKING:
+    from bus.gateway.pipeline import Gateway
+
+
+def websocket_urlpatterns(gateway: Gateway) -> list[URLPattern]:
+    """Return the WebSocket routes, every consumer bound to this gateway."""
+    consumer = AgentConsumer.as_asgi(gateway=gateway)
+    return [re_path(r"^ws/?$", consumer), re_path(r"^$", consumer)]

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from bus import views
+from bus.store import views
 
 app_name = "bus"
 urlpatterns = [

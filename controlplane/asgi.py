@@ -1,5 +1,7 @@
 """ASGI entry point: HTTP to Django, WebSocket through origin checks to bus.routing."""
 
+from __future__ import annotations
+
 import os
 import sys
 
@@ -19,15 +21,25 @@ except ConfigError as exc:
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-from bus.origins import BrowserOriginValidator  # noqa: E402
+from bus.apps import bus_app  # noqa: E402
+from bus.gateway.pipeline import Gateway  # noqa: E402
+from bus.gateway.transports.origins import BrowserOriginValidator  # noqa: E402
 from bus.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        # The admin's CSS/JS come from the installed apps; one process serves all.
-        "http": ASGIStaticFilesHandler(django_asgi_app),
-        # Agents authenticate in the hello frame (PROTOCOL.md), so the only
-        # middleware is the check that keeps foreign browser pages out.
-        "websocket": BrowserOriginValidator(URLRouter(websocket_urlpatterns)),
-    }
-)
+
+def build_application(gateway: Gateway) -> ProtocolTypeRouter:
+    """Return the ASGI application with its WebSocket consumers on this gateway."""
+    return ProtocolTypeRouter(
+        {
+            # The admin's CSS/JS come from the installed apps; one process serves all.
+            "http": ASGIStaticFilesHandler(django_asgi_app),
+            # Agents authenticate in the hello frame (PROTOCOL.md), so the only
+            # middleware is the check that keeps foreign browser pages out.
+            "websocket": BrowserOriginValidator(
+                URLRouter(websocket_urlpatterns(gateway))
+            ),
+        }
+    )
+
+
+application = build_application(bus_app().gateway)

@@ -4,7 +4,6 @@ from django.contrib import admin
 from django.urls import include, path
 from health_check.views import HealthCheckView
 
-from bus.metrics import metrics_view
 from controlplane import views
 
 admin.site.site_header = "Agent tool control plane"
@@ -16,6 +15,6 @@ urlpatterns = [
     path("health/live", views.live, name="health-live"),
     path("health/ready", views.ReadyView.as_view(), name="health-ready"),
     path("audit/", include("audit.urls")),
-    path("metrics", metrics_view, name="metrics"),
+    path("metrics", views.metrics, name="metrics"),
     path("bus/", include("bus.urls")),
 ]

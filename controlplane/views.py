@@ -1,14 +1,15 @@
-"""Liveness and readiness endpoints for orchestrators."""
+"""Liveness, readiness and Prometheus endpoints for orchestrators and monitoring."""
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from health_check.views import HealthCheckView
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 ALL_CHECKS = (
     "health_check.checks.Database",
     "health_check.checks.Cache",
     "controlplane.health.Migrations",
     "health_check.checks.Storage",
-    "bus.health.MessageBusBreaker",
+    "bus.store.health.MessageBusBreaker",
 )
 READY_CHECKS = (
     "health_check.checks.Database",
@@ -34,3 +35,8 @@ class ReadyView(HealthCheckView):
         if kwargs.get("status") not in (None, 200):
             kwargs["status"] = 503
         return super().render_to_response(context, **kwargs)
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Expose the Prometheus metrics in the text format."""
+    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)

@@ -1,9 +1,13 @@
-"""Shared fixtures: users, agents, and the guard that tests run on Postgres."""
+"""Shared fixtures: users, a real database outage, and the guard that tests run on
+Postgres."""
 
 import os
+import socket
+from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
+from django.db import connection
 
 from controlplane import config as cp_config
 
@@ -49,3 +53,44 @@ def subprocess_env(settings) -> dict[str, str]:
         "DATABASE_URL": url,
         "DJANGO_SETTINGS_MODULE": "controlplane.settings",
     }
+
+
+def closed_port() -> int:
+    """Return a local TCP port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class DatabaseOutage:
+    """The database goes away for real: every new connection hits a closed port.
+
+    Django's connections of every thread share one settings dict, so worker
+    threads (database_sync_to_async, the bus's threads) see the outage too.
+    """
+
+    def __init__(self) -> None:
+        self.real_port = connection.settings_dict["PORT"]
+
+    def start(self) -> None:
+        """Take the database down (new connections fail)."""
+        connection.settings_dict["PORT"] = str(closed_port())
+
+    def stop(self) -> None:
+        """Bring the database back."""
+        connection.settings_dict["PORT"] = self.real_port
+
+    def __enter__(self) -> "DatabaseOutage":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@pytest.fixture
+def database_down() -> Iterator[DatabaseOutage]:
+    """Use as `with database_down:` (or start()/stop()); always restored."""
+    outage = DatabaseOutage()
+    yield outage
+    outage.stop()

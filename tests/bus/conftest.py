@@ -3,11 +3,11 @@ message bus's payloads and breaker."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import importlib
 import json
 import random
-import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -18,12 +18,18 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, connection, connections
 
-from bus import dispatch, registry
-from bus.breaker import CircuitBreaker, bus_breaker
+from bus.apps import bus_app
+from bus.gateway.factory import build_gateway
+from bus.gateway.pipeline import Gateway
+from bus.store import services
+from bus.store.breaker import CircuitBreaker
+from bus.store.services import Producer
 from controlplane import config as cp_config
-from controlplane.asgi import application
+from controlplane.asgi import build_application
+from controlplane.config import get_config
 from controlplane.services import config_override_set
 from controlplane.tokens import agent_token_create
+from tests.conftest import closed_port
 
 
 @pytest.fixture
@@ -60,17 +66,18 @@ def builtin_tools(db) -> None:
 
 
 @pytest.fixture
-async def gateway(ws_config, builtin_tools) -> AsyncIterator[dispatch.Gateway]:
-    """A fresh gateway with empty caches; leftover calls are cancelled at the end."""
-    fresh = dispatch.Gateway()
-    previous = dispatch.gateway
-    dispatch.gateway = fresh
-    registry.invalidate()
+async def gateway(ws_config, builtin_tools) -> AsyncIterator[Gateway]:
+    """A gateway of the test's own with empty caches; leftover calls are cancelled."""
+    fresh = build_gateway(claims=bus_app().claims)
     cache.clear()
     yield fresh
     await fresh.drain(0)
-    dispatch.gateway = previous
-    registry.invalidate()
+
+
+@pytest.fixture
+def ws_application(gateway):
+    """The project's ASGI application with its WebSocket consumers on `gateway`."""
+    return build_application(gateway)
 
 
 @pytest.fixture
@@ -88,8 +95,8 @@ def other_agent(db) -> tuple[Any, str]:
 class Client:
     """A WebsocketCommunicator with the protocol's small conveniences."""
 
-    def __init__(self, path: str = "/ws/") -> None:
-        self.comm = WebsocketCommunicator(application, path)
+    def __init__(self, application: Any, path: str = "/ws/", **kwargs: Any) -> None:
+        self.comm = WebsocketCommunicator(application, path, **kwargs)
         self.hello_ack: dict[str, Any] = {}
 
     async def connect(self, token: str | None) -> dict[str, Any]:
@@ -152,13 +159,11 @@ class Client:
         await self.comm.disconnect()
 
 
-@pytest.fixture
-async def connect(gateway) -> AsyncIterator[Callable[..., Any]]:
-    """Open authenticated clients; every one is disconnected at the end."""
+async def _clients(application: Any) -> AsyncIterator[Callable[..., Any]]:
     clients: list[Client] = []
 
     async def open_client(token: str | None, path: str = "/ws/") -> Client:
-        client = Client(path)
+        client = Client(application, path)
         clients.append(client)
         ack = await client.connect(token)
         assert ack["ok"] is True, ack
@@ -170,9 +175,44 @@ async def connect(gateway) -> AsyncIterator[Callable[..., Any]]:
 
 
 @pytest.fixture
-def make_tool(db) -> Callable[..., Any]:
+async def connect(ws_application) -> AsyncIterator[Callable[..., Any]]:
+    """Open authenticated clients; every one is disconnected at the end."""
+    async for open_client in _clients(ws_application):
+        yield open_client
+
+
+@pytest.fixture
+async def process_gateway(ws_config, builtin_tools) -> AsyncIterator[Gateway]:
+    """The gateway this process built at start-up: what the admin and /metrics show."""
+    gateway = bus_app().gateway
+    gateway.registry.invalidate()
+    cache.clear()
+    yield gateway
+    for call in list(gateway.running.values()):
+        call.cancel("the test is over")
+    if gateway.tasks:
+        await asyncio.wait(set(gateway.tasks), timeout=5)
+
+
+@pytest.fixture
+async def connect_to_process(process_gateway) -> AsyncIterator[Callable[..., Any]]:
+    """Open clients of the process's own application (controlplane.asgi)."""
+    from controlplane.asgi import application
+
+    async for open_client in _clients(application):
+        yield open_client
+
+
+@pytest.fixture
+def make_tool(db, request) -> Callable[..., Any]:
     """Create a python tool (and its provider) as an operator would in the admin."""
     from bus.models import Provider, Tool
+
+    # The test's own gateway, when it has one, and the process's (admin, views)
+    # see the new tool at once, as the admin's save makes them.
+    registries = [bus_app().gateway.registry]
+    if "gateway" in request.fixturenames:
+        registries.append(request.getfixturevalue("gateway").registry)
 
     def create(
         name: str,
@@ -193,7 +233,8 @@ def make_tool(db) -> Callable[..., Any]:
             input_schema=schema if schema is not None else {"type": "object"},
             **fields,
         )
-        registry.invalidate()
+        for registry in registries:
+            registry.invalidate()
         return tool
 
     return create
@@ -216,9 +257,10 @@ class FakeClock:
 def closed_breaker() -> Iterator[FakeClock]:
     """Every test starts with a closed breaker driven by a fake clock."""
     clock = FakeClock()
-    bus_breaker.reset(clock=clock)
+    breaker = bus_app().claims.breaker
+    breaker.reset(clock=clock)
     yield clock
-    bus_breaker.reset()
+    breaker.reset()
 
 
 @pytest.fixture
@@ -279,13 +321,6 @@ def result_json(size: int, *, seed: int = 7) -> bytes:
     return json.dumps({"outputs": [{"type": "text", "text": text}]}).encode()
 
 
-def closed_port() -> int:
-    """Return a local TCP port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def query_closed_port() -> None:
     """Open a Django connection to a port where no database listens."""
     broken_settings = {**connection.settings_dict, "PORT": str(closed_port())}
@@ -299,7 +334,7 @@ def query_closed_port() -> None:
 def fail_times(breaker: CircuitBreaker, times: int) -> None:
     for _ in range(times):
         with pytest.raises(DatabaseError):
-            breaker.call(query_closed_port)
+            breaker.call(get_config(), query_closed_port)
 
 
 def tamper_payload(transaction_id: str, *, offset: int) -> None:
@@ -310,3 +345,27 @@ def tamper_payload(transaction_id: str, *, offset: int) -> None:
             "255 - get_byte(payload, %s)) WHERE transaction_id = %s",
             [offset, offset, transaction_id],
         )
+
+
+def producer_of(agent: Any, *, tool_name: str = "generate") -> Producer:
+    """Return what a message row records of the agent whose call produced it."""
+    return Producer(
+        agent_id=agent.pk if agent is not None else None,
+        agent_name=agent.name if agent is not None else "",
+        session_id="sess-1",
+        request_id="r-1",
+        tool_name=tool_name,
+        provider_name="builtin",
+    )
+
+
+def store_message(agent: Any, data: bytes, **fields: Any) -> services.StoredMessage:
+    """Store a result as the gateway's delivery does, for the agent."""
+    return services.message_store(
+        payload=data, producer=producer_of(agent, **fields), config=get_config()
+    )
+
+
+def fetch_message(**fields: Any) -> services.FetchedPayload:
+    """Fetch a stored result with the current configuration."""
+    return services.message_fetch(config=get_config(), **fields)

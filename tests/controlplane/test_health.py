@@ -36,16 +36,12 @@ def test_health_ready__ok_when_dependencies_are(client):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_health_ready__503_when_database_is_unreachable(client):
-    real_port = connection.settings_dict["PORT"]
-    connection.settings_dict["PORT"] = "1"
-    connection.close()
-    try:
+def test_health_ready__503_when_database_is_unreachable(client, database_down):
+    with database_down:
+        connection.close()
         ready = client.get("/health/ready", HTTP_ACCEPT="application/json")
         live = client.get("/health/live")
-    finally:
-        connection.settings_dict["PORT"] = real_port
-        connection.close()
+    connection.close()
     assert ready.status_code == 503
     assert "Database" in " ".join(ready.json())
     assert live.status_code == 200

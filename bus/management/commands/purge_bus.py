@@ -5,7 +5,7 @@ from django.db import DatabaseError
 from django.template.defaultfilters import filesizeformat
 
 from bus.exceptions import PurgeLockedError
-from bus.services import messages_purge_expired
+from bus.store.purge import messages_purge_expired
 
 DEFAULT_BATCH_SIZE = 5000
 MAX_BATCH_SIZE = 100_000

@@ -31,7 +31,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: object, **options: object) -> None:
-        from bus import serving
+        from bus.gateway import serving
 
         host, port = str(options["bind"]), int(options["port"])
         pid_path = Path(str(options["pid_file"]) or f"run/serve-{port}.pid")

@@ -1,0 +1,180 @@
+"""Call metrics: one JSON line per answered call, and Prometheus metrics at /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from bus.protocol import Op, dumps
+from controlplane.config import get_config
+
+if TYPE_CHECKING:
+    from bus.gateway.pipeline import Gateway
+
+logger = logging.getLogger(__name__)
+
+# Lines reach the file within this delay of the answer (PROTOCOL: within 1 s),
+# one write per batch instead of one per call.
+FLUSH_DELAY_SECS = 0.25
+UNKNOWN_TOOL = "(unknown)"
+
+CALLS = Counter(
+    "controlplane_ws_calls",
+    "call_tool requests answered with a call_tool_res, by tool and outcome.",
+    ["tool", "outcome"],
+)
+LATENCY = Histogram(
+    "controlplane_ws_call_latency_seconds",
+    "Seconds from a call_tool frame to its call_tool_res, by tool.",
+    ["tool"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+
+
+def resolve_path(path: str) -> Path:
+    """Return a configured file path, relative ones under the project directory."""
+    candidate = Path(path)
+    return candidate if candidate.is_absolute() else Path(settings.BASE_DIR) / path
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One answered call as the metrics file and Prometheus see it."""
+
+    session_id: str
+    name: str
+    provider: str
+    outcome: str
+    received_at: float
+    size: int
+    bus: bool
+
+    def line(self, latency: float) -> dict[str, Any]:
+        """Return the JSON line of PROTOCOL.md "Observability of calls"."""
+        return {
+            "t": time.time(),
+            "op": Op.CALL_TOOL,
+            "lat": round(latency, 6),
+            "sess": self.session_id,
+            "name": self.name,
+            "prov": self.provider,
+            "outcome": self.outcome,
+            "bytes": self.size,
+            "bus": self.bus,
+        }
+
+
+class CallLog:
+    """Append call records to the JSON-lines metrics file in small batches."""
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[str, str]] = []
+        self._timer: asyncio.TimerHandle | None = None
+
+    def append(self, path: str, entry: dict[str, Any]) -> None:
+        """Queue one record; it is written within FLUSH_DELAY_SECS."""
+        self._pending.append((path, dumps(entry)))
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(
+                FLUSH_DELAY_SECS, self.flush
+            )
+
+    def flush(self) -> None:
+        """Write every queued record now; a failure is logged, never raised."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        pending, self._pending = self._pending, []
+        by_path: dict[str, list[str]] = {}
+        for path, line in pending:
+            by_path.setdefault(path, []).append(line)
+        for path, lines in by_path.items():
+            target = resolve_path(path)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with target.open("a", encoding="utf-8") as handle:
+                    handle.write("\n".join(lines) + "\n")
+            except OSError:
+                logger.exception(
+                    "Cannot write %d call metric line(s) to %s", len(lines), target
+                )
+
+
+_calls_by_label: dict[tuple[str, str], Any] = {}
+_latency_by_tool: dict[str, Any] = {}
+
+
+def record_call(path: str, log: CallLog, record: CallRecord) -> None:
+    """Write an answered call to the metrics file and the Prometheus metrics."""
+    latency = time.perf_counter() - record.received_at
+    log.append(path, record.line(latency))
+    # A tool name that matched nothing is the client's text: one label for all.
+    tool = record.name if record.provider else UNKNOWN_TOOL
+    _observe_call(tool, record.outcome, latency)
+
+
+def _observe_call(tool: str, outcome: str, latency: float) -> None:
+    # labels() costs a lock and a tuple build per call; the children are stable.
+    counter = _calls_by_label.get((tool, outcome))
+    if counter is None:
+        counter = _calls_by_label[(tool, outcome)] = CALLS.labels(tool, outcome)
+    histogram = _latency_by_tool.get(tool)
+    if histogram is None:
+        histogram = _latency_by_tool[tool] = LATENCY.labels(tool)
+    counter.inc()
+    histogram.observe(latency)
+
+
+class GatewayCollector(Collector):
+    """Report in-flight calls by scope and open sessions at scrape time."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+        inflight = GaugeMetricFamily(
+            "controlplane_ws_inflight",
+            "Tool calls in flight in this process, by capacity scope.",
+            labels=["scope", "name"],
+        )
+        sessions = GaugeMetricFamily(
+            "controlplane_ws_sessions", "Open agent WebSocket sessions."
+        )
+        return inflight, sessions
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        """Name the gauges without reading any state (used at registration)."""
+        yield from self._families()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """Yield the in-flight and session gauges."""
+        # Scrapes run in a sync view; the snapshot is read through the seam.
+        snapshot = async_to_sync(self.gateway.capacity_snapshot)(
+            get_config(), self.gateway.registry.get()
+        )
+        inflight, sessions = self._families()
+        inflight.add_metric(["global", ""], snapshot.global_usage.used)
+        for usage in snapshot.providers:
+            inflight.add_metric(["provider", usage.name], usage.used)
+        for usage in snapshot.sessions:
+            inflight.add_metric(["session", usage.name], usage.used)
+        yield inflight
+        sessions.add_metric([], len(self.gateway.sessions))
+        yield sessions
+
+
+def register_collector(gateway: Gateway) -> None:
+    """Add the gateway's gauges to the default Prometheus registry."""
+    REGISTRY.register(GatewayCollector(gateway))

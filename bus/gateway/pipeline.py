@@ -1,0 +1,475 @@
+"""The call pipeline, independent of any transport (PROTOCOL.md "call_tool").
+
+A transport opens a session with something that delivers events (see
+``sessions.Transport``), hands the pipeline parsed requests and turns the
+events it gets back (``events``) into its own frames. Calls belong to the
+gateway, not to the connection: they finish after a disconnect and land in
+the replay cache, and their slots are released on every path. State lives
+behind the seams in ``state`` (capacity, calls in flight, result cache).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from bus.gateway import metrics
+from bus.gateway.delivery import bus_status, deliver_result
+from bus.gateway.events import OK, Accepted, Answer, error_body
+from bus.gateway.execution import Call, Failure, execute
+from bus.gateway.registry import Registry, ToolRegistry, ToolSpec
+from bus.gateway.sessions import Agent, Session, Transport
+from bus.gateway.state.capacity import (
+    CapacityLimiter,
+    CapacitySnapshot,
+    Limits,
+    Rejection,
+)
+from bus.gateway.state.inflight import CallsInFlight, InFlightCall
+from bus.gateway.state.results import ResultCache, replay_key, semantic_key
+from bus.protocol import (
+    DUPLICATE_NOTE,
+    CallRequest,
+    ErrorCode,
+    Scope,
+    canonical_json,
+    normalize_tool_name,
+)
+from bus.store.claims import ClaimStore
+from bus.store.services import Producer
+from controlplane.config import Config, aget_config
+
+logger = logging.getLogger(__name__)
+
+# Failures worth replaying to a client that resends the same request_id; a
+# cancelled call is not: resending it means "try again".
+REPLAYED_FAILURES = {ErrorCode.TIMEOUT, ErrorCode.EXEC_ERROR}
+SHUTDOWN_CANCEL_WAIT_SECS = 5.0
+
+
+@dataclass(eq=False, slots=True)
+class Attempt:
+    """One call_tool request on its way through the checks."""
+
+    session: Session
+    request_id: str
+    asked: str
+    name: str
+    arguments: dict[str, Any]
+    received_at: float
+    config: Config
+    tool: ToolSpec | None
+    replay: str = ""
+    semantic: str | None = None
+
+
+class Gateway:
+    """Sessions, calls in flight and the call pipeline of one server process."""
+
+    def __init__(
+        self,
+        *,
+        capacity: CapacityLimiter,
+        in_flight: CallsInFlight,
+        results: ResultCache,
+        registry: ToolRegistry,
+        claims: ClaimStore,
+    ) -> None:
+        self.capacity = capacity
+        self.in_flight = in_flight
+        self.results = results
+        self.registry = registry
+        self.claims = claims
+        self.call_log = metrics.CallLog()
+        self.sessions: dict[str, Session] = {}
+        self.running: dict[tuple[str, str], Call] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.started_at = time.time()
+        self.draining = False
+        in_flight.listen_cancels(self._cancel_here)
+
+    # Sessions
+
+    def open_session(
+        self,
+        *,
+        agent: Agent,
+        transport: Transport,
+        token_hash: str | None,
+        client: str = "",
+    ) -> Session:
+        """Register a connection that authenticated."""
+        session = Session(
+            agent=agent, transport=transport, token_hash=token_hash, client=client
+        )
+        self.sessions[session.session_id] = session
+        return session
+
+    async def close_session(self, session: Session) -> None:
+        """Forget a connection; its calls run on and their results are cached."""
+        session.closed = True
+        self.sessions.pop(session.session_id, None)
+        for call in self.running.values():
+            call.subscribers.pop(session.session_id, None)
+        await self.capacity.forget_session(session.session_id)
+
+    # Operations
+
+    async def list_tools(self, session: Session) -> list[dict[str, Any]]:
+        """Return the listings (name, description, inputSchema) this agent may call."""
+        registry = await self.registry.aget()
+        return [tool.listing for tool in registry.visible(session.agent.allowed_tools)]
+
+    async def call_tool(
+        self, session: Session, request: CallRequest, received_at: float
+    ) -> None:
+        """Answer a call at once, or accept it and run it in its own task.
+
+        PROTOCOL.md's checks, in order, each answered at once:
+        1. an unknown tool (or one this agent may not call) is TOOL_NOT_FOUND;
+        2. arguments that break the tool's schema are INVALID_ARGUMENTS;
+        3. a cached result for this agent's request_id is replayed;
+        4. the same request_id in flight is joined ("still processing");
+        5. a cached result for the same tool and arguments is reused (cached);
+        6. the same tool and arguments in flight is DUPLICATE;
+        7. no free slot (global, provider, session) is OVER_CAPACITY;
+        then the call is acknowledged and runs with its timeout and heartbeats.
+        """
+        attempt = await self._attempt(session, request, received_at)
+        if attempt.tool is None:
+            await self._refuse_unknown_tool(attempt)
+            return
+        problem = attempt.tool.argument_error(attempt.arguments)
+        if problem is not None:
+            await self._refuse_arguments(attempt, problem)
+            return
+        replayed, cached = await self.results.lookup(attempt.replay, attempt.semantic)
+        if replayed is not None:
+            await self._answer(attempt, replayed)
+            return
+        if await self._join_running(attempt):
+            return
+        if cached is not None:
+            await self._answer(attempt, cached, cached=True)
+            return
+        call = await self._register(attempt)
+        if call is None or not await self._admit(call, attempt):
+            return
+        await self._start(call, attempt)
+
+    async def cancel(self, session: Session, request_id: str) -> bool:
+        """Cancel an agent's call in flight; False when there is none."""
+        call = self.running.get((session.agent.key, request_id))
+        if call is not None:
+            call.subscribers[session.session_id] = session
+        return await self.in_flight.cancel(
+            session.agent.key, request_id, "cancelled by the client"
+        )
+
+    async def health(self) -> dict[str, Any]:
+        """Return the health op's snapshot of this process."""
+        config = await aget_config()
+        registry = await self.registry.aget()
+        uptime = int(time.time() - self.started_at)
+        return {
+            "t": time.time(),
+            "uptime_human": str(timedelta(seconds=uptime)),
+            "uptime_s": uptime,
+            "sessions": len(self.sessions),
+            "global_capacity": config.WS_GLOBAL_MAX_INFLIGHT,
+            "global_inflight": await self.capacity.global_inflight(),
+            "tool_count": len(registry.tools),
+            "bus": bus_status(self.claims, config),
+        }
+
+    async def capacity_snapshot(
+        self, config: Config, registry: Registry
+    ) -> CapacitySnapshot:
+        """Return slots used of available per scope, for the admin and /metrics.
+
+        Sync callers pass what they read themselves, so that the snapshot
+        itself never waits for the database.
+        """
+        return await self.capacity.snapshot(
+            global_max=config.WS_GLOBAL_MAX_INFLIGHT,
+            provider_limits=dict(registry.provider_limits),
+            session_max=config.WS_SESSION_MAX_INFLIGHT,
+            session_ids=list(self.sessions),
+        )
+
+    async def drain(self, grace: float) -> int:
+        """Refuse new calls, let running ones finish for `grace` s, cancel the rest."""
+        self.draining = True
+        pending = set(self.tasks)
+        if pending:
+            _, pending = await asyncio.wait(pending, timeout=grace)
+        for call in list(self.running.values()):
+            call.cancel("server shutting down")
+        if pending:
+            await asyncio.wait(pending, timeout=SHUTDOWN_CANCEL_WAIT_SECS)
+        self.call_log.flush()
+        return len(pending)
+
+    async def close_sessions(self, code: int) -> None:
+        """Close every open connection with a close code (at shutdown)."""
+        for session in list(self.sessions.values()):
+            try:
+                await session.transport.close(code)
+            except Exception:
+                # Shutdown goes on for the other sessions; this one just drops.
+                logger.exception("Cannot close session %s", session.session_id)
+
+    # The checks, one method per step of call_tool's list
+
+    async def _attempt(
+        self, session: Session, request: CallRequest, received_at: float
+    ) -> Attempt:
+        config = await aget_config()
+        registry = await self.registry.aget()
+        name = normalize_tool_name(request.name, config.TOOL_NAME_SUFFIXES)
+        tool = registry.tools.get(name)
+        if tool is not None and not session.agent.may_call(name):
+            tool = None
+        attempt = Attempt(
+            session=session,
+            request_id=request.request_id or uuid.uuid4().hex,
+            asked=request.name,
+            name=name,
+            arguments=request.arguments,
+            received_at=received_at,
+            config=config,
+            tool=tool,
+        )
+        if tool is not None:
+            agent_key = session.agent.key
+            attempt.replay = replay_key(agent_key, attempt.request_id)
+            if tool.idempotent:
+                arguments_text = canonical_json(request.arguments)
+                attempt.semantic = semantic_key(agent_key, name, arguments_text)
+        return attempt
+
+    async def _refuse_unknown_tool(self, attempt: Attempt) -> None:
+        body = error_body(ErrorCode.TOOL_NOT_FOUND, f"Unknown tool: {attempt.asked}")
+        await self._answer(attempt, body)
+
+    async def _refuse_arguments(self, attempt: Attempt, problem: str) -> None:
+        message = f"invalid arguments for {attempt.tool.name}: {problem}"
+        await self._answer(attempt, error_body(ErrorCode.INVALID_ARGUMENTS, message))
+
+    async def _join_running(self, attempt: Attempt) -> bool:
+        session = attempt.session
+        held = await self.in_flight.find(session.agent.key, attempt.request_id)
+        if held is None:
+            return False
+        await self._subscribe(attempt, held)
+        return True
+
+    async def _subscribe(self, attempt: Attempt, held: InFlightCall) -> None:
+        # A resend (often after a reconnect) joins the call: this session gets
+        # its heartbeats and result too.
+        session = attempt.session
+        call = self.running.get((held.agent_key, held.request_id))
+        if call is None:
+            return
+        call.subscribers[session.session_id] = session
+        await session.deliver(call.progress(DUPLICATE_NOTE))
+
+    async def _register(self, attempt: Attempt) -> Call | None:
+        tool, session = attempt.tool, attempt.session
+        entry = InFlightCall(
+            agent_key=session.agent.key,
+            request_id=attempt.request_id,
+            tool_name=tool.name,
+            semantic=attempt.semantic,
+        )
+        # Registered before acquiring, so a cross-process limiter that awaits
+        # cannot let a resend of this request slip past the checks above.
+        holder = await self.in_flight.begin(entry)
+        if holder is not None and holder.request_id == attempt.request_id:
+            await self._subscribe(attempt, holder)
+            return None
+        if holder is not None:
+            body = error_body(
+                ErrorCode.DUPLICATE,
+                f"the same call is in flight as request {holder.request_id}",
+                original_request_id=holder.request_id,
+            )
+            await self._answer(attempt, body)
+            return None
+        call = Call(
+            request_id=attempt.request_id,
+            tool=tool,
+            agent=session.agent,
+            origin=session,
+            entry=entry,
+            replay=attempt.replay,
+            semantic=attempt.semantic,
+            subscribers={session.session_id: session},
+            received_at=attempt.received_at,
+        )
+        self.running[(entry.agent_key, entry.request_id)] = call
+        return call
+
+    async def _admit(self, call: Call, attempt: Attempt) -> bool:
+        config = attempt.config
+        if self.draining:
+            outcome: Any = Rejection(Scope.GLOBAL, config.WS_RETRY_AFTER_SECS)
+        else:
+            outcome = await self.capacity.acquire(
+                Limits(
+                    global_max=config.WS_GLOBAL_MAX_INFLIGHT,
+                    provider=call.tool.provider,
+                    provider_max=call.tool.provider_max_inflight,
+                    session_id=attempt.session.session_id,
+                    session_max=config.WS_SESSION_MAX_INFLIGHT,
+                    retry_floor=config.WS_RETRY_AFTER_SECS,
+                )
+            )
+        if not isinstance(outcome, Rejection):
+            call.slot = outcome
+            return True
+        await self._finish(call)
+        body = error_body(
+            ErrorCode.OVER_CAPACITY,
+            f"{outcome.scope} concurrency limit reached; retry soon",
+            retry_after=outcome.retry_after,
+            scope=outcome.scope,
+        )
+        await self._answer(attempt, body)
+        return False
+
+    async def _start(self, call: Call, attempt: Attempt) -> None:
+        config = attempt.config
+        timeout = call.tool.timeout_secs or config.WS_CALL_TIMEOUT_SECS
+        try:
+            await attempt.session.deliver(
+                Accepted(call.request_id, call.tool.name, timeout)
+            )
+        except BaseException:
+            await self._finish(call)
+            raise
+        task = asyncio.create_task(self._run(call, attempt.arguments, timeout, config))
+        call.task = task
+        self._keep(task)
+
+    # An accepted call, from its tool to its one answer
+
+    async def _run(
+        self, call: Call, arguments: dict[str, Any], timeout: float, config: Config
+    ) -> None:
+        """Run an accepted call to its one answer; the task's top-level boundary."""
+        try:
+            body = await self._outcome(call, arguments, timeout, config)
+            await self._remember(call, body, config)
+        except Exception:
+            logger.exception(
+                "Call %s of tool %s failed in the gateway", call.request_id, call.tool
+            )
+            body = error_body(ErrorCode.EXEC_ERROR, "internal error")
+        finally:
+            # Before the answer goes out: a client that reacts to it at once
+            # must find the slot free and the request no longer in flight.
+            await self._finish(call)
+        answer = Answer(call.request_id, body)
+        call.answered = True
+        size = 0
+        for session in list(call.subscribers.values()):
+            size = max(size, await session.deliver(answer))
+        self._record(call.origin, call.tool, answer, call.received_at, size, config)
+
+    async def _outcome(
+        self, call: Call, arguments: dict[str, Any], timeout: float, config: Config
+    ) -> dict[str, Any]:
+        result = await execute(
+            call,
+            arguments,
+            timeout=timeout,
+            interval=config.WS_PROGRESS_INTERVAL_SECS,
+        )
+        if isinstance(result, Failure):
+            return error_body(result.code, result.message)
+        producer = Producer(
+            agent_id=call.agent.id,
+            agent_name=call.agent.name,
+            session_id=call.origin.session_id,
+            request_id=call.request_id,
+            tool_name=call.tool.name,
+            provider_name=call.tool.provider,
+        )
+        return await deliver_result(
+            outputs=result, producer=producer, claims=self.claims, config=config
+        )
+
+    async def _remember(self, call: Call, body: dict[str, Any], config: Config) -> None:
+        code = Answer(call.request_id, body).outcome
+        if code != OK and code not in REPLAYED_FAILURES:
+            return
+        await self.results.store(
+            body,
+            replay=call.replay,
+            semantic=call.semantic if code == OK else None,
+            ttl=config.WS_RESULT_TTL_SECS,
+        )
+
+    async def _finish(self, call: Call) -> None:
+        key = (call.entry.agent_key, call.entry.request_id)
+        if self.running.get(key) is call:
+            del self.running[key]
+        await self.in_flight.end(call.entry)
+        slot, call.slot = call.slot, None
+        if slot is not None:
+            await self.capacity.release(slot)
+
+    def _cancel_here(self, agent_key: str, request_id: str, reason: str) -> None:
+        call = self.running.get((agent_key, request_id))
+        if call is not None:
+            call.cancel(reason)
+
+    def _keep(self, task: asyncio.Task[None]) -> None:
+        # The loop holds only weak references to tasks: keep each until done.
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    # Answers and their records
+
+    async def _answer(
+        self, attempt: Attempt, body: dict[str, Any], *, cached: bool = False
+    ) -> None:
+        answer = Answer(attempt.request_id, body, cached=cached)
+        size = await attempt.session.deliver(answer)
+        self._record(
+            attempt.session,
+            attempt.tool,
+            answer,
+            attempt.received_at,
+            size,
+            attempt.config,
+            name=attempt.name,
+        )
+
+    def _record(
+        self,
+        session: Session,
+        tool: ToolSpec | None,
+        answer: Answer,
+        received_at: float,
+        size: int,
+        config: Config,
+        *,
+        name: str = "",
+    ) -> None:
+        record = metrics.CallRecord(
+            session_id=session.session_id,
+            name=tool.name if tool is not None else name,
+            provider=tool.provider if tool is not None else "",
+            outcome=answer.outcome,
+            received_at=received_at,
+            size=size,
+            bus="bus" in answer.body,
+        )
+        metrics.record_call(config.WS_METRICS_PATH, self.call_log, record)

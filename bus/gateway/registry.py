@@ -1,0 +1,224 @@
+"""The tool registry held in memory, refreshed when tools or providers change.
+
+Established sessions keep listing and calling tools while the database is down:
+a failed refresh keeps the last known registry and logs it. Every process checks
+a cheap version (ids, ``updated_at`` and switches of both tables) at most every
+``CONFIG_REFRESH_SECS``, so admin edits in any process apply without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import DatabaseError
+from django.utils.module_loading import import_string
+from jsonschema import SchemaError, validators
+from jsonschema.protocols import Validator
+
+from bus.models import Provider, Tool
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class ToolSpec:
+    """A callable tool with its provider's limit and a compiled argument validator."""
+
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    kind: str
+    target: str
+    provider: str
+    provider_max_inflight: int
+    timeout_secs: float | None
+    idempotent: bool
+    validator: Validator
+    function: Callable[..., Any] | None = None
+    load_error: str = ""
+    listing: dict[str, Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "listing",
+            {
+                "name": self.name,
+                "description": self.description,
+                "inputSchema": self.input_schema,
+            },
+        )
+
+    def argument_error(self, arguments: dict[str, Any]) -> str | None:
+        """Return why arguments break the schema (with the path), or None if valid."""
+        error = next(iter(self.validator.iter_errors(arguments)), None)
+        if error is None:
+            return None
+        path = "$" + "".join(
+            f"[{part}]" if isinstance(part, int) else f".{part}"
+            for part in error.absolute_path
+        )
+        return f"{path}: {error.message}"
+
+
+@dataclass(frozen=True)
+class Registry:
+    """Enabled tools of enabled providers, by name, and every provider's limit."""
+
+    tools: dict[str, ToolSpec]
+    provider_limits: dict[str, int]
+    version: tuple[Any, ...] | None = None
+
+    def visible(self, allowed: frozenset[str]) -> list[ToolSpec]:
+        """Return the tools an agent may call (an empty allow-list allows all)."""
+        return [
+            tool for tool in self.tools.values() if not allowed or tool.name in allowed
+        ]
+
+
+EMPTY = Registry(tools={}, provider_limits={})
+
+
+def schema_error(schema: dict[str, Any]) -> str | None:
+    """Return why a tool's input schema is not a valid JSON Schema, or None."""
+    try:
+        validators.validator_for(schema).check_schema(schema)
+    except SchemaError as exc:
+        return exc.message
+    return None
+
+
+def _build_validator(name: str, schema: dict[str, Any]) -> Validator | None:
+    problem = schema_error(schema)
+    if problem is not None:
+        logger.error(
+            "Tool %s is left out: its input schema is invalid: %s", name, problem
+        )
+        return None
+    return validators.validator_for(schema)(schema)
+
+
+def _resolve(target: str) -> tuple[Callable[..., Any] | None, str]:
+    try:
+        return import_string(target), ""
+    except ImportError as exc:
+        logger.error("Cannot import tool target %s: %s", target, exc)
+        return None, f"tool target {target} cannot be imported"
+
+
+def _read_version() -> tuple[Any, ...]:
+    # Besides updated_at (set by every save), the switches an operator may flip
+    # with a bulk update, so those changes are seen too.
+    tools = Tool.objects.order_by("id").values_list("id", "updated_at", "enabled")
+    providers = Provider.objects.order_by("id").values_list(
+        "id", "updated_at", "enabled", "max_inflight"
+    )
+    return (tuple(tools), tuple(providers))
+
+
+def _load(version: tuple[Any, ...]) -> Registry:
+    provider_limits = dict(
+        Provider.objects.filter(enabled=True).values_list("name", "max_inflight")
+    )
+    tools: dict[str, ToolSpec] = {}
+    rows = Tool.objects.filter(enabled=True, provider__enabled=True).select_related(
+        "provider"
+    )
+    for row in rows:
+        schema = row.input_schema or {}
+        validator = _build_validator(row.name, schema)
+        if validator is None:
+            continue
+        function, load_error = None, ""
+        if row.kind == Tool.Kind.PYTHON:
+            function, load_error = _resolve(row.target)
+        tools[row.name] = ToolSpec(
+            name=row.name,
+            description=row.description,
+            input_schema=schema,
+            kind=row.kind,
+            target=row.target,
+            provider=row.provider.name,
+            provider_max_inflight=row.provider.max_inflight,
+            timeout_secs=row.timeout_secs,
+            idempotent=row.idempotent,
+            validator=validator,
+            function=function,
+            load_error=load_error,
+        )
+    return Registry(tools=tools, provider_limits=provider_limits, version=version)
+
+
+class ToolRegistry:
+    """The registry of one process: built at start-up, refreshed when stale."""
+
+    def __init__(self, *, interval: float | None = None) -> None:
+        self._lock = threading.Lock()
+        self._registry: Registry | None = None
+        self._checked_at = 0.0
+        self._refreshing: asyncio.Future[Registry] | None = None
+        self._fixed_interval = interval
+        self._interval = interval
+
+    def get(self) -> Registry:
+        """Return the registry, refreshed from the database when stale."""
+        now = time.monotonic()
+        current = self._registry
+        if current is not None and now - self._checked_at < self.interval():
+            return current
+        with self._lock:
+            return self._refresh(now)
+
+    async def aget(self) -> Registry:
+        """Return the registry from async code without waiting for a refresh.
+
+        A stale registry is served while one background check refreshes it, so
+        calls never queue behind the database (nor all at once, every interval).
+        """
+        current = self._registry
+        if current is None:
+            return await database_sync_to_async(self.get)()
+        stale = time.monotonic() - self._checked_at >= self.interval()
+        if stale and (self._refreshing is None or self._refreshing.done()):
+            self._refreshing = asyncio.ensure_future(database_sync_to_async(self.get)())
+        return current
+
+    def invalidate(self) -> None:
+        """Make the next read in this process reload the tools as stored now."""
+        with self._lock:
+            self._registry, self._checked_at = None, 0.0
+            self._refreshing = None
+            self._interval = self._fixed_interval
+
+    def interval(self) -> float:
+        """Return how often the stored version is checked (CONFIG_REFRESH_SECS)."""
+        if self._interval is None:
+            # Not overridable, so the environment layer is the effective value.
+            self._interval = settings.CONTROLPLANE_BASE_CONFIG.values[
+                "CONFIG_REFRESH_SECS"
+            ]
+        return self._interval
+
+    def _refresh(self, now: float) -> Registry:
+        current = self._registry
+        try:
+            version = _read_version()
+            fresh = (
+                current if current and current.version == version else _load(version)
+            )
+        except DatabaseError:
+            # Keep serving the last known tools through a database outage.
+            logger.warning("Cannot read the tool registry; keeping last known tools")
+            fresh = current or EMPTY
+        if current is not None and fresh is not current:
+            logger.info("Tool registry reloaded (%d tools)", len(fresh.tools))
+        self._registry, self._checked_at = fresh, now
+        return fresh

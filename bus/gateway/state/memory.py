@@ -1,0 +1,192 @@
+"""In-process implementations of the state seams: enough for one server process.
+
+The event loop mutates them; locks only guard readers in other threads (the
+admin's sync views) against a dict changing size under them.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections import deque
+
+from bus.gateway.state.capacity import (
+    CapacitySnapshot,
+    Limits,
+    Rejection,
+    RejectionRecord,
+    ScopeUsage,
+    Slot,
+)
+from bus.gateway.state.inflight import CancelListener, InFlightCall
+from bus.protocol import Scope
+
+RECENT_DURATIONS = 64
+RECENT_REJECTIONS = 50
+
+
+class MemoryCapacity:
+    """Capacity counters in this process's memory."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._global: set[Slot] = set()
+        self._providers: dict[str, set[Slot]] = {}
+        self._sessions: dict[str, set[Slot]] = {}
+        self._durations: dict[tuple[str, str], deque[float]] = {}
+        self._rejections: deque[RejectionRecord] = deque(maxlen=RECENT_REJECTIONS)
+
+    async def global_inflight(self) -> int:
+        """Return how many slots are taken in this process."""
+        return len(self._global)
+
+    async def acquire(self, limits: Limits) -> Slot | Rejection:
+        """Take a slot in every scope, or return the first full scope."""
+        provider_slots = self._providers.get(limits.provider, ())
+        session_slots = self._sessions.get(limits.session_id, ())
+        full: tuple[str, str, set[Slot] | tuple[()]] | None = None
+        if len(self._global) >= limits.global_max:
+            full = (Scope.GLOBAL, "", self._global)
+        elif limits.provider_max and len(provider_slots) >= limits.provider_max:
+            full = (Scope.PROVIDER, limits.provider, provider_slots)
+        elif len(session_slots) >= limits.session_max:
+            full = (Scope.SESSION, limits.session_id, session_slots)
+        if full is not None:
+            scope, name, held = full
+            rejection = Rejection(
+                scope, self._retry_after((scope, name), held, limits.retry_floor)
+            )
+            self._rejections.append(
+                RejectionRecord(time.time(), scope, name, limits.session_id)
+            )
+            return rejection
+        slot = Slot(limits.provider, limits.session_id)
+        with self._lock:
+            self._global.add(slot)
+            self._providers.setdefault(limits.provider, set()).add(slot)
+            self._sessions.setdefault(limits.session_id, set()).add(slot)
+        return slot
+
+    async def release(self, slot: Slot) -> None:
+        """Return a slot (a second release of the same slot changes nothing)."""
+        if slot not in self._global:
+            return
+        elapsed = time.monotonic() - slot.started_at
+        with self._lock:
+            self._global.discard(slot)
+            self._drop(self._providers, slot.provider, slot)
+            self._drop(self._sessions, slot.session_id, slot)
+        for key in (
+            (Scope.GLOBAL, ""),
+            (Scope.PROVIDER, slot.provider),
+            (Scope.SESSION, slot.session_id),
+        ):
+            recent = self._durations.get(key)
+            if recent is None:
+                recent = self._durations[key] = deque(maxlen=RECENT_DURATIONS)
+            recent.append(elapsed)
+
+    async def forget_session(self, session_id: str) -> None:
+        """Drop the duration history of a closed session (its slots stay counted)."""
+        self._durations.pop((Scope.SESSION, session_id), None)
+
+    @staticmethod
+    def _drop(table: dict[str, set[Slot]], key: str, slot: Slot) -> None:
+        held = table.get(key)
+        if held is not None:
+            held.discard(slot)
+            if not held:
+                del table[key]
+
+    def _retry_after(
+        self, key: tuple[str, str], held: set[Slot] | tuple[()], floor: float
+    ) -> float:
+        # A slot frees when the oldest call in the scope ends; expect it to take
+        # the median of recent durations there. Without history, the floor.
+        recent = self._durations.get(key)
+        if not recent or not held:
+            return floor
+        typical = statistics.median(recent)
+        oldest = min(slot.started_at for slot in held)
+        expected = oldest + typical - time.monotonic()
+        return round(max(floor, expected), 3)
+
+    async def snapshot(
+        self,
+        *,
+        global_max: int,
+        provider_limits: dict[str, int],
+        session_max: int,
+        session_ids: list[str],
+    ) -> CapacitySnapshot:
+        """Return the current usage of every scope for the admin."""
+        with self._lock:
+            used_global = len(self._global)
+            providers = {name: len(held) for name, held in self._providers.items()}
+            sessions = {name: len(held) for name, held in self._sessions.items()}
+            rejections = list(self._rejections)
+        provider_names = sorted(set(provider_limits) | set(providers))
+        # Calls of a closed session still hold its slots until they end.
+        session_names = sorted(set(session_ids) | set(sessions))
+        return CapacitySnapshot(
+            global_usage=ScopeUsage(Scope.GLOBAL, used_global, global_max),
+            providers=[
+                ScopeUsage(name, providers.get(name, 0), provider_limits.get(name, 0))
+                for name in provider_names
+            ],
+            sessions=[
+                ScopeUsage(name, sessions.get(name, 0), session_max)
+                for name in session_names
+            ],
+            rejections=rejections[::-1],
+        )
+
+
+class MemoryCallsInFlight:
+    """Calls in flight in this process's memory; cancels go to local listeners."""
+
+    def __init__(self) -> None:
+        self._by_request: dict[tuple[str, str], InFlightCall] = {}
+        self._by_semantic: dict[str, InFlightCall] = {}
+        self._listeners: list[CancelListener] = []
+
+    async def begin(self, call: InFlightCall) -> InFlightCall | None:
+        """Register a call, or return the one holding its request id or semantic key."""
+        holder = self._by_request.get((call.agent_key, call.request_id))
+        if holder is None and call.semantic is not None:
+            holder = self._by_semantic.get(call.semantic)
+        if holder is not None:
+            return holder
+        self._by_request[(call.agent_key, call.request_id)] = call
+        if call.semantic is not None:
+            self._by_semantic[call.semantic] = call
+        return None
+
+    async def end(self, call: InFlightCall) -> None:
+        """Forget a call that has its answer (a second end changes nothing)."""
+        key = (call.agent_key, call.request_id)
+        if self._by_request.get(key) is call:
+            del self._by_request[key]
+        if call.semantic is not None and self._by_semantic.get(call.semantic) is call:
+            del self._by_semantic[call.semantic]
+
+    async def find(self, agent_key: str, request_id: str) -> InFlightCall | None:
+        """Return the agent's call in flight under a request id, if any."""
+        return self._by_request.get((agent_key, request_id))
+
+    async def cancel(self, agent_key: str, request_id: str, reason: str) -> bool:
+        """Tell the listeners to cancel the call; False when none runs."""
+        if (agent_key, request_id) not in self._by_request:
+            return False
+        for listener in self._listeners:
+            listener(agent_key, request_id, reason)
+        return True
+
+    async def count(self) -> int:
+        """Return how many calls are in flight."""
+        return len(self._by_request)
+
+    def listen_cancels(self, listener: CancelListener) -> None:
+        """Have cancels delivered to a listener (the gateway of this process)."""
+        self._listeners.append(listener)

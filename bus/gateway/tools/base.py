@@ -1,0 +1,36 @@
+"""What every tool kind shares: its errors and how a return value becomes outputs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class ToolError(Exception):
+    """A tool failed; the message is safe to show to the agent (EXEC_ERROR)."""
+
+
+class ToolTimeout(Exception):
+    """A tool gave up waiting on its own (e.g. its HTTP endpoint); TIMEOUT."""
+
+
+def _is_output(item: Any) -> bool:
+    return isinstance(item, dict) and isinstance(item.get("type"), str)
+
+
+def to_outputs(value: Any) -> list[dict[str, Any]]:
+    """Turn what a tool returned into outputs; nothing yields one empty text."""
+    if isinstance(value, dict) and isinstance(value.get("outputs"), list):
+        value = value["outputs"]
+    if value is None or value == [] or value == "":
+        return [{"type": "text", "text": ""}]
+    if isinstance(value, str):
+        return [{"type": "text", "text": value}]
+    if isinstance(value, list) and all(_is_output(item) for item in value):
+        return value
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        # Not JSON (e.g. a custom object): its text form is the best output.
+        text = str(value)
+    return [{"type": "text", "text": text}]

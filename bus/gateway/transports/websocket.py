@@ -1,0 +1,401 @@
+"""The agent WebSocket transport: parse frames, call the gateway, send its events.
+
+The consumer is built per connection by ``AgentConsumer.as_asgi(gateway=...)``
+and is its session's transport: the pipeline's events become PROTOCOL.md's
+frames here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from channels.consumer import get_handler_name
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db import DatabaseError
+
+from bus.exceptions import BusError
+from bus.gateway.events import Answer, CallEvent, Progress
+from bus.gateway.pipeline import Gateway
+from bus.gateway.sessions import ANONYMOUS, Agent, Session
+from bus.protocol import (
+    PROTOCOL_VERSION,
+    SERVER_VERSION,
+    CloseCode,
+    ErrorCode,
+    FrameError,
+    HelloError,
+    Op,
+    RotateError,
+    decode_frame,
+    encode_frame,
+    error_frame,
+    invalid,
+    loads,
+    parse_call,
+    parse_cancel,
+    parse_transaction_id,
+)
+from controlplane.config import aget_config
+from controlplane.exceptions import TokenMismatchError, WeakTokenError
+from controlplane.logconfig import session_id_var
+from controlplane.models import AgentToken
+from controlplane.tokens import agent_token_rotate, agent_token_use, token_hash
+
+logger = logging.getLogger(__name__)
+
+SHOWN_OP_CHARS = 100
+# bus_chunk frames carry at most this much of a payload, so that each frame
+# fits the 1 MiB that most WebSocket clients and servers accept by default.
+CHUNK_BYTES = 512 * 1024
+
+
+def _whole(number: float) -> float | int:
+    return int(number) if float(number).is_integer() else number
+
+
+def _agent_of(row: AgentToken) -> Agent:
+    return Agent(
+        key=f"a{row.pk}",
+        id=row.pk,
+        name=row.name,
+        allowed_tools=frozenset(row.allowed_tools or ()),
+    )
+
+
+def _client_label(client: Any) -> str:
+    if not isinstance(client, dict):
+        return ""
+    parts = (client.get("name"), client.get("version"))
+    return " ".join(str(part) for part in parts if isinstance(part, str | int))[:100]
+
+
+def event_frame(event: CallEvent) -> dict[str, Any]:
+    """Return the protocol frame of a pipeline event."""
+    if isinstance(event, Answer):
+        frame = {"op": Op.CALL_TOOL_RES, "request_id": event.request_id, **event.body}
+        if event.cached:
+            frame["cached"] = True
+        return frame
+    if isinstance(event, Progress):
+        frame = {
+            "op": Op.PROGRESS,
+            "request_id": event.request_id,
+            "name": event.name,
+            "t": event.t,
+        }
+        if event.note is not None:
+            frame["note"] = event.note
+        return frame
+    return {
+        "op": Op.CALL_TOOL_ACK,
+        "request_id": event.request_id,
+        "accepted": True,
+        "timeout": _whole(event.timeout),
+        "name": event.name,
+    }
+
+
+def _bus_error(op: str, transaction_id: str, exc: BusError) -> dict[str, Any]:
+    return {
+        "op": op,
+        "transaction_id": transaction_id,
+        "error": {"code": exc.code, "message": str(exc)},
+    }
+
+
+class AgentConsumer(AsyncWebsocketConsumer):
+    """One agent connection: hello first, then operations until it closes."""
+
+    session: Session | None = None
+    refused = False
+    hello_timer: asyncio.Task[None] | None = None
+
+    def __init__(self, *args: Any, gateway: Gateway, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.gateway = gateway
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Route an ASGI message to its handler, without a database hop per frame.
+
+        Channels closes stale database connections before every message, which
+        is a trip through the one thread that runs sync code, per frame, for
+        every connection: it capped throughput and queued all connections behind
+        each other. Frames here reach the database only through
+        database_sync_to_async (hello, rotate_token), which does that cleanup.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def connect(self) -> None:
+        """Accept and give the client the hello timeout to authenticate."""
+        await self.accept()
+        config = await aget_config()
+        self.hello_timer = asyncio.create_task(
+            self._expire_hello(config.WS_HELLO_TIMEOUT_SECS)
+        )
+
+    async def disconnect(self, code: int) -> None:
+        """Forget the session; its calls finish on their own."""
+        if self.hello_timer is not None:
+            self.hello_timer.cancel()
+        if self.session is not None:
+            await self.gateway.close_session(self.session)
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None
+    ) -> None:
+        """Handle one frame: the hello, or an operation by the op table."""
+        received_at = time.perf_counter()
+        if text_data is None:
+            try:
+                text_data = (bytes_data or b"").decode("utf-8")
+            except UnicodeDecodeError:
+                text_data = ""
+        if self.refused:
+            return
+        if self.session is None:
+            await self._hello(text_data)
+            return
+        op = ""
+        try:
+            frame = decode_frame(text_data)
+            op = frame["op"]
+            handler = OP_HANDLERS.get(op)
+            if handler is None:
+                raise FrameError(
+                    ErrorCode.UNKNOWN_OP, f"Unknown op: {op[:SHOWN_OP_CHARS]}"
+                )
+            await handler(self, frame, received_at)
+        except FrameError as exc:
+            await self.send_frame(error_frame(exc.code, exc.message))
+        except Exception:
+            # The frame boundary: log it, answer with the protocol's error, and
+            # keep the connection working.
+            logger.exception("Failed to handle a %s frame", op[:SHOWN_OP_CHARS])
+            await self.send_frame(self._internal_error(op, text_data))
+
+    async def send_frame(self, frame: dict[str, Any]) -> int:
+        """Send one server frame and return its size."""
+        text = encode_frame(frame)
+        await self.send(text_data=text)
+        return len(text)
+
+    async def deliver(self, event: CallEvent) -> int:
+        """Send a pipeline event as its frame (the session's Transport)."""
+        return await self.send_frame(event_frame(event))
+
+    @staticmethod
+    def _internal_error(op: str, text: str) -> dict[str, Any]:
+        message = "internal error"
+        if op == Op.CALL_TOOL:
+            request_id = loads(text).get("request_id")
+            if isinstance(request_id, str):
+                return {
+                    "op": Op.CALL_TOOL_RES,
+                    "request_id": request_id,
+                    "error": {"code": ErrorCode.EXEC_ERROR, "message": message},
+                }
+        return error_frame(ErrorCode.EXEC_ERROR, message)
+
+    # Handshake
+
+    async def _expire_hello(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        self.refused = True
+        await self.close(code=CloseCode.HELLO_TIMEOUT)
+
+    async def _refuse(self, error: str, code: int) -> None:
+        self.refused = True
+        await self.send_frame({"op": Op.HELLO_ACK, "ok": False, "error": error})
+        await self.close(code=code)
+
+    async def _hello(self, text: str) -> None:
+        if self.hello_timer is not None:
+            self.hello_timer.cancel()
+        try:
+            frame = loads(text)
+        except ValueError:
+            frame = None
+        if not isinstance(frame, dict):
+            await self._refuse(HelloError.INVALID_HELLO, CloseCode.INVALID_HELLO)
+            return
+        if frame.get("op") != Op.HELLO:
+            await self._refuse(HelloError.MISSING_HELLO, CloseCode.MISSING_HELLO)
+            return
+        config = await aget_config()
+        token = frame.get("token")
+        has_token = isinstance(token, str) and bool(token)
+        try:
+            row = (
+                await database_sync_to_async(agent_token_use)(token)
+                if has_token
+                else None
+            )
+        except DatabaseError:
+            logger.warning("Cannot check an agent token: database unavailable")
+            await self._refuse(HelloError.UNAVAILABLE, CloseCode.TRY_AGAIN_LATER)
+            return
+        if row is None and (has_token or config.WS_AUTH_REQUIRED):
+            await self._refuse(HelloError.UNAUTHORIZED, CloseCode.UNAUTHORIZED)
+            return
+        self.session = self.gateway.open_session(
+            agent=_agent_of(row) if row is not None else ANONYMOUS,
+            transport=self,
+            token_hash=token_hash(token) if has_token else None,
+            client=_client_label(frame.get("client")),
+        )
+        session_id_var.set(self.session.session_id)
+        logger.info(
+            "Agent %s connected (client %s)",
+            self.session.agent.name,
+            self.session.client or "-",
+        )
+        await self.send_frame(
+            {
+                "op": Op.HELLO_ACK,
+                "ok": True,
+                "session_id": self.session.session_id,
+                "protocol": PROTOCOL_VERSION,
+                "server": {"version": SERVER_VERSION},
+                "limits": {
+                    "max_message_bytes": config.WS_MAX_MESSAGE_BYTES,
+                    "bus_threshold_bytes": config.MESSAGE_BUS_THRESHOLD_BYTES,
+                    "session_max_inflight": config.WS_SESSION_MAX_INFLIGHT,
+                    "call_timeout_secs": _whole(config.WS_CALL_TIMEOUT_SECS),
+                },
+            }
+        )
+
+    # Operations (see OP_HANDLERS)
+
+    async def op_hello(self, frame: dict[str, Any], received_at: float) -> None:
+        """Refuse a second hello on an authenticated connection."""
+        raise invalid("hello was already accepted on this connection")
+
+    async def op_list_tools(self, frame: dict[str, Any], received_at: float) -> None:
+        """List the enabled tools this agent may call."""
+        tools = await self.gateway.list_tools(self.session)
+        await self.send_frame({"op": Op.LIST_TOOLS_RES, "tools": tools})
+
+    async def op_call_tool(self, frame: dict[str, Any], received_at: float) -> None:
+        """Validate a call and hand it to the gateway's pipeline."""
+        request = parse_call(frame)
+        await self.gateway.call_tool(self.session, request, received_at)
+
+    async def op_cancel(self, frame: dict[str, Any], received_at: float) -> None:
+        """Cancel one of this agent's calls in flight."""
+        request_id = parse_cancel(frame)
+        ok = await self.gateway.cancel(self.session, request_id)
+        await self.send_frame({"op": Op.CANCEL_RES, "request_id": request_id, "ok": ok})
+
+    async def op_health(self, frame: dict[str, Any], received_at: float) -> None:
+        """Report this server's health snapshot."""
+        health = await self.gateway.health()
+        await self.send_frame({"op": Op.HEALTH_RES, "ok": True, "health": health})
+
+    async def op_bus_fetch(self, frame: dict[str, Any], received_at: float) -> None:
+        """Stream a stored result of this agent in chunks, then bus_fetch_res."""
+        transaction_id = parse_transaction_id(frame)
+        try:
+            payload = await self.gateway.claims.fetch(
+                agent_id=self.session.agent.id,
+                transaction_id=transaction_id,
+                config=await aget_config(),
+            )
+        except BusError as exc:
+            await self.send_frame(_bus_error(Op.BUS_FETCH_RES, transaction_id, exc))
+            return
+        chunks = 0
+        for piece in payload.pieces(CHUNK_BYTES):
+            await self.send_frame(
+                {
+                    "op": Op.BUS_CHUNK,
+                    "transaction_id": transaction_id,
+                    "seq": chunks,
+                    "data": base64.b64encode(piece).decode("ascii"),
+                }
+            )
+            chunks += 1
+        await self.send_frame(
+            {
+                "op": Op.BUS_FETCH_RES,
+                "transaction_id": transaction_id,
+                "chunks": chunks,
+                "size_bytes": payload.size_bytes,
+                "checksum": f"sha256:{payload.checksum}",
+            }
+        )
+
+    async def op_bus_ack(self, frame: dict[str, Any], received_at: float) -> None:
+        """Release a stored result of this agent now (the TTL purge is the backstop)."""
+        transaction_id = parse_transaction_id(frame)
+        try:
+            await self.gateway.claims.release(
+                agent_id=self.session.agent.id,
+                transaction_id=transaction_id,
+                config=await aget_config(),
+            )
+        except BusError as exc:
+            reply = {**_bus_error(Op.BUS_ACK_RES, transaction_id, exc), "ok": False}
+            await self.send_frame(reply)
+            return
+        await self.send_frame(
+            {"op": Op.BUS_ACK_RES, "transaction_id": transaction_id, "ok": True}
+        )
+
+    async def op_rotate_token(self, frame: dict[str, Any], received_at: float) -> None:
+        """Replace this agent's token; the old one stops working for new hellos."""
+        error = await self._rotate(frame.get("old"), frame.get("new"))
+        reply: dict[str, Any] = {"op": Op.ROTATE_TOKEN_RES, "ok": error is None}
+        if error is not None:
+            reply["error"] = error
+        await self.send_frame(reply)
+
+    async def _rotate(self, old: Any, new: Any) -> str | None:
+        if not (isinstance(old, str) and old and isinstance(new, str) and new):
+            return RotateError.MISSING_PARAMS
+        session = self.session
+        if (
+            session.agent.id is None
+            or session.token_hash is None
+            or not hmac.compare_digest(session.token_hash, token_hash(old))
+        ):
+            return RotateError.UNAUTHORIZED
+        try:
+            await database_sync_to_async(agent_token_rotate)(
+                agent_id=session.agent.id, old_token=old, new_token=new
+            )
+        except TokenMismatchError:
+            return RotateError.UNAUTHORIZED
+        except WeakTokenError:
+            return RotateError.WEAK_TOKEN
+        except DatabaseError:
+            logger.warning("Cannot rotate an agent token: database unavailable")
+            return RotateError.UNAVAILABLE
+        session.token_hash = token_hash(new)
+        logger.info("Agent %s rotated its token", session.agent.name)
+        return None
+
+
+Handler = Callable[[AgentConsumer, dict[str, Any], float], Awaitable[None]]
+
+# The operations after hello: adding one is one line here plus its handler.
+OP_HANDLERS: dict[str, Handler] = {
+    Op.HELLO: AgentConsumer.op_hello,
+    Op.LIST_TOOLS: AgentConsumer.op_list_tools,
+    Op.CALL_TOOL: AgentConsumer.op_call_tool,
+    Op.CANCEL: AgentConsumer.op_cancel,
+    Op.HEALTH: AgentConsumer.op_health,
+    Op.ROTATE_TOKEN: AgentConsumer.op_rotate_token,
+    Op.BUS_FETCH: AgentConsumer.op_bus_fetch,
+    Op.BUS_ACK: AgentConsumer.op_bus_ack,
+}

@@ -1,0 +1,6 @@
+"""Models of the bus app: the tool registry and the message_bus store."""
+
+from bus.models.messages import BusEvent, Message
+from bus.models.tools import Provider, Tool
+
+__all__ = ["BusEvent", "Message", "Provider", "Tool"]

@@ -1,0 +1,126 @@
+"""The message bus as its callers use it: async, through the breaker, in threads.
+
+``ClaimStore`` is built once at start-up (``BusConfig.ready``) with its circuit
+breaker and handed to the gateway and the bus views. Database and codec work
+runs in worker threads (not the single thread-sensitive one, so a 100 MB
+compression never stalls the other sync work of the process), each call with
+a fresh-or-healthy connection. Database failures become BusUnavailableError,
+after the breaker has counted them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.db import DatabaseError, close_old_connections
+
+from bus.exceptions import BusUnavailableError
+from bus.store import services
+from bus.store.breaker import CircuitBreaker
+from controlplane.config import Config
+
+logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+async def run_in_db_thread(
+    fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """Run sync database work in a worker thread, closing a broken connection."""
+
+    def guarded() -> T:
+        close_old_connections()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    return await sync_to_async(guarded, thread_sensitive=False)()
+
+
+class ClaimStore:
+    """Store, fetch and release claim-checked results; raise BusError subclasses."""
+
+    def __init__(self, *, breaker: CircuitBreaker) -> None:
+        self.breaker = breaker
+
+    @property
+    def breaker_state(self) -> str:
+        """Return the circuit breaker's state: closed, open or half_open."""
+        return self.breaker.state
+
+    async def store(
+        self, *, payload: bytes, producer: services.Producer, config: Config
+    ) -> services.StoredMessage:
+        """Store a size-checked result; raise BusUnavailableError when it cannot."""
+        try:
+            return await self._through_breaker(
+                config,
+                services.message_store,
+                payload=payload,
+                producer=producer,
+                config=config,
+            )
+        except DatabaseError as exc:
+            raise BusUnavailableError(
+                f"the message bus database is unavailable ({type(exc).__name__})"
+            ) from exc
+
+    async def fetch(
+        self, *, agent_id: int | None, transaction_id: str, config: Config
+    ) -> services.FetchedPayload:
+        """Return the agent's verified payload; raise a BusError."""
+        try:
+            return await self._through_breaker(
+                config,
+                services.message_fetch,
+                transaction_id=transaction_id,
+                agent_id=agent_id,
+                config=config,
+            )
+        except DatabaseError as exc:
+            logger.warning(
+                "Cannot fetch bus message %s: database error", transaction_id
+            )
+            raise BusUnavailableError(
+                "the message bus database is unavailable"
+            ) from exc
+
+    async def release(
+        self, *, agent_id: int | None, transaction_id: str, config: Config
+    ) -> None:
+        """Delete the agent's message now; raise a BusError."""
+        try:
+            await self._through_breaker(
+                config,
+                services.message_ack,
+                transaction_id=transaction_id,
+                agent_id=agent_id,
+            )
+        except DatabaseError as exc:
+            logger.warning("Cannot ack bus message %s: database error", transaction_id)
+            raise BusUnavailableError(
+                "the message bus database is unavailable"
+            ) from exc
+
+    async def operator_fetch(
+        self, *, transaction_id: str, operator: str, config: Config
+    ) -> services.FetchedPayload:
+        """Return any verified payload for a staff user's download; raise a BusError."""
+        return await run_in_db_thread(
+            services.message_fetch,
+            transaction_id=transaction_id,
+            agent_id=None,
+            config=config,
+            operator=operator,
+        )
+
+    async def _through_breaker(
+        self, config: Config, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        return await run_in_db_thread(self.breaker.call, config, fn, *args, **kwargs)

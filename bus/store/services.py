@@ -1,0 +1,281 @@
+"""Store, fetch, ack and expire claim-checked results (sync; see claims.py).
+
+The ORM handles the metadata; payload bytes go through payload_io.
+"""
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from bus.exceptions import (
+    ChecksumMismatchError,
+    MessageExpiredError,
+    MessageNotFoundError,
+    PayloadTooLargeError,
+)
+from bus.models import BusEvent, Message
+from bus.store import codec, payload_io
+from bus.store import metrics as bus_metrics
+from controlplane.config import MIB, Config
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Producer:
+    """Who produced a result: what its message row records besides the payload."""
+
+    agent_id: int | None
+    agent_name: str
+    session_id: str
+    request_id: str
+    tool_name: str
+    provider_name: str
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """What a client needs to know about a stored result."""
+
+    transaction_id: str
+    size_bytes: int
+    compressed_size_bytes: int
+    compression: str
+    checksum: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class FetchedPayload:
+    """A stored result whose bytes were checked against its SHA-256."""
+
+    transaction_id: str
+    size_bytes: int
+    checksum: str
+    data: bytes | bytearray
+
+    def pieces(self, size: int) -> Iterator[memoryview]:
+        """Yield the payload in slices of at most size bytes, without copying."""
+        view = memoryview(self.data)
+        for start in range(0, len(view), size):
+            yield view[start : start + size]
+
+
+def payload_size_check(size: int, config: Config) -> None:
+    """Raise PayloadTooLargeError when a result is over MESSAGE_BUS_MAX_PAYLOAD_MB."""
+    if size > config.MESSAGE_BUS_MAX_PAYLOAD_MB * MIB:
+        bus_metrics.errors_total.labels(code=PayloadTooLargeError.code).inc()
+        raise PayloadTooLargeError(
+            f"result of {size} bytes exceeds {config.MESSAGE_BUS_MAX_PAYLOAD_MB} MiB"
+        )
+
+
+def message_store(
+    *, payload: bytes, producer: Producer, config: Config
+) -> StoredMessage:
+    """Compress, checksum and store a result; raise PayloadTooLargeError over limit."""
+    payload_size_check(len(payload), config)
+    compression = config.MESSAGE_BUS_COMPRESSION
+    checksum = hashlib.sha256(payload).hexdigest()
+    compressed = codec.compress(payload, compression)
+    now = timezone.now().replace(microsecond=0)
+    expires_at = now + timedelta(hours=config.MESSAGE_BUS_TTL_HOURS)
+    stored = StoredMessage(
+        transaction_id=f"{payload_io.TRANSACTION_PREFIX}{uuid.uuid4().hex}",
+        size_bytes=len(payload),
+        compressed_size_bytes=len(compressed),
+        compression=compression,
+        checksum=checksum,
+        expires_at=expires_at,
+    )
+    fields = {
+        "transaction_id": stored.transaction_id,
+        "session_id": producer.session_id,
+        "agent_id": producer.agent_id,
+        "tool_name": producer.tool_name,
+        "provider_name": producer.provider_name,
+        "payload_size_bytes": stored.size_bytes,
+        "compression_type": compression,
+        "compressed_size_bytes": stored.compressed_size_bytes,
+        "checksum": checksum,
+        "status": Message.Status.COMPLETE,
+        "error_message": "",
+        "created_at": now,
+        "expires_at": expires_at,
+        "metadata": {"request_id": producer.request_id},
+    }
+    with transaction.atomic():
+        payload_io.insert_row(fields, compressed)
+        BusEvent.objects.create(
+            kind=BusEvent.Kind.STORED,
+            transaction_id=stored.transaction_id,
+            agent_name=producer.agent_name,
+            detail={
+                "tool": producer.tool_name,
+                "size_bytes": stored.size_bytes,
+                "compressed_size_bytes": stored.compressed_size_bytes,
+                "compression": compression,
+            },
+        )
+    bus_metrics.stored_total.labels(compression=compression).inc()
+    bus_metrics.stored_bytes_total.inc(stored.size_bytes)
+    logger.info(
+        "Stored bus message %s: %d bytes, %s to %d",
+        stored.transaction_id,
+        stored.size_bytes,
+        compression,
+        stored.compressed_size_bytes,
+    )
+    return stored
+
+
+def message_fetch(
+    *,
+    transaction_id: str,
+    agent_id: int | None,
+    config: Config,
+    operator: str = "",
+) -> FetchedPayload:
+    """Return a verified payload; raise NOT_FOUND, EXPIRED or CHECKSUM_MISMATCH errors.
+
+    Only the producing agent may fetch; `operator` names the staff user of the
+    admin's download, who may fetch any message.
+    The compressed bytes are decompressed once into a buffer of the recorded
+    size and hashed; those same verified bytes are what is served, so at most
+    the compressed and the uncompressed copy coexist.
+    """
+    row = _owned_row(transaction_id, agent_id, operator=bool(operator))
+    _ensure_servable(row)
+    try:
+        compressed = payload_io.read_payload(row)
+        if compressed is None:
+            # Acked or purged since the first read: gone, like any unknown id.
+            raise MessageNotFoundError(f"no message {transaction_id}")
+        data = codec.decompress(
+            compressed, row.compression_type, expected_size=row.payload_size_bytes
+        )
+    except codec.CodecError as exc:
+        _mark_corrupt(row, str(exc))
+        raise ChecksumMismatchError("stored payload is corrupt") from exc
+    del compressed
+    if config.MESSAGE_BUS_CHECKSUM_ENABLED:
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != row.checksum:
+            _mark_corrupt(row, f"sha256 {actual} does not match the stored checksum")
+            raise ChecksumMismatchError("stored payload does not match its checksum")
+    with transaction.atomic():
+        Message.objects.filter(pk=row.pk).update(accessed_at=timezone.now())
+        BusEvent.objects.create(
+            kind=BusEvent.Kind.FETCHED,
+            transaction_id=row.transaction_id,
+            agent_name=_agent_name(row),
+            detail={"by": f"operator {operator}" if operator else "agent"},
+        )
+    bus_metrics.fetched_total.inc()
+    return FetchedPayload(
+        transaction_id=row.transaction_id,
+        size_bytes=row.payload_size_bytes,
+        checksum=row.checksum,
+        data=data,
+    )
+
+
+def message_ack(*, transaction_id: str, agent_id: int | None) -> None:
+    """Delete a message now; raise MessageNotFoundError or MessageExpiredError."""
+    row = _owned_row(transaction_id, agent_id, operator=False)
+    if row.is_expired:
+        raise MessageExpiredError(f"message {transaction_id} has expired")
+    with transaction.atomic():
+        deleted, _ = Message.objects.filter(pk=row.pk).delete()
+        if not deleted:
+            raise MessageNotFoundError(f"no message {transaction_id}")
+        BusEvent.objects.create(
+            kind=BusEvent.Kind.ACKED,
+            transaction_id=row.transaction_id,
+            agent_name=_agent_name(row),
+        )
+    bus_metrics.acked_total.inc()
+    logger.info("Bus message %s acknowledged and deleted", transaction_id)
+
+
+def message_expire(*, message_ids: list[int], user: AbstractBaseUser | None) -> int:
+    """Expire the given live messages now (purge_bus deletes them); return count."""
+    now = timezone.now()
+    who = user.get_username() if user else ""
+    with transaction.atomic():
+        rows = list(
+            Message.objects.select_for_update(of=("self",))
+            .filter(pk__in=message_ids, expires_at__gt=now)
+            .select_related("agent")
+            .only("id", "transaction_id", "agent__name")
+        )
+        Message.objects.filter(pk__in=[row.pk for row in rows]).update(
+            expires_at=now, status=Message.Status.EXPIRED
+        )
+        BusEvent.objects.bulk_create(
+            BusEvent(
+                kind=BusEvent.Kind.EXPIRED,
+                transaction_id=row.transaction_id,
+                agent_name=_agent_name(row),
+                detail={"by": who},
+            )
+            for row in rows
+        )
+    logger.info("Expired %d bus message(s) on request of %s", len(rows), who or "-")
+    return len(rows)
+
+
+def _owned_row(transaction_id: str, agent_id: int | None, *, operator: bool) -> Message:
+    """Return the message row without its payload; raise MessageNotFoundError."""
+    rows = (
+        Message.objects.filter(transaction_id=transaction_id)
+        .select_related("agent")
+        .defer("payload")
+    )
+    if not operator:
+        # Another agent's message answers exactly like one that never existed.
+        rows = (
+            rows.filter(agent_id=agent_id)
+            if agent_id is not None
+            else rows.filter(agent__isnull=True)
+        )
+    row = rows.first()
+    if row is None:
+        bus_metrics.errors_total.labels(code=MessageNotFoundError.code).inc()
+        raise MessageNotFoundError(f"no message {transaction_id}")
+    return row
+
+
+def _ensure_servable(row: Message) -> None:
+    if row.is_expired:
+        bus_metrics.errors_total.labels(code=MessageExpiredError.code).inc()
+        raise MessageExpiredError(f"message {row.transaction_id} has expired")
+    if row.status == Message.Status.ERROR:
+        bus_metrics.errors_total.labels(code=ChecksumMismatchError.code).inc()
+        raise ChecksumMismatchError("stored payload failed its checksum earlier")
+
+
+def _mark_corrupt(row: Message, reason: str) -> None:
+    with transaction.atomic():
+        Message.objects.filter(pk=row.pk).update(
+            status=Message.Status.ERROR, error_message=reason
+        )
+        BusEvent.objects.create(
+            kind=BusEvent.Kind.CHECKSUM_FAILED,
+            transaction_id=row.transaction_id,
+            agent_name=_agent_name(row),
+            detail={"reason": reason},
+        )
+    bus_metrics.errors_total.labels(code=ChecksumMismatchError.code).inc()
+    logger.error("Bus message %s failed verification: %s", row.transaction_id, reason)
+
+
+def _agent_name(row: Message) -> str:
+    return row.agent.name if row.agent_id else ""

@@ -1,0 +1,105 @@
+"""The claim store: the bus's async seam, through the breaker, in threads."""
+
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.utils import timezone
+
+from bus.apps import bus_app
+from bus.exceptions import (
+    BusError,
+    BusUnavailableError,
+    ChecksumMismatchError,
+    MessageExpiredError,
+    MessageNotFoundError,
+)
+from bus.models import Message
+from bus.store.breaker import CLOSED, OPEN
+from controlplane.config import aget_config
+from tests.bus.conftest import result_json, store_message, tamper_payload
+
+MIB = 1024 * 1024
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def stored(producer, size: int = 2 * MIB) -> str:
+    message = await sync_to_async(store_message)(producer, result_json(size))
+    return message.transaction_id
+
+
+async def fetch(agent, transaction_id: str):
+    return await bus_app().claims.fetch(
+        agent_id=agent.pk, transaction_id=transaction_id, config=await aget_config()
+    )
+
+
+async def release(agent, transaction_id: str) -> None:
+    await bus_app().claims.release(
+        agent_id=agent.pk, transaction_id=transaction_id, config=await aget_config()
+    )
+
+
+async def test_claim_store__fetch_is_byte_exact(producer) -> None:
+    data = result_json(3 * MIB + 12345)
+    message = await sync_to_async(store_message)(producer, data)
+    payload = await fetch(producer, message.transaction_id)
+    assert bytes(payload.data) == data
+    assert payload.size_bytes == len(data) and payload.checksum == message.checksum
+
+
+async def test_claim_store__other_agent_gets_not_found(producer, stranger) -> None:
+    txn = await stored(producer)
+    with pytest.raises(MessageNotFoundError) as theirs:
+        await fetch(stranger, txn)
+    with pytest.raises(MessageNotFoundError) as never:
+        await fetch(producer, "txn_" + "f" * 32)
+    assert theirs.value.code == never.value.code == "NOT_FOUND"
+
+
+async def test_claim_store__expired_and_tampered(producer) -> None:
+    expired, tampered = await stored(producer), await stored(producer)
+    await Message.objects.filter(transaction_id=expired).aupdate(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    await sync_to_async(tamper_payload)(tampered, offset=99)
+
+    with pytest.raises(MessageExpiredError):
+        await fetch(producer, expired)
+    with pytest.raises(ChecksumMismatchError):
+        await fetch(producer, tampered)
+    row = await Message.objects.aget(transaction_id=tampered)
+    assert row.status == Message.Status.ERROR
+
+
+async def test_claim_store__release_deletes_then_not_found(producer, stranger) -> None:
+    txn = await stored(producer)
+    with pytest.raises(MessageNotFoundError):
+        await release(stranger, txn)
+    await release(producer, txn)
+    assert not await Message.objects.filter(transaction_id=txn).aexists()
+    with pytest.raises(MessageNotFoundError):
+        await release(producer, txn)
+
+
+async def test_claim_store__bus_answers_keep_the_breaker_closed(
+    producer, set_config
+) -> None:
+    await sync_to_async(set_config)(CIRCUIT_BREAKER_THRESHOLD=1)
+    for _ in range(3):
+        with pytest.raises(BusError):
+            await fetch(producer, "txn_" + "0" * 32)
+    assert bus_app().claims.breaker_state == CLOSED
+
+
+async def test_claim_store__database_down_is_unavailable_and_opens_the_breaker(
+    producer, set_config, database_down
+) -> None:
+    txn = await stored(producer)
+    await sync_to_async(set_config)(CIRCUIT_BREAKER_THRESHOLD=1)
+    with database_down:
+        with pytest.raises(BusUnavailableError):
+            await fetch(producer, txn)
+        with pytest.raises(BusUnavailableError):
+            await release(producer, txn)
+    assert bus_app().claims.breaker_state == OPEN
