@@ -58,18 +58,15 @@ def agent_token_find(raw_token: str) -> AgentToken | None:
     digest = token_hash(raw_token)
     # The lookup is by digest, so timing reveals nothing about the raw token; the
     # compare_digest below keeps the final equality check constant-time as well.
-    agent = AgentToken.objects.filter(token_hash=digest).first()
+    agent = AgentToken.objects.active().filter(token_hash=digest).first()
     if agent is None or not hmac.compare_digest(agent.token_hash, digest):
-        return None
-    now = timezone.now()
-    if agent.revoked_at is not None or (agent.expires_at and agent.expires_at <= now):
         return None
     return agent
 
 
 def agent_token_revoke(*, agent: AgentToken) -> None:
     """Revoke an agent's token; new connections with it are refused at once."""
-    if agent.revoked_at is None:
+    if agent.status != AgentToken.Status.REVOKED:
         agent.revoked_at = timezone.now()
         agent.save(update_fields=["revoked_at"])
 
@@ -89,9 +86,11 @@ def agent_token_rotate(*, agent_id: int, old_token: str, new_token: str) -> None
         raise WeakTokenError(f"a token needs at least {MIN_TOKEN_LENGTH} characters")
     try:
         with transaction.atomic():
-            updated = AgentToken.objects.filter(
-                pk=agent_id, token_hash=token_hash(old_token), revoked_at__isnull=True
-            ).update(token_hash=token_hash(new_token))
+            updated = (
+                AgentToken.objects.active()
+                .filter(pk=agent_id, token_hash=token_hash(old_token))
+                .update(token_hash=token_hash(new_token))
+            )
     except IntegrityError as exc:
         # Another agent already has this token: it is known, so it is weak.
         raise WeakTokenError("choose another token") from exc

@@ -8,22 +8,18 @@ a cheap version (ids, ``updated_at`` and switches of both tables) at most every
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import DatabaseError
 from django.utils.module_loading import import_string
 from jsonschema import SchemaError, validators
 from jsonschema.protocols import Validator
 
 from bus.models import Provider, Tool
+from controlplane.snapshot import RefreshingSnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +71,6 @@ class Registry:
 
     tools: dict[str, ToolSpec]
     provider_limits: dict[str, int]
-    version: tuple[Any, ...] | None = None
 
     def visible(self, allowed: frozenset[str]) -> list[ToolSpec]:
         """Return the tools an agent may call (an empty allow-list allows all)."""
@@ -154,71 +149,35 @@ def _load(version: tuple[Any, ...]) -> Registry:
             function=function,
             load_error=load_error,
         )
-    return Registry(tools=tools, provider_limits=provider_limits, version=version)
+    logger.info("Tool registry loaded (%d tools)", len(tools))
+    return Registry(tools=tools, provider_limits=provider_limits)
+
+
+def _refresh_interval() -> float:
+    # Not overridable, so the environment layer is the effective value.
+    return settings.CONTROLPLANE_BASE_CONFIG.values["CONFIG_REFRESH_SECS"]
 
 
 class ToolRegistry:
     """The registry of one process: built at start-up, refreshed when stale."""
 
     def __init__(self, *, interval: float | None = None) -> None:
-        self._lock = threading.Lock()
-        self._registry: Registry | None = None
-        self._checked_at = 0.0
-        self._refreshing: asyncio.Future[Registry] | None = None
-        self._fixed_interval = interval
-        self._interval = interval
+        self._snapshot: RefreshingSnapshot[Registry] = RefreshingSnapshot(
+            name="the tool registry",
+            read_version=_read_version,
+            load=_load,
+            interval=_refresh_interval if interval is None else lambda: interval,
+            fallback=lambda: EMPTY,
+        )
 
     def get(self) -> Registry:
         """Return the registry, refreshed from the database when stale."""
-        now = time.monotonic()
-        current = self._registry
-        if current is not None and now - self._checked_at < self.interval():
-            return current
-        with self._lock:
-            return self._refresh(now)
+        return self._snapshot.get()
 
     async def aget(self) -> Registry:
-        """Return the registry from async code without waiting for a refresh.
-
-        A stale registry is served while one background check refreshes it, so
-        calls never queue behind the database (nor all at once, every interval).
-        """
-        current = self._registry
-        if current is None:
-            return await database_sync_to_async(self.get)()
-        stale = time.monotonic() - self._checked_at >= self.interval()
-        if stale and (self._refreshing is None or self._refreshing.done()):
-            self._refreshing = asyncio.ensure_future(database_sync_to_async(self.get)())
-        return current
+        """Return the registry from async code without waiting for a refresh."""
+        return await self._snapshot.aget()
 
     def invalidate(self) -> None:
         """Make the next read in this process reload the tools as stored now."""
-        with self._lock:
-            self._registry, self._checked_at = None, 0.0
-            self._refreshing = None
-            self._interval = self._fixed_interval
-
-    def interval(self) -> float:
-        """Return how often the stored version is checked (CONFIG_REFRESH_SECS)."""
-        if self._interval is None:
-            # Not overridable, so the environment layer is the effective value.
-            self._interval = settings.CONTROLPLANE_BASE_CONFIG.values[
-                "CONFIG_REFRESH_SECS"
-            ]
-        return self._interval
-
-    def _refresh(self, now: float) -> Registry:
-        current = self._registry
-        try:
-            version = _read_version()
-            fresh = (
-                current if current and current.version == version else _load(version)
-            )
-        except DatabaseError:
-            # Keep serving the last known tools through a database outage.
-            logger.warning("Cannot read the tool registry; keeping last known tools")
-            fresh = current or EMPTY
-        if current is not None and fresh is not current:
-            logger.info("Tool registry reloaded (%d tools)", len(fresh.tools))
-        self._registry, self._checked_at = fresh, now
-        return fresh
+        self._snapshot.invalidate()

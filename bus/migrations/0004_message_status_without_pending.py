@@ -4,20 +4,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('bus', '0003_payload_storage_external'),
+        ("bus", "0003_payload_storage_external"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='message',
-            name='metadata',
-            field=models.JSONField(blank=True, default=dict, help_text='The call that produced it: request_id.'),
+            model_name="message",
+            name="metadata",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text="The call that produced it: request_id.",
+            ),
         ),
         migrations.AlterField(
-            model_name='message',
-            name='status',
-            field=models.CharField(choices=[('complete', 'complete'), ('error', 'error'), ('expired', 'expired')], default='complete', max_length=16),
+            model_name="message",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("complete", "complete"),
+                    ("error", "error"),
+                    ("expired", "expired"),
+                ],
+                default="complete",
+                max_length=16,
+            ),
         ),
     ]

@@ -67,6 +67,25 @@ def test_agent_token_rotate__refusals() -> None:
         agent_token_rotate(agent_id=agent.pk, old_token=raw, new_token=other)
 
 
+def test_agent_token_rotate__refuses_an_expired_token() -> None:
+    agent, raw = agent_token_create(
+        name="a", expires_at=timezone.now() - timedelta(minutes=1)
+    )
+    with pytest.raises(TokenMismatchError):
+        agent_token_rotate(agent_id=agent.pk, old_token=raw, new_token="y" * 40)
+    agent.refresh_from_db()
+    assert agent.token_hash == token_hash(raw)
+
+
+def test_agent_token_revoke__keeps_the_first_revocation_time() -> None:
+    agent, _ = agent_token_create(name="a")
+    agent_token_revoke(agent=agent)
+    first = agent.revoked_at
+    agent_token_revoke(agent=agent)
+    agent.refresh_from_db()
+    assert agent.revoked_at == first and agent.status == AgentToken.Status.REVOKED
+
+
 def test_create_agent_token__prints_token_last() -> None:
     out = StringIO()
     call_command(

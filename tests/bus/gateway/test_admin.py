@@ -1,81 +1,14 @@
-"""Admin: tokens shown once and revocable, tools validated, live capacity, metrics."""
+"""Admin: tools validated, live capacity, metrics."""
 
 from __future__ import annotations
-
-import re
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.urls import reverse
 
 from bus.models import Provider, Tool
-from controlplane.models import AgentToken
-from controlplane.tokens import token_hash
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _create_token(client, name: str = "ops-agent") -> str:
-    response = client.post(
-        reverse("admin:controlplane_agenttoken_add"),
-        {"name": name, "expires_at_0": "", "expires_at_1": ""},
-    )
-    assert response.status_code == 200
-    match = re.search(r'<code id="agent-token"[^>]*>([^<]+)</code>', response.text)
-    assert match, response.text
-    return match.group(1)
-
-
-def test_agent_token_admin__token_shown_once_and_stored_hashed(
-    admin_client_logged_in,
-) -> None:
-    raw = _create_token(admin_client_logged_in)
-    row = AgentToken.objects.get(name="ops-agent")
-    assert row.token_hash == token_hash(raw) and raw not in row.token_hash
-    change = admin_client_logged_in.get(
-        reverse("admin:controlplane_agenttoken_change", args=[row.pk])
-    )
-    listing = admin_client_logged_in.get(
-        reverse("admin:controlplane_agenttoken_changelist")
-    )
-    assert change.status_code == 200 and listing.status_code == 200
-    assert raw not in change.text and raw not in listing.text
-    assert row.token_hash not in change.text
-
-
-def test_agent_token_admin__allowed_tools_are_saved(
-    admin_client_logged_in, builtin_tools
-) -> None:
-    admin_client_logged_in.post(
-        reverse("admin:controlplane_agenttoken_add"),
-        {"name": "narrow", "allowed_tools": ["echo"]},
-    )
-    assert AgentToken.objects.get(name="narrow").allowed_tools == ["echo"]
-
-
-async def test_agent_token_admin__revoked_token_fails_hello(
-    admin_client_logged_in, ws_application
-) -> None:
-    from tests.bus.conftest import Client
-
-    raw = await sync_to_async(_create_token)(admin_client_logged_in)
-    row = await AgentToken.objects.aget(name="ops-agent")
-    ok = Client(ws_application)
-    assert (await ok.connect(raw))["ok"] is True
-    await ok.close()
-    response = await sync_to_async(admin_client_logged_in.post)(
-        reverse("admin:controlplane_agenttoken_changelist"),
-        {"action": "revoke", "_selected_action": [row.pk]},
-    )
-    assert response.status_code == 302
-    refused = Client(ws_application)
-    assert await refused.connect(raw) == {
-        "op": "hello_ack",
-        "ok": False,
-        "error": "unauthorized",
-    }
-    assert (await refused.comm.receive_output())["code"] == 4003
-    await refused.close()
 
 
 def test_tool_admin__rejects_invalid_schema_and_target(
@@ -123,7 +56,6 @@ def test_admin__gateway_pages_load(admin_client_logged_in, builtin_tools) -> Non
     for name in (
         "admin:bus_provider_changelist",
         "admin:bus_tool_changelist",
-        "admin:controlplane_agenttoken_changelist",
         "admin:bus_capacity",
     ):
         assert admin_client_logged_in.get(reverse(name)).status_code == 200

@@ -1,0 +1,269 @@
+"""The configuration schema: every key with its type, default and rules.
+
+Every setting is a field of ``Config`` with its type (the annotation), default,
+bounds or choices, help text, and whether an operator may override it at run time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_SECRET_KEY = "django-insecure-development-only-change-me"
+MIB = 1024 * 1024
+
+
+class Source:
+    """Where an effective value came from."""
+
+    DEFAULT = "default"
+    ENVIRONMENT = "environment"
+    OVERRIDE = "override"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """The rules of one setting besides its type and default."""
+
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] | None = None
+    overridable: bool = False
+    secret: bool = False
+
+
+def setting(default: Any, help: str, **rules: Any) -> Any:
+    """Declare one configuration field with its default and rules."""
+    return field(default=default, metadata={"spec": Spec(help=help, **rules)})
+
+
+@dataclass(frozen=True)
+class Config:
+    """The effective configuration: frozen, typed, one attribute per key."""
+
+    ENVIRONMENT: str = setting(
+        "development",
+        "Deployment kind; production refuses DEBUG, the default SECRET_KEY and "
+        "disabled agent auth.",
+        choices=("development", "test", "production"),
+    )
+    SECRET_KEY: str = setting(
+        DEFAULT_SECRET_KEY,
+        "Django secret key; `make run` writes a random one into .env.",
+        secret=True,
+    )
+    DEBUG: bool = setting(False, "Django debug mode; never in production.")
+    ALLOWED_HOSTS: tuple[str, ...] = setting(
+        ("127.0.0.1", "localhost"), "Host names this server answers, comma-separated."
+    )
+    DATABASE_URL: str = setting(
+        "sqlite:///db.sqlite3",
+        "Database URL; SQLite is the embedded default, Postgres for production.",
+        secret=True,
+    )
+    REDIS_URL: str = setting(
+        "",
+        "Redis URL for the shared cache and channel layer across workers; empty "
+        "keeps both in process memory (one server process).",
+        secret=True,
+    )
+    LOG_LEVEL: str = setting(
+        "INFO",
+        "Lowest level of log record written.",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+    )
+    LOG_FORMAT: str = setting(
+        "text",
+        "Log line format: text for people, json for collectors.",
+        choices=("text", "json"),
+    )
+    CONFIG_REFRESH_SECS: float = setting(
+        2.0,
+        "How often a process checks for admin overrides saved by any process.",
+        minimum=0.1,
+        maximum=300,
+    )
+    WS_AUTH_REQUIRED: bool = setting(
+        True,
+        "Require an agent token in hello; turning it off is refused in production.",
+    )
+    MESSAGE_BUS_ENABLED: bool = setting(
+        True,
+        "Store results above the threshold in the message bus as claim checks.",
+        overridable=True,
+    )
+    MESSAGE_BUS_TTL_HOURS: int = setting(
+        48,
+        "Hours a stored result is kept before it expires.",
+        minimum=1,
+        maximum=8760,
+        overridable=True,
+    )
+    MESSAGE_BUS_MAX_PAYLOAD_MB: int = setting(
+        100,
+        "Largest result (MiB, uncompressed) the bus accepts; larger ones get "
+        "PAYLOAD_TOO_LARGE.",
+        minimum=1,
+        maximum=1024,
+        overridable=True,
+    )
+    MESSAGE_BUS_THRESHOLD_BYTES: int = setting(
+        1 * MIB,
+        "Results larger than this (serialized bytes) go to the bus.",
+        minimum=1024,
+        maximum=1024 * MIB,
+        overridable=True,
+    )
+    MESSAGE_BUS_COMPRESSION: str = setting(
+        "zstd",
+        "Codec for stored payloads.",
+        choices=("zstd", "gzip", "none"),
+        overridable=True,
+    )
+    MESSAGE_BUS_CHECKSUM_ENABLED: bool = setting(
+        True,
+        "Verify the SHA-256 of a stored payload before serving it.",
+        overridable=True,
+    )
+    CIRCUIT_BREAKER_ENABLED: bool = setting(
+        True, "Stop trying the bus after repeated store failures.", overridable=True
+    )
+    CIRCUIT_BREAKER_THRESHOLD: int = setting(
+        5,
+        "Consecutive store failures that open the breaker.",
+        minimum=1,
+        maximum=1000,
+        overridable=True,
+    )
+    CIRCUIT_BREAKER_TIMEOUT_SECS: float = setting(
+        60.0,
+        "Seconds the breaker stays open before one half-open probe.",
+        minimum=1,
+        maximum=3600,
+        overridable=True,
+    )
+    FALLBACK_TO_WEBSOCKET: bool = setting(
+        True,
+        "While the bus cannot store, send results inline when they fit a frame.",
+        overridable=True,
+    )
+    WS_HELLO_TIMEOUT_SECS: float = setting(
+        15.0,
+        "Seconds a new connection has to send hello.",
+        minimum=0.1,
+        maximum=300,
+        overridable=True,
+    )
+    WS_PROGRESS_INTERVAL_SECS: float = setting(
+        8.0,
+        "Seconds between progress heartbeats of a running call (fractions ok).",
+        minimum=0.01,
+        maximum=300,
+        overridable=True,
+    )
+    WS_CALL_TIMEOUT_SECS: float = setting(
+        180.0,
+        "Timeout of a tool call when the tool has none of its own.",
+        minimum=0.1,
+        maximum=86400,
+        overridable=True,
+    )
+    WS_SESSION_MAX_INFLIGHT: int = setting(
+        8,
+        "Calls one session may have in flight.",
+        minimum=1,
+        maximum=10000,
+        overridable=True,
+    )
+    WS_GLOBAL_MAX_INFLIGHT: int = setting(
+        24,
+        "Calls the whole server may have in flight.",
+        minimum=1,
+        maximum=100000,
+        overridable=True,
+    )
+    WS_RESULT_TTL_SECS: int = setting(
+        600,
+        "Seconds a result stays cached for request-id replay and semantic reuse.",
+        minimum=0,
+        maximum=86400,
+        overridable=True,
+    )
+    WS_RETRY_AFTER_SECS: float = setting(
+        1.0,
+        "Lower bound of the retry_after hint sent with OVER_CAPACITY.",
+        minimum=0,
+        maximum=3600,
+        overridable=True,
+    )
+    WS_MAX_MESSAGE_BYTES: int = setting(
+        32 * MIB,
+        "Largest inbound WebSocket message; larger closes with 1009. "
+        "Read at server start.",
+        minimum=64 * 1024,
+        maximum=1024 * MIB,
+    )
+    WS_COMPAT_TEXT: bool = setting(
+        True,
+        "Add the joined text outputs as `text` to call_tool_res.",
+        overridable=True,
+    )
+    WS_METRICS_PATH: str = setting(
+        "logs/ws_daemon.metrics.jsonl", "JSON-lines file, one line per answered call."
+    )
+    WS_HEALTH_PATH: str = setting(
+        "logs/ws_daemon.health.json",
+        "Health snapshot rewritten every 10 s by `manage.py serve`.",
+    )
+    TOOL_NAME_SUFFIXES: tuple[str, ...] = setting(
+        ("_EXAI-WS", "-EXAI-WS", "_EXAI_WS", "-EXAI_WS"),
+        "Suffixes stripped from tool names before lookup, comma-separated.",
+        overridable=True,
+    )
+    WS_SHUTDOWN_GRACE_SECS: float = setting(
+        30.0,
+        "On SIGTERM, seconds `manage.py serve` lets calls in flight finish before "
+        "cancelling them.",
+        minimum=0,
+        maximum=3600,
+        overridable=True,
+    )
+
+
+FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Config)}
+TYPES: dict[str, Any] = typing.get_type_hints(Config)
+
+
+def spec_of(key: str) -> Spec:
+    """Return the rules of a key; raise KeyError for an unknown key."""
+    return FIELDS[key].metadata["spec"]
+
+
+def default_of(key: str) -> Any:
+    """Return the schema default of a key."""
+    return FIELDS[key].default
+
+
+def overridable_keys() -> list[str]:
+    """Return the keys an operator may override, in schema order."""
+    return [key for key in FIELDS if spec_of(key).overridable]
+
+
+def describe_rule(key: str) -> str:
+    """Return the rule a value of this key must follow, in words."""
+    spec, kind = spec_of(key), TYPES[key]
+    if spec.choices:
+        return "one of " + ", ".join(spec.choices)
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "text"}
+    rule = names.get(kind, "a comma-separated list")
+    if spec.minimum is not None and spec.maximum is not None:
+        rule += f" from {format_number(spec.minimum)} to {format_number(spec.maximum)}"
+    return rule
+
+
+def format_number(number: float) -> str:
+    """Return a number as written in .env: whole numbers without a decimal point."""
+    return str(int(number)) if float(number).is_integer() else str(number)
