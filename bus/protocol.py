@@ -243,12 +243,6 @@ def error_frame(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"op": Op.ERROR, "code": code, "message": message, **extra}
 
 
-def call_error(
-    request_id: str, code: str, message: str, **extra: Any
-) -> dict[str, Any]:
-    """Build a call_tool_res carrying an error."""
-    return {
-        "op": Op.CALL_TOOL_RES,
-        "request_id": request_id,
-        "error": {"code": code, "message": message, **extra},
-    }
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    """Return the error body of a failed answer, bus reply or HTTP response."""
+    return {"error": {"code": code, "message": message, **extra}}

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bus.protocol import error_body
+
 OK = "ok"
 
 
@@ -48,7 +50,4 @@ class Answer:
 
 CallEvent = Accepted | Progress | Answer
 
-
-def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    """Return the body of an answer that carries an error."""
-    return {"error": {"code": code, "message": message, **extra}}
+__all__ = ["OK", "Accepted", "Answer", "CallEvent", "Progress", "error_body"]

@@ -15,6 +15,7 @@ from bus.gateway.state.capacity import Slot
 from bus.gateway.state.inflight import InFlightCall
 from bus.gateway.tools import ToolError, ToolTimeout, run_tool, to_outputs
 from bus.protocol import ErrorCode
+from bus.store.services import Producer
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,17 @@ class Call:
     def progress(self, note: str | None = None) -> Progress:
         """Return a progress event of this call."""
         return Progress(self.request_id, self.tool.name, time.time(), note)
+
+    def producer(self) -> Producer:
+        """Return who produced this call's result, as a stored message records it."""
+        return Producer(
+            agent_id=self.agent.id,
+            agent_name=self.agent.name,
+            session_id=self.origin.session_id,
+            request_id=self.request_id,
+            tool_name=self.tool.name,
+            provider_name=self.tool.provider,
+        )
 
     def cancel(self, reason: str) -> None:
         """Cancel the tool if it runs; once it has returned, the result stands."""

@@ -20,7 +20,9 @@ from bus.protocol import Op, dumps
 from controlplane.config import get_config
 
 if TYPE_CHECKING:
+    from bus.gateway.events import Answer
     from bus.gateway.pipeline import Gateway
+    from bus.gateway.registry import ToolSpec
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +61,27 @@ class CallRecord:
     received_at: float
     size: int
     bus: bool
+
+    @classmethod
+    def of(
+        cls,
+        session_id: str,
+        tool: ToolSpec | None,
+        asked: str,
+        answer: Answer,
+        received_at: float,
+        size: int,
+    ) -> CallRecord:
+        """Return the record of an answer; `asked` names a tool that matched none."""
+        return cls(
+            session_id=session_id,
+            name=tool.name if tool is not None else asked,
+            provider=tool.provider if tool is not None else "",
+            outcome=answer.outcome,
+            received_at=received_at,
+            size=size,
+            bus="bus" in answer.body,
+        )
 
     def line(self, latency: float) -> dict[str, Any]:
         """Return the JSON line of PROTOCOL.md "Observability of calls"."""

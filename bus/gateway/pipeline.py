@@ -13,16 +13,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from bus.gateway import metrics
+from bus.gateway.attempt import Attempt, build_attempt
 from bus.gateway.delivery import bus_status, deliver_result
 from bus.gateway.events import OK, Accepted, Answer, error_body
 from bus.gateway.execution import Call, Failure, execute
-from bus.gateway.registry import Registry, ToolRegistry, ToolSpec
+from bus.gateway.registry import Registry, ToolRegistry
 from bus.gateway.sessions import Agent, Session, Transport
 from bus.gateway.state.capacity import (
     CapacityLimiter,
@@ -31,17 +30,14 @@ from bus.gateway.state.capacity import (
     Rejection,
 )
 from bus.gateway.state.inflight import CallsInFlight, InFlightCall
-from bus.gateway.state.results import ResultCache, replay_key, semantic_key
+from bus.gateway.state.results import ResultCache
 from bus.protocol import (
     DUPLICATE_NOTE,
     CallRequest,
     ErrorCode,
     Scope,
-    canonical_json,
-    normalize_tool_name,
 )
 from bus.store.claims import ClaimStore
-from bus.store.services import Producer
 from controlplane.config import Config, aget_config
 
 logger = logging.getLogger(__name__)
@@ -50,22 +46,6 @@ logger = logging.getLogger(__name__)
 # cancelled call is not: resending it means "try again".
 REPLAYED_FAILURES = {ErrorCode.TIMEOUT, ErrorCode.EXEC_ERROR}
 SHUTDOWN_CANCEL_WAIT_SECS = 5.0
-
-
-@dataclass(eq=False, slots=True)
-class Attempt:
-    """One call_tool request on its way through the checks."""
-
-    session: Session
-    request_id: str
-    asked: str
-    name: str
-    arguments: dict[str, Any]
-    received_at: float
-    config: Config
-    tool: ToolSpec | None
-    replay: str = ""
-    semantic: str | None = None
 
 
 class Gateway:
@@ -140,7 +120,13 @@ class Gateway:
         7. no free slot (global, provider, session) is OVER_CAPACITY;
         then the call is acknowledged and runs with its timeout and heartbeats.
         """
-        attempt = await self._attempt(session, request, received_at)
+        attempt = build_attempt(
+            session,
+            request,
+            received_at,
+            config=await aget_config(),
+            registry=await self.registry.aget(),
+        )
         if attempt.tool is None:
             await self._refuse_unknown_tool(attempt)
             return
@@ -225,33 +211,6 @@ class Gateway:
                 logger.exception("Cannot close session %s", session.session_id)
 
     # The checks, one method per step of call_tool's list
-
-    async def _attempt(
-        self, session: Session, request: CallRequest, received_at: float
-    ) -> Attempt:
-        config = await aget_config()
-        registry = await self.registry.aget()
-        name = normalize_tool_name(request.name, config.TOOL_NAME_SUFFIXES)
-        tool = registry.tools.get(name)
-        if tool is not None and not session.agent.may_call(name):
-            tool = None
-        attempt = Attempt(
-            session=session,
-            request_id=request.request_id or uuid.uuid4().hex,
-            asked=request.name,
-            name=name,
-            arguments=request.arguments,
-            received_at=received_at,
-            config=config,
-            tool=tool,
-        )
-        if tool is not None:
-            agent_key = session.agent.key
-            attempt.replay = replay_key(agent_key, attempt.request_id)
-            if tool.idempotent:
-                arguments_text = canonical_json(request.arguments)
-                attempt.semantic = semantic_key(agent_key, name, arguments_text)
-        return attempt
 
     async def _refuse_unknown_tool(self, attempt: Attempt) -> None:
         body = error_body(ErrorCode.TOOL_NOT_FOUND, f"Unknown tool: {attempt.asked}")
@@ -380,7 +339,10 @@ class Gateway:
         size = 0
         for session in list(call.subscribers.values()):
             size = max(size, await session.deliver(answer))
-        self._record(call.origin, call.tool, answer, call.received_at, size, config)
+        record = metrics.CallRecord.of(
+            call.origin.session_id, call.tool, "", answer, call.received_at, size
+        )
+        metrics.record_call(config.WS_METRICS_PATH, self.call_log, record)
 
     async def _outcome(
         self, call: Call, arguments: dict[str, Any], timeout: float, config: Config
@@ -393,16 +355,8 @@ class Gateway:
         )
         if isinstance(result, Failure):
             return error_body(result.code, result.message)
-        producer = Producer(
-            agent_id=call.agent.id,
-            agent_name=call.agent.name,
-            session_id=call.origin.session_id,
-            request_id=call.request_id,
-            tool_name=call.tool.name,
-            provider_name=call.tool.provider,
-        )
         return await deliver_result(
-            outputs=result, producer=producer, claims=self.claims, config=config
+            outputs=result, producer=call.producer(), claims=self.claims, config=config
         )
 
     async def _remember(self, call: Call, body: dict[str, Any], config: Config) -> None:
@@ -442,34 +396,12 @@ class Gateway:
     ) -> None:
         answer = Answer(attempt.request_id, body, cached=cached)
         size = await attempt.session.deliver(answer)
-        self._record(
-            attempt.session,
+        record = metrics.CallRecord.of(
+            attempt.session.session_id,
             attempt.tool,
+            attempt.name,
             answer,
             attempt.received_at,
             size,
-            attempt.config,
-            name=attempt.name,
         )
-
-    def _record(
-        self,
-        session: Session,
-        tool: ToolSpec | None,
-        answer: Answer,
-        received_at: float,
-        size: int,
-        config: Config,
-        *,
-        name: str = "",
-    ) -> None:
-        record = metrics.CallRecord(
-            session_id=session.session_id,
-            name=tool.name if tool is not None else name,
-            provider=tool.provider if tool is not None else "",
-            outcome=answer.outcome,
-            received_at=received_at,
-            size=size,
-            bus="bus" in answer.body,
-        )
-        metrics.record_call(config.WS_METRICS_PATH, self.call_log, record)
+        metrics.record_call(attempt.config.WS_METRICS_PATH, self.call_log, record)

@@ -35,6 +35,7 @@ from bus.protocol import (
     RotateError,
     decode_frame,
     encode_frame,
+    error_body,
     error_frame,
     invalid,
     loads,
@@ -106,7 +107,7 @@ def _bus_error(op: str, transaction_id: str, exc: BusError) -> dict[str, Any]:
     return {
         "op": op,
         "transaction_id": transaction_id,
-        "error": {"code": exc.code, "message": str(exc)},
+        **error_body(exc.code, str(exc)),
     }
 
 
@@ -199,11 +200,8 @@ class AgentConsumer(AsyncWebsocketConsumer):
         if op == Op.CALL_TOOL:
             request_id = loads(text).get("request_id")
             if isinstance(request_id, str):
-                return {
-                    "op": Op.CALL_TOOL_RES,
-                    "request_id": request_id,
-                    "error": {"code": ErrorCode.EXEC_ERROR, "message": message},
-                }
+                body = error_body(ErrorCode.EXEC_ERROR, message)
+                return event_frame(Answer(request_id, body))
         return error_frame(ErrorCode.EXEC_ERROR, message)
 
     # Handshake
