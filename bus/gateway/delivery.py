@@ -111,42 +111,32 @@ def _fallback(
     exc: BusUnavailableError,
     producer: Producer,
 ) -> dict[str, Any]:
-    size, tool_name = len(payload), producer.tool_name
     if not config.FALLBACK_TO_WEBSOCKET:
         bus_metrics.fallback_total.labels(outcome="unavailable").inc()
-        logger.warning(
-            "Cannot store a %d-byte result of %s on the bus (%s); inline fallback "
-            "is off: BUS_UNAVAILABLE",
-            size,
-            tool_name,
-            exc,
-        )
-        return error_body(
+        outcome = "inline fallback is off: BUS_UNAVAILABLE"
+        body = error_body(
             ErrorCode.BUS_UNAVAILABLE,
             "the message bus is unavailable and inline fallback is off",
         )
-    body = _inline(
-        outputs,
-        payload,
-        config,
-        reason="the message bus is unavailable",
-        request_id=producer.request_id,
-    )
-    if "error" in body:
-        logger.warning(
-            "Cannot store a %d-byte result of %s on the bus (%s) and it does not "
-            "fit a frame: BUS_UNAVAILABLE",
-            size,
-            tool_name,
-            exc,
+    else:
+        body = _inline(
+            outputs,
+            payload,
+            config,
+            reason="the message bus is unavailable",
+            request_id=producer.request_id,
         )
-        return body
-    bus_metrics.fallback_total.labels(outcome="inline").inc()
+        if "error" in body:
+            outcome = "it does not fit a frame: BUS_UNAVAILABLE"
+        else:
+            bus_metrics.fallback_total.labels(outcome="inline").inc()
+            outcome = "sending it inline"
     logger.warning(
-        "Cannot store a %d-byte result of %s on the bus (%s); sending it inline",
-        size,
-        tool_name,
+        "Cannot store a %d-byte result of %s on the bus (%s); %s",
+        len(payload),
+        producer.tool_name,
         exc,
+        outcome,
     )
     return body
 

@@ -57,56 +57,40 @@ class ClaimStore:
     async def store(
         self, *, payload: bytes, producer: services.Producer, config: Config
     ) -> services.StoredMessage:
-        """Store a size-checked result; raise BusUnavailableError when it cannot."""
-        try:
-            return await self._through_breaker(
-                config,
-                services.message_store,
-                payload=payload,
-                producer=producer,
-                config=config,
-            )
-        except DatabaseError as exc:
-            raise BusUnavailableError(
-                f"the message bus database is unavailable ({type(exc).__name__})"
-            ) from exc
+        """Store a result; raise PayloadTooLargeError or BusUnavailableError."""
+        return await self._through_breaker(
+            config,
+            f"store a result of {producer.tool_name}",
+            services.message_store,
+            payload=payload,
+            producer=producer,
+            config=config,
+        )
 
     async def fetch(
         self, *, agent_id: int | None, transaction_id: str, config: Config
     ) -> services.FetchedPayload:
         """Return the agent's verified payload; raise a BusError."""
-        try:
-            return await self._through_breaker(
-                config,
-                services.message_fetch,
-                transaction_id=transaction_id,
-                agent_id=agent_id,
-                config=config,
-            )
-        except DatabaseError as exc:
-            logger.warning(
-                "Cannot fetch bus message %s: database error", transaction_id
-            )
-            raise BusUnavailableError(
-                "the message bus database is unavailable"
-            ) from exc
+        return await self._through_breaker(
+            config,
+            f"fetch bus message {transaction_id}",
+            services.message_fetch,
+            transaction_id=transaction_id,
+            agent_id=agent_id,
+            config=config,
+        )
 
     async def release(
         self, *, agent_id: int | None, transaction_id: str, config: Config
     ) -> None:
         """Delete the agent's message now; raise a BusError."""
-        try:
-            await self._through_breaker(
-                config,
-                services.message_ack,
-                transaction_id=transaction_id,
-                agent_id=agent_id,
-            )
-        except DatabaseError as exc:
-            logger.warning("Cannot ack bus message %s: database error", transaction_id)
-            raise BusUnavailableError(
-                "the message bus database is unavailable"
-            ) from exc
+        await self._through_breaker(
+            config,
+            f"ack bus message {transaction_id}",
+            services.message_ack,
+            transaction_id=transaction_id,
+            agent_id=agent_id,
+        )
 
     async def operator_fetch(
         self, *, transaction_id: str, operator: str, config: Config
@@ -121,6 +105,21 @@ class ClaimStore:
         )
 
     async def _through_breaker(
-        self, config: Config, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
+        self,
+        config: Config,
+        what: str,
+        fn: Callable[P, T],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
     ) -> T:
-        return await run_in_db_thread(self.breaker.call, config, fn, *args, **kwargs)
+        try:
+            return await run_in_db_thread(
+                self.breaker.call, config, fn, *args, **kwargs
+            )
+        except DatabaseError as exc:
+            # The breaker has counted it; callers get the protocol's answer.
+            logger.warning("Cannot %s: %s", what, type(exc).__name__)
+            raise BusUnavailableError(
+                f"the message bus database is unavailable ({type(exc).__name__})"
+            ) from exc
