@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 
-from bus.gateway.events import Answer, CallEvent
+from bus.gateway.events import Accepted, Answer, CallEvent, Progress
 from bus.gateway.pipeline import Gateway
 from bus.gateway.sessions import Agent, Session
 from bus.protocol import CallRequest
@@ -100,3 +100,86 @@ async def test_gateway__drain_cancels_calls_past_the_grace(gateway) -> None:
     )
     assert recorder.result("late")["error"]["code"] == "OVER_CAPACITY"
     assert await gateway.capacity.global_inflight() == 0
+
+
+async def _request(
+    gateway: Gateway, session: Session, name: str, request_id: str, **arguments: Any
+) -> None:
+    await gateway.call_tool(
+        session,
+        CallRequest(name=name, request_id=request_id, arguments=arguments),
+        time.perf_counter(),
+    )
+
+
+async def test_gateway__accepted_call_gets_ack_heartbeats_then_one_answer(
+    gateway, ws_config
+) -> None:
+    ws_config(WS_PROGRESS_INTERVAL_SECS=0.02)
+    recorder = Recorder()
+    await _call(gateway, _session(gateway, recorder), "sleep", seconds=0.1)
+    kinds = [type(event) for event in recorder.events]
+    assert kinds[0] is Accepted and kinds[-1] is Answer
+    assert Progress in kinds[1:-1] and kinds.count(Answer) == 1
+    assert recorder.events[0].timeout == 180
+    assert recorder.result("sleep")["outputs"] == [
+        {"type": "text", "text": "slept 0.1"}
+    ]
+
+
+async def test_gateway__replay_is_the_same_answer_and_reuse_is_marked_cached(
+    gateway,
+) -> None:
+    recorder = Recorder()
+    session = _session(gateway, recorder)
+    await _call(gateway, session, "echo", text="hi")
+    first = recorder.events[-1]
+    await _request(gateway, session, "echo", "echo", text="hi")
+    await _request(gateway, session, "echo", "other-id", text="hi")
+    replayed, reused = recorder.events[-2], recorder.events[-1]
+    assert replayed == Answer("echo", first.body) and not replayed.cached
+    assert reused == Answer("other-id", first.body, cached=True)
+
+
+async def test_gateway__resend_joins_and_same_arguments_are_duplicate(gateway) -> None:
+    recorder, other = Recorder(), Recorder()
+    session, second = _session(gateway, recorder), _session(gateway, other)
+    await _request(gateway, session, "sleep", "r-1", seconds=0.1)
+    await _request(gateway, second, "sleep", "r-1", seconds=0.1)
+    await _request(gateway, session, "sleep", "r-2", seconds=0.1)
+    note = other.events[0]
+    assert isinstance(note, Progress) and note.note.startswith("duplicate request")
+    assert recorder.result("r-2")["error"]["code"] == "DUPLICATE"
+    assert recorder.result("r-2")["error"]["original_request_id"] == "r-1"
+    while gateway.tasks:
+        await next(iter(gateway.tasks))
+    # The session that resent gets the call's one answer too.
+    assert other.result("r-1") == recorder.result("r-1")
+
+
+async def test_gateway__cancel_goes_through_the_in_flight_seam(gateway) -> None:
+    recorder = Recorder()
+    session = _session(gateway, recorder)
+    await _request(gateway, session, "sleep", "long", seconds=30)
+    assert await gateway.in_flight.find("a1", "long") is not None
+    assert await gateway.cancel(session, "long") is True
+    while gateway.tasks:
+        await next(iter(gateway.tasks))
+    assert recorder.result("long")["error"]["code"] == "CANCELLED"
+    assert await gateway.in_flight.count() == 0
+    assert await gateway.cancel(session, "long") is False
+
+
+async def test_gateway__closed_session_releases_nothing_early(gateway) -> None:
+    """A call outlives its session: its slot is held until it ends, then freed."""
+    recorder = Recorder()
+    session = _session(gateway, recorder)
+    await _request(gateway, session, "sleep", "after", seconds=0.05)
+    await gateway.close_session(session)
+    assert await gateway.capacity.global_inflight() == 1
+    while gateway.tasks:
+        await next(iter(gateway.tasks))
+    assert await gateway.capacity.global_inflight() == 0
+    replayed = Recorder()
+    await _request(gateway, _session(gateway, replayed), "sleep", "after", seconds=0.05)
+    assert replayed.result("after")["outputs"][0]["text"] == "slept 0.05"
