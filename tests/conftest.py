@@ -1,6 +1,7 @@
 """Shared fixtures: users, a real database outage, and the guard that tests run on
 Postgres."""
 
+import asyncio
 import os
 import socket
 from collections.abc import Iterator
@@ -62,6 +63,15 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
+def _reconnect_later() -> None:
+    # A sync test's own connection must reconnect to see the change; async tests
+    # reach the database only from worker threads, which reconnect per call.
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        connection.close()
+
+
 class DatabaseOutage:
     """The database goes away for real: every new connection hits a closed port.
 
@@ -73,12 +83,14 @@ class DatabaseOutage:
         self.real_port = connection.settings_dict["PORT"]
 
     def start(self) -> None:
-        """Take the database down (new connections fail)."""
+        """Take the database down: this thread's next query reconnects and fails."""
         connection.settings_dict["PORT"] = str(closed_port())
+        _reconnect_later()
 
     def stop(self) -> None:
         """Bring the database back."""
         connection.settings_dict["PORT"] = self.real_port
+        _reconnect_later()
 
     def __enter__(self) -> "DatabaseOutage":
         self.start()
@@ -89,7 +101,7 @@ class DatabaseOutage:
 
 
 @pytest.fixture
-def database_down() -> Iterator[DatabaseOutage]:
+def database_down(transactional_db: None) -> Iterator[DatabaseOutage]:
     """Use as `with database_down:` (or start()/stop()); always restored."""
     outage = DatabaseOutage()
     yield outage

@@ -86,21 +86,19 @@ def test_effective_values__show_another_process_override_at_once(refresh_interva
     assert (shown.value, shown.source) == (13, config.Source.OVERRIDE)
 
 
-def test_effective_values__database_outage_shows_last_known_values(
-    database_outage, caplog
-):
+def test_effective_values__database_down_shows_last_known_values(database_down, caplog):
     config_override_set(
         key="WS_SESSION_MAX_INFLIGHT", raw_value="13", reason="x", user=None
     )
     assert config.get_config().WS_SESSION_MAX_INFLIGHT == 13
-    database_outage.start()
+    database_down.start()
     values = {item.key: item.value for item in config.effective_values()}
     assert values["WS_SESSION_MAX_INFLIGHT"] == 13
     assert OUTAGE_WARNING in caplog.messages
 
 
-def test_get_config__database_outage_keeps_last_known_values(
-    database_outage, refresh_interval, caplog
+def test_get_config__database_down_keeps_last_known_values(
+    database_down, refresh_interval, caplog
 ):
     """A failed refresh keeps the overrides read before; they refresh once it is up."""
     config_override_set(
@@ -108,24 +106,24 @@ def test_get_config__database_outage_keeps_last_known_values(
     )
     assert config.get_config().WS_SESSION_MAX_INFLIGHT == 13
     refresh_interval(0)
-    database_outage.start()
+    database_down.start()
     assert config.get_config().WS_SESSION_MAX_INFLIGHT == 13
     (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert warning.getMessage() == OUTAGE_WARNING and warning.exc_info is not None
-    database_outage.end()
+    database_down.stop()
     _saved_by_another_process("WS_SESSION_MAX_INFLIGHT", "14")
     assert config.get_config().WS_SESSION_MAX_INFLIGHT == 14
 
 
-def test_get_config__database_outage_before_first_read_serves_the_environment(
-    database_outage, settings, caplog
+def test_get_config__database_down_before_first_read_serves_the_environment(
+    database_down, settings, caplog
 ):
     """Without database access the accessor logs a warning and serves the env layer."""
     settings.CONTROLPLANE_BASE_CONFIG = config.parse_environment(
         {"WS_SESSION_MAX_INFLIGHT": "3"}
     )
     config.invalidate()
-    database_outage.start()
+    database_down.start()
     assert config.get_config().WS_SESSION_MAX_INFLIGHT == 3
     assert config.get_config().WS_CALL_TIMEOUT_SECS == 180.0
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]

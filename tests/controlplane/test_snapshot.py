@@ -130,9 +130,9 @@ def test_refreshing_snapshot__invalidate_makes_the_next_read_load(change_log):
 
 
 def test_refreshing_snapshot__outage_before_first_load_serves_fallback(
-    change_log, database_outage, warnings_of
+    change_log, database_down, warnings_of
 ):
-    database_outage.start()
+    database_down.start()
     assert change_log.snapshot.get() == FALLBACK
     (warning,) = warnings_of()
     assert warning.getMessage() == (
@@ -143,27 +143,27 @@ def test_refreshing_snapshot__outage_before_first_load_serves_fallback(
 
 
 def test_refreshing_snapshot__outage_keeps_last_known_value_then_recovers(
-    change_log, database_outage, warnings_of
+    change_log, database_down, warnings_of
 ):
     _change("A")
     assert change_log.snapshot.get() == ("A",)
     change_log.interval = 0
-    database_outage.start()
+    database_down.start()
     assert change_log.snapshot.get() == ("A",)
     assert change_log.snapshot.current == ("A",)
     (warning,) = warnings_of()
     assert "the change log" in warning.getMessage() and warning.exc_info is not None
-    database_outage.end()
+    database_down.stop()
     _change("B")
     assert change_log.snapshot.get() == ("A", "B")
 
 
 def test_refreshing_snapshot__fallback_is_replaced_once_the_database_is_back(
-    change_log, database_outage
+    change_log, database_down
 ):
-    database_outage.start()
+    database_down.start()
     assert change_log.snapshot.get() == FALLBACK
-    database_outage.end()
+    database_down.stop()
     change_log.interval = 0
     _change("A")
     assert change_log.snapshot.get() == ("A",)
