@@ -1,4 +1,4 @@
-"""Admin of the bus app, split by concern: the gateway (tools, tokens, capacity)
+"""Admin of the bus app, split by concern: the gateway (tools, providers, capacity)
 and the message bus (stored messages, events, overview)."""
 
 from bus.gateway import admin as gateway_admin  # noqa: F401  (registers ModelAdmins)

@@ -67,6 +67,9 @@ HTTP_STATUS: dict[str, int] = {
     ErrorCode.BUS_UNAVAILABLE: 503,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
 }
+# The HTTP-only code of a request without a valid bearer token.
+UNAUTHORIZED = "UNAUTHORIZED"
+HTTP_STATUS[UNAUTHORIZED] = 401
 
 
 def http_status(code: str) -> int:

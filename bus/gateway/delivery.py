@@ -17,8 +17,7 @@ from typing import Any
 from django.urls import reverse
 
 from bus.exceptions import BusUnavailableError, PayloadTooLargeError
-from bus.gateway.events import error_body
-from bus.protocol import ErrorCode, Op, dumps, encode_frame
+from bus.protocol import ErrorCode, Op, dumps, encode_frame, error_body
 from bus.store import metrics as bus_metrics
 from bus.store.claims import ClaimStore
 from bus.store.services import Producer, StoredMessage, payload_size_check
@@ -95,7 +94,6 @@ def _inline(
     body = _with_text({"outputs": outputs}, config)
     if inline_frame_fits(body, payload, config, request_id=request_id):
         return body
-    bus_metrics.fallback_total.labels(outcome="unavailable").inc()
     why = f"{reason} and the result" if reason else "the result"
     return error_body(
         ErrorCode.BUS_UNAVAILABLE,
@@ -127,7 +125,8 @@ def _fallback(
             request_id=producer.request_id,
         )
         if "error" in body:
-            outcome = "it does not fit a frame: BUS_UNAVAILABLE"
+            bus_metrics.fallback_total.labels(outcome="unavailable").inc()
+            outcome = f"not sent inline either: {body['error']['code']}"
         else:
             bus_metrics.fallback_total.labels(outcome="inline").inc()
             outcome = "sending it inline"

@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bus.protocol import error_body
-
 OK = "ok"
 
 
@@ -49,5 +47,3 @@ class Answer:
 
 
 CallEvent = Accepted | Progress | Answer
-
-__all__ = ["OK", "Accepted", "Answer", "CallEvent", "Progress", "error_body"]

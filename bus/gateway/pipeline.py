@@ -19,7 +19,7 @@ from typing import Any
 from bus.gateway import metrics
 from bus.gateway.attempt import Attempt, build_attempt
 from bus.gateway.delivery import bus_status, deliver_result
-from bus.gateway.events import OK, Accepted, Answer, error_body
+from bus.gateway.events import OK, Accepted, Answer
 from bus.gateway.execution import Call, Failure, execute
 from bus.gateway.registry import Registry, ToolRegistry
 from bus.gateway.sessions import Agent, Session, Transport
@@ -36,6 +36,7 @@ from bus.protocol import (
     CallRequest,
     ErrorCode,
     Scope,
+    error_body,
 )
 from bus.store.claims import ClaimStore
 from controlplane.config import Config, aget_config
@@ -178,8 +179,8 @@ class Gateway:
     ) -> CapacitySnapshot:
         """Return slots used of available per scope, for the admin and /metrics.
 
-        Sync callers pass what they read themselves, so that the snapshot
-        itself never waits for the database.
+        Callers pass the configuration and registry they hold, so the snapshot
+        itself does no I/O (sync callers read them before, in their thread).
         """
         return await self.capacity.snapshot(
             global_max=config.WS_GLOBAL_MAX_INFLIGHT,

@@ -58,9 +58,10 @@ class ClaimStore:
         self, *, payload: bytes, producer: services.Producer, config: Config
     ) -> services.StoredMessage:
         """Store a result; raise PayloadTooLargeError or BusUnavailableError."""
+        # Delivery logs a failed store once, with what became of the result.
         return await self._through_breaker(
             config,
-            f"store a result of {producer.tool_name}",
+            "",
             services.message_store,
             payload=payload,
             producer=producer,
@@ -96,7 +97,9 @@ class ClaimStore:
         self, *, transaction_id: str, operator: str, config: Config
     ) -> services.FetchedPayload:
         """Return any verified payload for a staff user's download; raise a BusError."""
-        return await run_in_db_thread(
+        return await self._through_breaker(
+            config,
+            f"fetch bus message {transaction_id} for {operator}",
             services.message_fetch,
             transaction_id=transaction_id,
             agent_id=None,
@@ -119,7 +122,8 @@ class ClaimStore:
             )
         except DatabaseError as exc:
             # The breaker has counted it; callers get the protocol's answer.
-            logger.warning("Cannot %s: %s", what, type(exc).__name__)
+            if what:
+                logger.warning("Cannot %s: %s", what, type(exc).__name__)
             raise BusUnavailableError(
                 f"the message bus database is unavailable ({type(exc).__name__})"
             ) from exc

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from bus.apps import bus_app
 from bus.exceptions import BusError, BusUnavailableError, MessageNotFoundError
 from bus.models import Message
-from bus.protocol import error_body, http_status
+from bus.protocol import UNAUTHORIZED, error_body, http_status
 from bus.store import selectors, services
 from bus.store.claims import run_in_db_thread
 from controlplane.charts import BarChart, bar_chart
@@ -32,8 +32,6 @@ from controlplane.tokens import agent_token_find
 logger = logging.getLogger(__name__)
 
 STREAM_PIECE_BYTES = 1024 * 1024
-# The HTTP-only code of a request without a valid bearer token (401).
-UNAUTHORIZED = "UNAUTHORIZED"
 OVERVIEW_DAYS = 14
 OVERVIEW_EVENTS = 15
 BAR_COLOUR = "#417690"
@@ -52,7 +50,8 @@ async def message(request: HttpRequest, transaction_id: str) -> HttpResponse:
         return _error(BusUnavailableError("the message bus database is unavailable"))
     if agent is None:
         response = JsonResponse(
-            error_body(UNAUTHORIZED, "a valid token is required"), status=401
+            error_body(UNAUTHORIZED, "a valid token is required"),
+            status=http_status(UNAUTHORIZED),
         )
         response["WWW-Authenticate"] = 'Bearer realm="bus"'
         return response

@@ -4,7 +4,7 @@
 limits for one server process, and a cross-process implementation (several
 workers) provides the same coroutines. Acquiring never waits: a full scope is
 answered at once with the scope and a ``retry_after`` estimated from recent
-call durations there. Slots are plain values, so they can cross processes.
+call durations there.
 """
 
 from __future__ import annotations
