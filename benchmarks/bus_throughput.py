@@ -2,10 +2,14 @@
 
 For each payload kind, size and codec, in one run:
 
-* ours store: ``claims.result_offload`` (thread hop, breaker, compress, SHA-256,
-  binary insert, event row);
-* ours fetch (socket): every frame of ``claims.fetch_frames`` (locked chunked
-  read, decompress, verify, base64 per 512 KiB chunk);
+* ours store: ``ClaimStore.store`` (``bus_app().claims``, bus.store.claims) as
+  ``bus.gateway.delivery.deliver_result`` calls it for a result above the
+  threshold (thread hop, breaker, size check, compress, SHA-256, binary insert,
+  event row); the JSON encoding of the outputs before it is not counted;
+* ours fetch (socket): the consumer's ``AgentConsumer.op_bus_fetch``
+  (bus.gateway.transports.websocket) with its frames counted instead of sent:
+  ``ClaimStore.fetch`` (read, decompress, verify, event row), then base64 per
+  512 KiB ``bus_chunk`` frame;
 * ours fetch (HTTP): ``GET /bus/<txn>/`` through Django's ASGI stack
   (AsyncClient), token check included, body streamed and counted;
 * raw store: the same codec call and SHA-256 plus one psycopg INSERT with a
@@ -28,6 +32,8 @@ measure with persistent connections, as the bus README recommends.
 It creates its own database (cp_bench by default) and drops it at the end.
 """
 
+from __future__ import annotations
+
 import argparse
 import asyncio
 import base64
@@ -42,7 +48,7 @@ import time
 import zlib
 from collections.abc import Callable
 from functools import partial
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
 import zstandard
@@ -57,10 +63,15 @@ from _common import (
     setup_django,
 )
 
+if TYPE_CHECKING:
+    from bus.gateway.pipeline import Gateway
+    from bus.gateway.transports.websocket import AgentConsumer
+    from controlplane.models import AgentToken
+
 T = TypeVar("T")
 
 MIB = 1024 * 1024
-CHUNK = 512 * 1024
+CHUNK = 512 * 1024  # the consumer's CHUNK_BYTES, checked in Ours
 
 
 def words_json(size: int, rng: random.Random) -> bytes:
@@ -117,7 +128,7 @@ def timed(fn: Callable[[], T]) -> tuple[float, T]:
 
 
 def raw_compress(data: bytes, codec: str) -> bytes:
-    from bus import codec as bus_codec
+    from bus.store import codec as bus_codec
 
     if codec == "gzip":
         return zlib.compress(data, bus_codec.GZIP_LEVEL, wbits=31)
@@ -173,48 +184,53 @@ class Raw:
 
 
 class Ours:
-    """Our code paths, called as the consumer and HTTP clients call them."""
+    """Our code paths, called as the gateway, consumer and HTTP clients call them."""
 
     def __init__(self) -> None:
         from django.test import AsyncClient
 
+        from bus.apps import bus_app
+        from bus.gateway.transports.websocket import CHUNK_BYTES
+        from bus.store.services import Producer
         from controlplane.tokens import agent_token_create
 
+        assert CHUNK_BYTES == CHUNK, "the raw baseline must frame like the consumer"
         self.agent, self.token = agent_token_create(name=f"bench-{time.time_ns()}")
+        self.claims = bus_app().claims
+        self.producer = Producer(
+            agent_id=self.agent.pk,
+            agent_name=self.agent.name,
+            session_id="bench",
+            request_id="bench",
+            tool_name="generate",
+            provider_name="builtin",
+        )
+        self.consumer = counting_consumer(bus_app().gateway, self.agent)
         self.client = AsyncClient()
         # One long-lived loop, as in the server: its worker threads and their
         # database connections live on between operations.
         self.loop = asyncio.new_event_loop()
 
     def store(self, data: bytes) -> str:
-        from bus import claims
+        from controlplane.config import aget_config
 
-        fields = self.loop.run_until_complete(
-            claims.result_offload(
-                result_bytes=data,
-                first_text="",
-                agent=self.agent,
-                session_id="bench",
-                tool_name="generate",
-                provider_name="builtin",
+        async def store() -> str:
+            stored = await self.claims.store(
+                payload=data, producer=self.producer, config=await aget_config()
             )
-        )
-        return fields["bus"]["transaction_id"]
+            return stored.transaction_id
+
+        return self.loop.run_until_complete(store())
 
     def fetch_socket(self, txn: str) -> int:
-        from bus import claims
+        from bus.protocol import Op
 
-        async def consume() -> int:
-            total = 0
-            frames = claims.fetch_frames(agent=self.agent, transaction_id=txn)
-            async for frame in frames:
-                if frame["op"] == "bus_chunk":
-                    total += len(frame["data"])
-                elif "error" in frame:
-                    raise RuntimeError(frame["error"])
-            return total
-
-        return self.loop.run_until_complete(consume())
+        self.consumer.counted = 0
+        frame = {"op": Op.BUS_FETCH, "transaction_id": txn}
+        self.loop.run_until_complete(
+            self.consumer.op_bus_fetch(frame, time.perf_counter())
+        )
+        return self.consumer.counted
 
     def fetch_http(self, txn: str) -> int:
         async def consume() -> int:
@@ -231,9 +247,42 @@ class Ours:
         return self.loop.run_until_complete(consume())
 
     def delete(self, txn: str) -> None:
-        from bus import claims
+        from controlplane.config import aget_config
 
-        self.loop.run_until_complete(claims.ack(agent=self.agent, transaction_id=txn))
+        async def release() -> None:
+            await self.claims.release(
+                agent_id=self.agent.pk, transaction_id=txn, config=await aget_config()
+            )
+
+        self.loop.run_until_complete(release())
+
+
+def counting_consumer(gateway: Gateway, agent: AgentToken) -> AgentConsumer:
+    """Return the agent consumer on an open session, counting frames, not sending.
+
+    Its bus_fetch handler runs unchanged; only send_frame, the socket write and
+    its JSON encoding, is replaced by counting the base64 data of bus_chunk.
+    """
+    from bus.gateway.sessions import Agent, Session
+    from bus.gateway.transports.websocket import AgentConsumer
+    from bus.protocol import Op
+
+    class CountingConsumer(AgentConsumer):
+        counted = 0
+
+        async def send_frame(self, frame: dict[str, Any]) -> int:
+            if frame["op"] == Op.BUS_CHUNK:
+                self.counted += len(frame["data"])
+            elif "error" in frame:
+                raise RuntimeError(frame["error"])
+            return 0
+
+    consumer = CountingConsumer(gateway=gateway)
+    consumer.session = Session(
+        agent=Agent(key=f"a{agent.pk}", id=agent.pk, name=agent.name),
+        transport=consumer,
+    )
+    return consumer
 
 
 def set_codec(codec: str) -> None:

@@ -197,8 +197,9 @@ def _run_client(port: int, token: str, conns: int, seconds: float) -> dict[str, 
             "client",
             "--url",
             f"ws://127.0.0.1:{port}/ws/",
-            "--token",
-            token,
+            # One argument: a token may start with "-", which argparse would
+            # otherwise take for an option.
+            f"--token={token}",
             "--conns",
             str(conns),
             "--seconds",
