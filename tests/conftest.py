@@ -2,15 +2,19 @@
 Postgres."""
 
 import asyncio
+import importlib
 import os
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.db import connection
 
 from controlplane import config as cp_config
+from controlplane.tokens import agent_token_create
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -106,3 +110,25 @@ def database_down(transactional_db: None) -> Iterator[DatabaseOutage]:
     outage = DatabaseOutage()
     yield outage
     outage.stop()
+
+
+@pytest.fixture
+def builtin_tools(db) -> None:
+    """The built-in tools as the data migration creates them.
+
+    Transactional tests flush every table afterwards, migration data included.
+    """
+    migration = importlib.import_module("bus.migrations.0002_builtin_tools")
+    migration.create_builtins(django_apps, None)
+
+
+@pytest.fixture
+def agent(db) -> tuple[Any, str]:
+    """An agent token row and its raw token."""
+    return agent_token_create(name="agent-one")
+
+
+@pytest.fixture
+def other_agent(db) -> tuple[Any, str]:
+    """A second agent, to prove caches never cross agents."""
+    return agent_token_create(name="agent-two")

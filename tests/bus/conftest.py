@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib
 import json
 import random
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -13,7 +12,6 @@ from typing import Any
 
 import pytest
 from channels.testing import WebsocketCommunicator
-from django.apps import apps as django_apps
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, connection, connections
@@ -56,16 +54,6 @@ def ws_config(tmp_path) -> Iterator[Callable[..., None]]:
 
 
 @pytest.fixture
-def builtin_tools(db) -> None:
-    """The built-in tools as the data migration creates them.
-
-    Transactional tests flush every table afterwards, migration data included.
-    """
-    migration = importlib.import_module("bus.migrations.0002_builtin_tools")
-    migration.create_builtins(django_apps, None)
-
-
-@pytest.fixture
 async def gateway(ws_config, builtin_tools) -> AsyncIterator[Gateway]:
     """A gateway of the test's own with empty caches; leftover calls are cancelled."""
     fresh = build_gateway(claims=bus_app().claims)
@@ -78,18 +66,6 @@ async def gateway(ws_config, builtin_tools) -> AsyncIterator[Gateway]:
 def ws_application(gateway):
     """The project's ASGI application with its WebSocket consumers on `gateway`."""
     return build_application(gateway)
-
-
-@pytest.fixture
-def agent(db) -> tuple[Any, str]:
-    """An agent token row and its raw token."""
-    return agent_token_create(name="agent-one")
-
-
-@pytest.fixture
-def other_agent(db) -> tuple[Any, str]:
-    """A second agent, to prove caches never cross agents."""
-    return agent_token_create(name="agent-two")
 
 
 class Client:

@@ -4,108 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import websockets
-from django.conf import settings
 from websockets.asyncio.client import connect as ws_connect
+
+from tests.servers import ROOT, Server, free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
-ROOT = Path(settings.BASE_DIR)
 MIB = 1024 * 1024
 MAX_MESSAGE = 4 * MIB
 RECEIVE_TIMEOUT_SECS = 10
-START_TIMEOUT_SECS = 20
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _database_url() -> str:
-    db = settings.DATABASES["default"]
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST']}{port}/{db['NAME']}"
-
-
-class Server:
-    """A running `manage.py serve` and the files it owns."""
-
-    def __init__(self, tmp: Path, port: int, kind: str = "daphne") -> None:
-        self.port, self.kind = port, kind
-        self.health = tmp / "health.json"
-        self.metrics = tmp / "metrics.jsonl"
-        self.pid_file = tmp / "serve.pid"
-        self.log = tmp / "serve.log"
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": _database_url(),
-            "WS_PROGRESS_INTERVAL_SECS": "0.05",
-            "WS_MAX_MESSAGE_BYTES": str(MAX_MESSAGE),
-            "WS_HEALTH_PATH": str(self.health),
-            "WS_METRICS_PATH": str(self.metrics),
-            "WS_SHUTDOWN_GRACE_SECS": "0.5",
-        }
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def command(self) -> list[str]:
-        return [
-            sys.executable,
-            "manage.py",
-            "serve",
-            "--port",
-            str(self.port),
-            "--pid-file",
-            str(self.pid_file),
-            "--server",
-            self.kind,
-        ]
-
-    def start(self) -> None:
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                self.command(), cwd=ROOT, env=self.env, stdout=log, stderr=log
-            )
-        deadline = time.monotonic() + START_TIMEOUT_SECS
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log.read_text()
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError(f"serve did not start:\n{self.log.read_text()}")
-
-    def stop(self) -> int:
-        assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
 
 
 @pytest.fixture
 def server(request, tmp_path, builtin_tools) -> Iterator[Server]:
     """A served control plane on a free port, always stopped at the end."""
-    running = Server(tmp_path, _free_port(), getattr(request, "param", "daphne"))
+    running = Server(tmp_path, free_port(), getattr(request, "param", "daphne"))
     running.start()
     try:
         yield running
@@ -245,7 +168,7 @@ def test_serve__second_instance_on_the_port_is_refused(server) -> None:
 
 
 def test_serve__stale_pid_file_is_replaced(tmp_path, builtin_tools) -> None:
-    stale = Server(tmp_path, _free_port())
+    stale = Server(tmp_path, free_port())
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     stale.pid_file.write_text(f"{dead.pid}\n")

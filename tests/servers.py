@@ -1,0 +1,98 @@
+"""A real `manage.py serve` in a subprocess, for end-to-end and hostile-client tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+
+ROOT = Path(settings.BASE_DIR)
+MIB = 1024 * 1024
+MAX_MESSAGE = 4 * MIB
+START_TIMEOUT_SECS = 20
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def database_url() -> str:
+    db = settings.DATABASES["default"]
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST']}{port}/{db['NAME']}"
+
+
+class Server:
+    """A running `manage.py serve` and the files it owns."""
+
+    def __init__(
+        self,
+        tmp: Path,
+        port: int,
+        kind: str = "daphne",
+        **environment: str,
+    ) -> None:
+        self.port, self.kind = port, kind
+        self.health = tmp / "health.json"
+        self.metrics = tmp / "metrics.jsonl"
+        self.pid_file = tmp / "serve.pid"
+        self.log = tmp / "serve.log"
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "WS_PROGRESS_INTERVAL_SECS": "0.05",
+            "WS_MAX_MESSAGE_BYTES": str(MAX_MESSAGE),
+            "WS_HEALTH_PATH": str(self.health),
+            "WS_METRICS_PATH": str(self.metrics),
+            "WS_SHUTDOWN_GRACE_SECS": "0.5",
+            **environment,
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "manage.py",
+            "serve",
+            "--port",
+            str(self.port),
+            "--pid-file",
+            str(self.pid_file),
+            "--server",
+            self.kind,
+        ]
+
+    def start(self) -> None:
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                self.command(), cwd=ROOT, env=self.env, stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + START_TIMEOUT_SECS
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log.read_text()
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"serve did not start:\n{self.log.read_text()}")
+
+    def stop(self) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
