@@ -1,4 +1,5 @@
-"""One call_tool request on its way through the pipeline's checks."""
+"""One call_tool request on its way through the pipeline's checks, and the
+answers those checks give."""
 
 from __future__ import annotations
 
@@ -6,11 +7,31 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from bus.gateway.events import OK, Answer
 from bus.gateway.registry import Registry, ToolSpec
 from bus.gateway.sessions import Session
-from bus.gateway.state.results import replay_key, semantic_key
-from bus.protocol import CallRequest, canonical_json, normalize_tool_name
+from bus.gateway.state.capacity import Limits, Rejection
+from bus.gateway.state.inflight import InFlightCall
+from bus.gateway.state.results import (
+    Retention,
+    call_fingerprint,
+    replay_key,
+    semantic_key,
+)
+from bus.protocol import (
+    CallRequest,
+    ErrorCode,
+    canonical_json,
+    error_body,
+    normalize_tool_name,
+)
 from controlplane.config import Config
+
+Body = dict[str, Any]
+
+# Failures worth replaying to a client that resends the same request_id; a
+# cancelled call is not: resending it means "try again".
+REPLAYED_FAILURES = {ErrorCode.TIMEOUT, ErrorCode.EXEC_ERROR}
 
 
 @dataclass(eq=False, slots=True)
@@ -27,6 +48,34 @@ class Attempt:
     tool: ToolSpec | None
     replay: str = ""
     semantic: str | None = None
+    fingerprint: str = ""
+
+    @property
+    def agent_key(self) -> str:
+        """Return the key of the agent this request is for."""
+        return self.session.agent.key
+
+    def in_flight_entry(self) -> InFlightCall:
+        """Return the entry that registers this request as a call in flight."""
+        return InFlightCall(
+            agent_key=self.agent_key,
+            request_id=self.request_id,
+            tool_name=self.tool.name,
+            semantic=self.semantic,
+            fingerprint=self.fingerprint,
+        )
+
+    def limits(self) -> Limits:
+        """Return the capacity scopes this request needs a slot in."""
+        config = self.config
+        return Limits(
+            global_max=config.WS_GLOBAL_MAX_INFLIGHT,
+            provider=self.tool.provider,
+            provider_max=self.tool.provider_max_inflight,
+            session_id=self.session.session_id,
+            session_max=config.WS_SESSION_MAX_INFLIGHT,
+            retry_floor=config.WS_RETRY_AFTER_SECS,
+        )
 
 
 def build_attempt(
@@ -37,7 +86,7 @@ def build_attempt(
     config: Config,
     registry: Registry,
 ) -> Attempt:
-    """Resolve the tool (None: unknown or not allowed) and the cache keys."""
+    """Resolve the tool (None: unknown or not allowed), fingerprint and cache keys."""
     name = normalize_tool_name(request.name, config.TOOL_NAME_SUFFIXES)
     tool = registry.tools.get(name)
     if tool is not None and not session.agent.may_call(name):
@@ -53,11 +102,57 @@ def build_attempt(
         tool=tool,
     )
     if tool is not None:
-        agent_key = session.agent.key
-        attempt.replay = replay_key(agent_key, attempt.request_id)
+        attempt.fingerprint = call_fingerprint(name, canonical_json(request.arguments))
+        attempt.replay = replay_key(attempt.agent_key, attempt.request_id)
         # Tools with side effects are never served from the semantic cache nor
         # coalesced: they get no semantic key.
         if tool.idempotent:
-            arguments_text = canonical_json(request.arguments)
-            attempt.semantic = semantic_key(agent_key, name, arguments_text)
+            attempt.semantic = semantic_key(attempt.agent_key, attempt.fingerprint)
     return attempt
+
+
+def retention(config: Config) -> Retention:
+    """Return how long and how much of an agent's answers the cache keeps."""
+    return Retention(
+        ttl=config.WS_RESULT_TTL_SECS,
+        max_entries=config.WS_RESULT_CACHE_MAX_PER_AGENT,
+        max_bytes=config.WS_RESULT_CACHE_MAX_BYTES_PER_AGENT,
+    )
+
+
+def remembered(answer: Answer) -> bool:
+    """Return whether an answer of a call that ran is kept for replay."""
+    return answer.outcome == OK or answer.outcome in REPLAYED_FAILURES
+
+
+# The answers of the checks that refuse a request
+
+
+def unknown_tool(attempt: Attempt) -> Body:
+    """Return the answer to a tool that does not exist or is not allowed."""
+    return error_body(ErrorCode.TOOL_NOT_FOUND, f"Unknown tool: {attempt.asked}")
+
+
+def invalid_arguments(attempt: Attempt, problem: str) -> Body:
+    """Return the answer to arguments that break the tool's schema."""
+    message = f"invalid arguments for {attempt.tool.name}: {problem}"
+    return error_body(ErrorCode.INVALID_ARGUMENTS, message)
+
+
+def duplicate_of(holder: InFlightCall) -> Body:
+    """Return the answer to a call the same as one in flight."""
+    return error_body(
+        ErrorCode.DUPLICATE,
+        f"the same call is in flight as request {holder.request_id}",
+        original_request_id=holder.request_id,
+    )
+
+
+def over_capacity(rejection: Rejection) -> Body:
+    """Return the answer to a call refused a slot."""
+    return error_body(
+        ErrorCode.OVER_CAPACITY,
+        f"{rejection.scope} concurrency limit reached; retry soon",
+        retry_after=rejection.retry_after,
+        scope=rejection.scope,
+    )

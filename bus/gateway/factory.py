@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from redis.asyncio import Redis
+
 from bus.gateway.pipeline import Gateway
 from bus.gateway.registry import ToolRegistry
-from bus.gateway.state.memory import MemoryCallsInFlight, MemoryCapacity
-from bus.gateway.state.results import CacheResults
+from bus.gateway.state.memory import (
+    MemoryCallsInFlight,
+    MemoryCapacity,
+    MemoryResultCache,
+)
+from bus.gateway.state.redis_results import RedisResultCache
+from bus.gateway.state.results import ResultCache
 from bus.store.claims import ClaimStore
 
 
 def build_gateway(*, claims: ClaimStore) -> Gateway:
-    """Return a gateway over in-process state, results on Django's default cache."""
+    """Return a gateway over in-process state, results where build_results puts them."""
     return Gateway(
         capacity=MemoryCapacity(),
         in_flight=MemoryCallsInFlight(),
-        results=CacheResults(),
+        results=build_results(),
         registry=ToolRegistry(),
         claims=claims,
     )
+
+
+def build_results() -> ResultCache:
+    """Return the result cache: in Redis when REDIS_URL is set, else in memory."""
+    # Not overridable, so the environment layer is the effective value; reading
+    # it needs no database at start-up. The client connects on first use.
+    url = settings.CONTROLPLANE_BASE_CONFIG.values["REDIS_URL"]
+    if url:
+        return RedisResultCache(Redis.from_url(url))
+    return MemoryResultCache()

@@ -17,35 +17,30 @@ from datetime import timedelta
 from typing import Any
 
 from bus.gateway import metrics
-from bus.gateway.attempt import Attempt, build_attempt
+from bus.gateway.attempt import (
+    Attempt,
+    build_attempt,
+    duplicate_of,
+    invalid_arguments,
+    over_capacity,
+    remembered,
+    retention,
+    unknown_tool,
+)
 from bus.gateway.delivery import bus_status, deliver_result
 from bus.gateway.events import OK, Accepted, Answer
 from bus.gateway.execution import Call, Failure, execute
 from bus.gateway.registry import Registry, ToolRegistry
 from bus.gateway.sessions import Agent, Session, Transport
-from bus.gateway.state.capacity import (
-    CapacityLimiter,
-    CapacitySnapshot,
-    Limits,
-    Rejection,
-)
+from bus.gateway.state.capacity import CapacityLimiter, CapacitySnapshot, Rejection
 from bus.gateway.state.inflight import CallsInFlight, InFlightCall
-from bus.gateway.state.results import ResultCache
-from bus.protocol import (
-    DUPLICATE_NOTE,
-    CallRequest,
-    ErrorCode,
-    Scope,
-    error_body,
-)
+from bus.gateway.state.results import Cached, ResultCache
+from bus.protocol import DUPLICATE_NOTE, CallRequest, ErrorCode, Scope, error_body
 from bus.store.claims import ClaimStore
 from controlplane.config import Config, aget_config
 
 logger = logging.getLogger(__name__)
 
-# Failures worth replaying to a client that resends the same request_id; a
-# cancelled call is not: resending it means "try again".
-REPLAYED_FAILURES = {ErrorCode.TIMEOUT, ErrorCode.EXEC_ERROR}
 SHUTDOWN_CANCEL_WAIT_SECS = 5.0
 
 
@@ -135,14 +130,16 @@ class Gateway:
         if problem is not None:
             await self._refuse_arguments(attempt, problem)
             return
-        replayed, cached = await self.results.lookup(attempt.replay, attempt.semantic)
+        replayed, cached = await self.results.lookup(
+            attempt.agent_key, attempt.replay, attempt.semantic
+        )
         if replayed is not None:
-            await self._answer(attempt, replayed)
+            await self._replay(attempt, replayed)
             return
         if await self._join_running(attempt):
             return
         if cached is not None:
-            await self._answer(attempt, cached, cached=True)
+            await self._answer(attempt, cached.body, cached=True)
             return
         call = await self._register(attempt)
         if call is None or not await self._admit(call, attempt):
@@ -214,16 +211,16 @@ class Gateway:
     # The checks, one method per step of call_tool's list
 
     async def _refuse_unknown_tool(self, attempt: Attempt) -> None:
-        body = error_body(ErrorCode.TOOL_NOT_FOUND, f"Unknown tool: {attempt.asked}")
-        await self._answer(attempt, body)
+        await self._answer(attempt, unknown_tool(attempt))
 
     async def _refuse_arguments(self, attempt: Attempt, problem: str) -> None:
-        message = f"invalid arguments for {attempt.tool.name}: {problem}"
-        await self._answer(attempt, error_body(ErrorCode.INVALID_ARGUMENTS, message))
+        await self._answer(attempt, invalid_arguments(attempt, problem))
+
+    async def _replay(self, attempt: Attempt, replayed: Cached) -> None:
+        await self._answer(attempt, replayed.body)
 
     async def _join_running(self, attempt: Attempt) -> bool:
-        session = attempt.session
-        held = await self.in_flight.find(session.agent.key, attempt.request_id)
+        held = await self.in_flight.find(attempt.agent_key, attempt.request_id)
         if held is None:
             return False
         await self._subscribe(attempt, held)
@@ -241,12 +238,7 @@ class Gateway:
 
     async def _register(self, attempt: Attempt) -> Call | None:
         tool, session = attempt.tool, attempt.session
-        entry = InFlightCall(
-            agent_key=session.agent.key,
-            request_id=attempt.request_id,
-            tool_name=tool.name,
-            semantic=attempt.semantic,
-        )
+        entry = attempt.in_flight_entry()
         # Registered before acquiring, so a cross-process limiter that awaits
         # cannot let a resend of this request slip past the checks above.
         holder = await self.in_flight.begin(entry)
@@ -254,12 +246,7 @@ class Gateway:
             await self._subscribe(attempt, holder)
             return None
         if holder is not None:
-            body = error_body(
-                ErrorCode.DUPLICATE,
-                f"the same call is in flight as request {holder.request_id}",
-                original_request_id=holder.request_id,
-            )
-            await self._answer(attempt, body)
+            await self._answer(attempt, duplicate_of(holder))
             return None
         call = Call(
             request_id=attempt.request_id,
@@ -280,27 +267,12 @@ class Gateway:
         if self.draining:
             outcome: Any = Rejection(Scope.GLOBAL, config.WS_RETRY_AFTER_SECS)
         else:
-            outcome = await self.capacity.acquire(
-                Limits(
-                    global_max=config.WS_GLOBAL_MAX_INFLIGHT,
-                    provider=call.tool.provider,
-                    provider_max=call.tool.provider_max_inflight,
-                    session_id=attempt.session.session_id,
-                    session_max=config.WS_SESSION_MAX_INFLIGHT,
-                    retry_floor=config.WS_RETRY_AFTER_SECS,
-                )
-            )
+            outcome = await self.capacity.acquire(attempt.limits())
         if not isinstance(outcome, Rejection):
             call.slot = outcome
             return True
         await self._finish(call)
-        body = error_body(
-            ErrorCode.OVER_CAPACITY,
-            f"{outcome.scope} concurrency limit reached; retry soon",
-            retry_after=outcome.retry_after,
-            scope=outcome.scope,
-        )
-        await self._answer(attempt, body)
+        await self._answer(attempt, over_capacity(outcome))
         return False
 
     async def _start(self, call: Call, attempt: Attempt) -> None:
@@ -361,14 +333,15 @@ class Gateway:
         )
 
     async def _remember(self, call: Call, body: dict[str, Any], config: Config) -> None:
-        code = Answer(call.request_id, body).outcome
-        if code != OK and code not in REPLAYED_FAILURES:
+        answer = Answer(call.request_id, body)
+        if not remembered(answer):
             return
         await self.results.store(
-            body,
+            Cached(fingerprint=call.entry.fingerprint, body=body),
+            agent=call.entry.agent_key,
             replay=call.replay,
-            semantic=call.semantic if code == OK else None,
-            ttl=config.WS_RESULT_TTL_SECS,
+            semantic=call.semantic if answer.outcome == OK else None,
+            retention=retention(config),
         )
 
     async def _finish(self, call: Call) -> None:

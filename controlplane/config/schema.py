@@ -192,6 +192,22 @@ class Config:
         maximum=86400,
         overridable=True,
     )
+    WS_RESULT_CACHE_MAX_PER_AGENT: int = setting(
+        1000,
+        "Most result-cache entries one agent keeps (a result takes one for replay "
+        "and one for reuse); past it that agent's oldest go first, never another's.",
+        minimum=2,
+        maximum=1_000_000,
+        overridable=True,
+    )
+    WS_RESULT_CACHE_MAX_BYTES_PER_AGENT: int = setting(
+        16 * MIB,
+        "Most bytes of serialized answers one agent keeps cached (each entry counts "
+        "its size); past it that agent's oldest go first, its newest always stays.",
+        minimum=64 * 1024,
+        maximum=1024 * MIB,
+        overridable=True,
+    )
     WS_RETRY_AFTER_SECS: float = setting(
         1.0,
         "Lower bound of the retry_after hint sent with OVER_CAPACITY.",

@@ -15,12 +15,17 @@ from typing import Protocol
 
 @dataclass(frozen=True, slots=True)
 class InFlightCall:
-    """A call between acceptance and its answer."""
+    """A call between acceptance and its answer.
+
+    `fingerprint` identifies its tool and canonical arguments, so that a resend
+    of the request id that asks for something else is told apart.
+    """
 
     agent_key: str
     request_id: str
     tool_name: str
     semantic: str | None
+    fingerprint: str
 
 
 # Called with (agent_key, request_id, reason) in the process that runs the call.

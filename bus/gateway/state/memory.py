@@ -9,7 +9,9 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from bus.gateway.state.capacity import (
     CapacitySnapshot,
@@ -20,6 +22,7 @@ from bus.gateway.state.capacity import (
     Slot,
 )
 from bus.gateway.state.inflight import CancelListener, InFlightCall
+from bus.gateway.state.results import Cached, Retention, decode_cached, encode_cached
 from bus.protocol import Scope
 
 RECENT_DURATIONS = 64
@@ -190,3 +193,111 @@ class MemoryCallsInFlight:
     def listen_cancels(self, listener: CancelListener) -> None:
         """Have cancels delivered to a listener (the gateway of this process)."""
         self._listeners.append(listener)
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    data: bytes
+    expires_at: float
+
+
+class _AgentResults:
+    """One agent's cached answers, oldest first, and their total size."""
+
+    def __init__(self) -> None:
+        self.entries: OrderedDict[str, _Entry] = OrderedDict()
+        self.size = 0
+        self.expires_at = 0.0
+
+    def get(self, key: str, now: float) -> Cached | None:
+        entry = self.entries.get(key)
+        if entry is None:
+            return None
+        if entry.expires_at <= now:
+            # An expired entry is absent: drop it now rather than at eviction.
+            self._drop(key)
+            return None
+        return decode_cached(entry.data)
+
+    def put(self, key: str, entry: _Entry) -> None:
+        if key in self.entries:
+            self._drop(key)
+        self.entries[key] = entry
+        self.size += len(entry.data)
+        self.expires_at = max(self.expires_at, entry.expires_at)
+
+    def drop_expired(self, now: float) -> None:
+        # From the oldest end only: with a constant TTL that is every expired
+        # entry; after the TTL was lowered, a few wait behind a newer one, still
+        # within the bounds.
+        while self.entries:
+            key, entry = next(iter(self.entries.items()))
+            if entry.expires_at > now:
+                return
+            self._drop(key)
+
+    def trim(self, retention: Retention, *, keep: int) -> None:
+        # The newest `keep` entries (the store that trims) always stay.
+        while len(self.entries) > keep and (
+            len(self.entries) > retention.max_entries or self.size > retention.max_bytes
+        ):
+            self._drop(next(iter(self.entries)))
+
+    def _drop(self, key: str) -> None:
+        self.size -= len(self.entries.pop(key).data)
+
+
+class MemoryResultCache:
+    """Answers in this process's memory, bounded per agent in entries and bytes.
+
+    Entries are kept serialized, so an agent's memory is its byte bound (plus
+    about 200 bytes of bookkeeping per entry).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        # Agents in the order of their latest store: an idle agent reaches the
+        # front, and is dropped once its last entry has expired.
+        self._agents: OrderedDict[str, _AgentResults] = OrderedDict()
+
+    async def lookup(
+        self, agent: str, replay: str, semantic: str | None
+    ) -> tuple[Cached | None, Cached | None]:
+        """Return the agent's entries under the replay and semantic keys."""
+        results = self._agents.get(agent)
+        if results is None:
+            return None, None
+        now = self._clock()
+        reused = results.get(semantic, now) if semantic is not None else None
+        return results.get(replay, now), reused
+
+    async def store(
+        self,
+        cached: Cached,
+        *,
+        agent: str,
+        replay: str,
+        semantic: str | None,
+        retention: Retention,
+    ) -> None:
+        """Cache an answer; evict this agent's oldest entries past its bounds."""
+        if retention.ttl <= 0:
+            return
+        now = self._clock()
+        self._forget_idle_agents(now)
+        results = self._agents.pop(agent, None) or _AgentResults()
+        self._agents[agent] = results
+        results.drop_expired(now)
+        # One serialized copy serves both keys; each counts it against the bound.
+        entry = _Entry(encode_cached(cached), now + retention.ttl)
+        keys = [replay] if semantic is None else [semantic, replay]
+        for key in keys:
+            results.put(key, entry)
+        results.trim(retention, keep=len(keys))
+
+    def _forget_idle_agents(self, now: float) -> None:
+        while self._agents:
+            first = next(iter(self._agents.values()))
+            if first.expires_at > now:
+                return
+            self._agents.popitem(last=False)

@@ -1,75 +1,90 @@
 """The result-cache seam: request-id replay and semantic reuse of answers.
 
 Keys always start with the agent, so one agent never receives another's
-result. ``CacheResults`` keeps them in a Django cache: the in-process
-local-memory cache for one process (called directly from the event loop,
-it does no I/O), Redis for several (through Django's async cache API).
+result, and every entry counts against its own agent's bound (entries and
+bytes): another agent's traffic never evicts it. ``MemoryResultCache``
+(``memory``) keeps them for one process, ``RedisResultCache``
+(``redis_results``) for several.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from django.core.cache import BaseCache, caches
-from django.core.cache.backends.locmem import LocMemCache
-
-from bus.protocol import digest
-
-CACHE_ALIAS = "default"
+from bus.protocol import digest, dumps, loads
 
 Body = dict[str, Any]
 
 
 def replay_key(agent: str, request_id: str) -> str:
     """Return the cache key of an agent's result by request id."""
-    return f"ws:r:{agent}:{digest(request_id)}"
+    # The braces are a Redis hash tag: all keys of one agent share a cluster slot,
+    # so one script can trim them together.
+    return f"ws:{{{agent}}}:r:{digest(request_id)}"
 
 
-def semantic_key(agent: str, name: str, canonical_arguments: str) -> str:
-    """Return the cache key of an agent's result by tool and canonical arguments."""
-    return f"ws:s:{agent}:{digest(name + chr(0) + canonical_arguments)}"
+def call_fingerprint(name: str, canonical_arguments: str) -> str:
+    """Return what identifies one request: its tool and canonical arguments."""
+    return digest(name + chr(0) + canonical_arguments)
+
+
+def semantic_key(agent: str, fingerprint: str) -> str:
+    """Return the cache key of an agent's result by its call's fingerprint."""
+    return f"ws:{{{agent}}}:s:{fingerprint}"
+
+
+@dataclass(frozen=True, slots=True)
+class Cached:
+    """An answer body and the fingerprint of the call that produced it."""
+
+    fingerprint: str
+    body: Body
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How long, and how much of one agent's answers, the cache keeps."""
+
+    ttl: int
+    max_entries: int
+    max_bytes: int
+
+
+def encode_cached(cached: Cached) -> bytes:
+    """Serialize an entry; its length is what it counts against the byte bound."""
+    return cached.fingerprint.encode() + b"\n" + dumps(cached.body).encode()
+
+
+def decode_cached(data: bytes) -> Cached:
+    """Parse an entry written by encode_cached."""
+    fingerprint, _, body = data.partition(b"\n")
+    return Cached(fingerprint=fingerprint.decode(), body=loads(body.decode()))
 
 
 class ResultCache(Protocol):
-    """Answer bodies (the result without request id), by replay and semantic key."""
+    """Answers by replay and semantic key, bounded per agent (entries and bytes).
+
+    The entries of one ``store`` are never evicted by that store itself, so the
+    newest answer is kept even when it alone is larger than the byte bound.
+    """
 
     async def lookup(
-        self, replay: str, semantic: str | None
-    ) -> tuple[Body | None, Body | None]:
-        """Return the bodies cached under the replay and semantic keys."""
+        self, agent: str, replay: str, semantic: str | None
+    ) -> tuple[Cached | None, Cached | None]:
+        """Return the agent's entries under the replay and semantic keys."""
 
     async def store(
-        self, body: Body, *, replay: str, semantic: str | None, ttl: int
+        self,
+        cached: Cached,
+        *,
+        agent: str,
+        replay: str,
+        semantic: str | None,
+        retention: Retention,
     ) -> None:
-        """Cache a body for replay and, with a semantic key, for reuse."""
+        """Cache an answer for replay and, with a semantic key, for reuse.
 
-
-class CacheResults:
-    """A ResultCache on one of Django's caches."""
-
-    def __init__(self, cache: BaseCache | None = None) -> None:
-        self.cache = cache if cache is not None else caches[CACHE_ALIAS]
-        self.in_memory = isinstance(self.cache, LocMemCache)
-
-    async def lookup(
-        self, replay: str, semantic: str | None
-    ) -> tuple[Body | None, Body | None]:
-        """Return the bodies cached under the replay and semantic keys."""
-        keys = [replay] if semantic is None else [replay, semantic]
-        if self.in_memory:
-            found = self.cache.get_many(keys)
-        else:
-            found = await self.cache.aget_many(keys)
-        return found.get(replay), (found.get(semantic) if semantic else None)
-
-    async def store(
-        self, body: Body, *, replay: str, semantic: str | None, ttl: int
-    ) -> None:
-        """Cache a body for replay and, with a semantic key, for reuse."""
-        if ttl <= 0:
-            return
-        entries = {replay: body} if semantic is None else {replay: body, semantic: body}
-        if self.in_memory:
-            self.cache.set_many(entries, ttl)
-        else:
-            await self.cache.aset_many(entries, ttl)
+        Evict the agent's oldest entries past its bounds; store nothing when the
+        TTL is 0.
+        """
