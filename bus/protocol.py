@@ -56,6 +56,7 @@ class ErrorCode:
     INVALID_JSON = "INVALID_JSON"
     INVALID_MESSAGE = "INVALID_MESSAGE"
     UNKNOWN_OP = "UNKNOWN_OP"
+    REQUEST_ID_CONFLICT = "REQUEST_ID_CONFLICT"
 
 
 # The HTTP status of each error code the bus's HTTP views answer with; any

@@ -13,6 +13,7 @@ from bus.gateway.sessions import Session
 from bus.gateway.state.capacity import Limits, Rejection
 from bus.gateway.state.inflight import InFlightCall
 from bus.gateway.state.results import (
+    Cached,
     Retention,
     call_fingerprint,
     replay_key,
@@ -126,6 +127,22 @@ def remembered(answer: Answer) -> bool:
 
 
 # The answers of the checks that refuse a request
+
+
+def replay_or_conflict(attempt: Attempt, replayed: Cached) -> Body:
+    """Return the cached answer, or REQUEST_ID_CONFLICT if it was for another call."""
+    if replayed.fingerprint == attempt.fingerprint:
+        return replayed.body
+    return request_id_conflict()
+
+
+def request_id_conflict() -> Body:
+    """Return the answer to a request id reused for another tool or arguments."""
+    return error_body(
+        ErrorCode.REQUEST_ID_CONFLICT,
+        "request_id was already used for a call with another tool or other "
+        "arguments; send this call with a new request_id",
+    )
 
 
 def unknown_tool(attempt: Attempt) -> Body:

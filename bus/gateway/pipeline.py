@@ -24,6 +24,8 @@ from bus.gateway.attempt import (
     invalid_arguments,
     over_capacity,
     remembered,
+    replay_or_conflict,
+    request_id_conflict,
     retention,
     unknown_tool,
 )
@@ -109,8 +111,10 @@ class Gateway:
         PROTOCOL.md's checks, in order, each answered at once:
         1. an unknown tool (or one this agent may not call) is TOOL_NOT_FOUND;
         2. arguments that break the tool's schema are INVALID_ARGUMENTS;
-        3. a cached result for this agent's request_id is replayed;
-        4. the same request_id in flight is joined ("still processing");
+        3. a cached result for this agent's request_id is replayed
+           (REQUEST_ID_CONFLICT if it was for another tool or arguments);
+        4. the same request_id in flight is joined ("still processing"), with
+           the same conflict rule;
         5. a cached result for the same tool and arguments is reused (cached);
         6. the same tool and arguments in flight is DUPLICATE;
         7. no free slot (global, provider, session) is OVER_CAPACITY;
@@ -217,7 +221,7 @@ class Gateway:
         await self._answer(attempt, invalid_arguments(attempt, problem))
 
     async def _replay(self, attempt: Attempt, replayed: Cached) -> None:
-        await self._answer(attempt, replayed.body)
+        await self._answer(attempt, replay_or_conflict(attempt, replayed))
 
     async def _join_running(self, attempt: Attempt) -> bool:
         held = await self.in_flight.find(attempt.agent_key, attempt.request_id)
@@ -228,7 +232,11 @@ class Gateway:
 
     async def _subscribe(self, attempt: Attempt, held: InFlightCall) -> None:
         # A resend (often after a reconnect) joins the call: this session gets
-        # its heartbeats and result too.
+        # its heartbeats and result too. A resend asking for something else
+        # joins nothing: the request id already means the running call.
+        if held.fingerprint != attempt.fingerprint:
+            await self._answer(attempt, request_id_conflict())
+            return
         session = attempt.session
         call = self.running.get((held.agent_key, held.request_id))
         if call is None:

@@ -127,6 +127,9 @@ def test_replay__another_agents_flood_evicts_nothing_and_runs_nothing_twice(
         # A replay is the result frame alone: no ack, nothing ran.
         assert await _call(again, "echo", {"text": "keep me"}, "echo-1") == [echoed[-1]]
         assert await _call(again, "append_line", pay, "pay-1") == [paid[-1]]
+        other = {**pay, "line": "paid twice"}
+        conflict = await _call(again, "append_line", other, "pay-1")
+        assert [frame["error"]["code"] for frame in conflict] == ["REQUEST_ID_CONFLICT"]
         await again.close()
 
     asyncio.run(scenario())

@@ -183,3 +183,52 @@ async def test_gateway__closed_session_releases_nothing_early(gateway) -> None:
     replayed = Recorder()
     await _request(gateway, _session(gateway, replayed), "sleep", "after", seconds=0.05)
     assert replayed.result("after")["outputs"][0]["text"] == "slept 0.05"
+
+
+# Request-id conflicts: a request id means one request
+
+
+async def test_gateway__replay_for_other_arguments_or_tool_is_a_conflict(
+    gateway,
+) -> None:
+    recorder = Recorder()
+    session = _session(gateway, recorder)
+    await _call(gateway, session, "echo", text="first")
+    first = recorder.events[-1]
+    await _request(gateway, session, "echo", "echo", text="second")
+    await _request(gateway, session, "sleep", "echo", seconds=0)
+    conflicts = recorder.events[-2:]
+    assert [a.body["error"]["code"] for a in conflicts] == ["REQUEST_ID_CONFLICT"] * 2
+    assert not gateway.tasks
+    # The conflict replaced nothing: the first call's answer is still replayed.
+    await _request(gateway, session, "echo", "echo", text="first")
+    assert recorder.events[-1] == first
+
+
+async def test_gateway__same_call_written_differently_is_a_replay(gateway) -> None:
+    """Arguments compare as canonical JSON, names after suffix stripping."""
+    recorder = Recorder()
+    session = _session(gateway, recorder)
+    await _request(gateway, session, "generate", "g", bytes=10, seed=3)
+    while gateway.tasks:
+        await next(iter(gateway.tasks))
+    first = recorder.events[-1]
+    assert len(first.body["outputs"][0]["text"]) == 10
+    await _request(gateway, session, "generate_EXAI-WS", "g", seed=3, bytes=10)
+    assert recorder.events[-1] == first and not gateway.tasks
+
+
+async def test_gateway__in_flight_resend_for_other_arguments_is_a_conflict(
+    gateway,
+) -> None:
+    recorder, other = Recorder(), Recorder()
+    session, second = _session(gateway, recorder), _session(gateway, other)
+    await _request(gateway, session, "sleep", "r-1", seconds=0.1)
+    await _request(gateway, second, "sleep", "r-1", seconds=0.2)
+    assert [type(event) for event in other.events] == [Answer]
+    assert other.result("r-1")["error"]["code"] == "REQUEST_ID_CONFLICT"
+    while gateway.tasks:
+        await next(iter(gateway.tasks))
+    # The conflicting session joined nothing: it never gets the call's answer.
+    assert len(other.events) == 1
+    assert recorder.result("r-1")["outputs"][0]["text"] == "slept 0.1"

@@ -672,3 +672,74 @@ async def test_slots__released_after_1000_mixed_calls(
         await aget_config(), await gateway.registry.aget()
     )
     assert all(usage.used == 0 for usage in snapshot.providers + snapshot.sessions)
+
+
+# What the replay cache remembers, and request-id conflicts
+
+
+async def test_call_tool__side_effect_tool_resent_with_other_arguments_runs_nothing(
+    connect, agent, make_tool
+) -> None:
+    """REQUEST_ID_CONFLICT while the call runs and after it ended; one run only."""
+    from tests.bus import sample_tools
+
+    await sync_to_async(make_tool)(
+        "record", "tests.bus.sample_tools.record", idempotent=False
+    )
+    runs = len(sample_tools.CALLS)
+    client = await connect(agent[1])
+    await client.start("record", {"seconds": 0.2, "to": "alice"}, request_id="pay")
+    await client.send_call("record", {"seconds": 0.2, "to": "bob"}, request_id="pay")
+    conflict = await client.receive()
+    assert conflict["request_id"] == "pay"
+    assert conflict["error"]["code"] == "REQUEST_ID_CONFLICT"
+    first = (await client.until_result("pay"))[-1]
+    assert first["text"] == f"call {runs + 1}"
+    again = await client.call("record", {"seconds": 0.2, "to": "bob"}, "pay")
+    assert [frame["error"]["code"] for frame in again] == ["REQUEST_ID_CONFLICT"]
+    assert await client.call("record", {"to": "alice", "seconds": 0.2}, "pay") == [
+        first
+    ]
+    assert len(sample_tools.CALLS) == runs + 1
+
+
+async def test_call_tool__cancelled_call_is_not_replayed(connect, agent) -> None:
+    """Resending a call its agent cancelled runs it again, whatever its arguments."""
+    client = await connect(agent[1])
+    await client.start("sleep", {"seconds": 30}, request_id="r-1")
+    await client.send({"op": "cancel", "request_id": "r-1"})
+    frames = [await client.receive(), await client.receive()]
+    assert {frame["op"] for frame in frames} == {"cancel_res", "call_tool_res"}
+    again = await client.call("sleep", {"seconds": 0.01}, request_id="r-1")
+    assert again[0]["op"] == "call_tool_ack"
+    assert again[-1]["text"] == "slept 0.01"
+
+
+async def test_call_tool__errors_of_calls_that_never_ran_are_not_remembered(
+    connect, agent, ws_config
+) -> None:
+    """After TOOL_NOT_FOUND, INVALID_ARGUMENTS, DUPLICATE or OVER_CAPACITY, the
+    same request_id runs the call it names next (no replay, no conflict)."""
+    ws_config(WS_SESSION_MAX_INFLIGHT=2)
+    client = await connect(agent[1])
+    refused = [
+        await client.call("nope", {}, request_id="unknown"),
+        await client.call("echo", {}, request_id="invalid"),
+    ]
+    # Long enough that neither ends while the refusals are read.
+    await client.start("sleep", {"seconds": 0.5}, request_id="running")
+    refused.append(await client.call("sleep", {"seconds": 0.5}, request_id="dup"))
+    await client.start("sleep", {"seconds": 0.6}, request_id="second")
+    refused.append(await client.call("sleep", {"seconds": 0.4}, request_id="full"))
+    assert [frames[-1]["error"]["code"] for frames in refused] == [
+        "TOOL_NOT_FOUND",
+        "INVALID_ARGUMENTS",
+        "DUPLICATE",
+        "OVER_CAPACITY",
+    ]
+    await client.until_result("running")
+    await client.until_result("second")
+    for request_id in ("unknown", "invalid", "dup", "full"):
+        frames = await client.call("echo", {"text": request_id}, request_id)
+        assert frames[0]["op"] == "call_tool_ack", frames
+        assert frames[-1]["text"] == request_id
