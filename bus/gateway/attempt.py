@@ -121,6 +121,16 @@ def retention(config: Config) -> Retention:
     )
 
 
+def reusable(answer: Answer) -> bool:
+    """Return whether another request with the same arguments may reuse an answer.
+
+    A claim check is released by its agent's bus_ack, after which reusing it
+    would hand out a reference to nothing (NOT_FOUND): only its own request
+    may replay it. Failures are never reused.
+    """
+    return answer.outcome == OK and "bus" not in answer.body
+
+
 def remembered(answer: Answer) -> bool:
     """Return whether an answer of a call that ran is kept for replay."""
     return answer.outcome == OK or answer.outcome in REPLAYED_FAILURES

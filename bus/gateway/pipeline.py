@@ -27,10 +27,11 @@ from bus.gateway.attempt import (
     replay_or_conflict,
     request_id_conflict,
     retention,
+    reusable,
     unknown_tool,
 )
 from bus.gateway.delivery import bus_status, deliver_result
-from bus.gateway.events import OK, Accepted, Answer
+from bus.gateway.events import Accepted, Answer
 from bus.gateway.execution import Call, Failure, execute
 from bus.gateway.registry import Registry, ToolRegistry
 from bus.gateway.sessions import Agent, Session, Transport
@@ -348,7 +349,7 @@ class Gateway:
             Cached(fingerprint=call.entry.fingerprint, body=body),
             agent=call.entry.agent_key,
             replay=call.replay,
-            semantic=call.semantic if answer.outcome == OK else None,
+            semantic=call.semantic if reusable(answer) else None,
             retention=retention(config),
         )
 

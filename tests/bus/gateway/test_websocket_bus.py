@@ -134,3 +134,23 @@ async def test_call_tool__database_down_opens_breaker_and_falls_back_inline(
         health = await client.receive()
     assert "bus" not in result and len(result["outputs"][0]["text"]) == 1_100_000
     assert health["health"]["bus"] == {"enabled": True, "breaker": "open"}
+
+
+async def test_call_tool__same_large_call_after_an_ack_gets_a_fetchable_claim(
+    connect, agent
+):
+    """An acked claim check is gone: an identical call must not reuse it."""
+    client = await connect(agent[1])
+    arguments = {"bytes": 1_100_000, "seed": 3}
+    first = (await client.call("generate", arguments, request_id="one"))[-1]
+    chunks, done = await _fetch(client, first["bus"]["transaction_id"])
+    assert "error" not in done
+    await client.send({"op": "bus_ack", "transaction_id": done["transaction_id"]})
+    assert (await client.receive())["ok"] is True
+
+    second = (await client.call("generate", arguments, request_id="two"))[-1]
+
+    assert "cached" not in second
+    assert second["bus"]["transaction_id"] != first["bus"]["transaction_id"]
+    _, again = await _fetch(client, second["bus"]["transaction_id"])
+    assert "error" not in again and again["checksum"] == first["bus"]["checksum"]
