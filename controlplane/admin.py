@@ -6,7 +6,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
@@ -114,21 +114,32 @@ class ConfigOverrideAdmin(admin.ModelAdmin):
             )
         return initial
 
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ) -> HttpResponse:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except OverrideConflictError as exc:
+            # Lost a race after the form validated. Raised out of save_model so the
+            # admin neither logs a change nor adds its "changed successfully".
+            messages.error(request, f"Not saved. {exc}")
+            return HttpResponseRedirect(request.get_full_path())
+
     def save_model(
         self, request: HttpRequest, obj: ConfigOverride, form: forms.Form, change: bool
     ) -> None:
-        try:
-            saved = config_override_set(
-                key=form.cleaned_data["key"],
-                raw_value=form.cleaned_data["value"],
-                reason=form.cleaned_data["reason"],
-                user=request.user,
-                expected_revision=form.cleaned_data.get("revision"),
-            )
-        except OverrideConflictError as exc:
-            # Lost a race after the form validated: say so rather than overwrite.
-            messages.error(request, f"Not saved. {exc}")
-            return
+        """Save through the service; a lost race raises OverrideConflictError."""
+        saved = config_override_set(
+            key=form.cleaned_data["key"],
+            raw_value=form.cleaned_data["value"],
+            reason=form.cleaned_data["reason"],
+            user=request.user,
+            expected_revision=form.cleaned_data.get("revision"),
+        )
         obj.pk, obj.revision = saved.pk, saved.revision
 
     def delete_model(self, request: HttpRequest, obj: ConfigOverride) -> None:

@@ -1,10 +1,16 @@
 """Operators see, override, audit and roll back configuration in the admin."""
 
+import threading
+import time
+
 import pytest
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.db import connection, transaction
 from django.urls import reverse
 
 from controlplane import config
 from controlplane.models import ConfigChange, ConfigOverride
+from controlplane.services import config_override_set
 
 pytestmark = pytest.mark.django_db
 
@@ -78,6 +84,63 @@ def test_change__later_of_two_concurrent_edits_gets_a_conflict(admin_client_logg
     assert second.status_code == 200
     assert "Conflict: WS_CALL_TIMEOUT_SECS was changed by" in second.content.decode()
     assert ConfigOverride.objects.get().value == "90"
+
+
+LOCK_WAIT_TIMEOUT_SECS = 10
+
+
+def _another_operator_saves(key: str, value: str, revision: int) -> threading.Event:
+    """Save key in a thread that commits only once another save waits on its lock."""
+    locked = threading.Event()
+
+    def save() -> None:
+        try:
+            with transaction.atomic():
+                config_override_set(
+                    key=key,
+                    raw_value=value,
+                    reason="first operator",
+                    user=None,
+                    expected_revision=revision,
+                )
+                locked.set()
+                deadline = time.monotonic() + LOCK_WAIT_TIMEOUT_SECS
+                with connection.cursor() as cursor:
+                    while time.monotonic() < deadline:
+                        cursor.execute(
+                            "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                            "current_database() AND wait_event_type = 'Lock'"
+                        )
+                        if cursor.fetchone()[0]:
+                            break
+                        time.sleep(0.01)
+        finally:
+            connection.close()
+
+    threading.Thread(target=save, daemon=True).start()
+    assert locked.wait(LOCK_WAIT_TIMEOUT_SECS)
+    return locked
+
+
+@pytest.mark.django_db(transaction=True)
+def test_change__loser_of_a_simultaneous_save_sees_only_the_conflict(
+    admin_client_logged_in,
+):
+    """Both forms validate; the loser's save waits on the winner's row lock."""
+    _add(admin_client_logged_in, "WS_CALL_TIMEOUT_SECS", "60")
+    override = ConfigOverride.objects.get()
+    url = reverse("admin:controlplane_configoverride_change", args=[override.pk])
+    _another_operator_saves(override.key, "90", override.revision)
+    response = admin_client_logged_in.post(
+        url,
+        {"key": override.key, "value": "120", "reason": "r", "revision": 1},
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "Not saved. WS_CALL_TIMEOUT_SECS was changed by" in page
+    assert "changed successfully" not in page
+    assert ConfigOverride.objects.get().value == "90"
+    assert not LogEntry.objects.filter(action_flag=CHANGE).exists()
 
 
 def test_history_rollback__restores_an_earlier_value_in_one_action(
