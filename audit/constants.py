@@ -23,3 +23,5 @@ FILE_VIEW_MAX_BYTES = 2_000_000
 RUNS_PER_PAGE = 50
 # Findings listed on a run's page; the exports always hold them all.
 FINDINGS_SHOWN = 500
+# Report pages and exports need staff with both: they show findings of runs.
+REPORT_PERMISSIONS = ("audit.view_auditrun", "audit.view_finding")

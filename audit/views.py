@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -10,7 +14,12 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from audit import selectors
-from audit.constants import FINDINGS_SHOWN, RUNS_PER_PAGE, SEVERITY_COLOURS
+from audit.constants import (
+    FINDINGS_SHOWN,
+    REPORT_PERMISSIONS,
+    RUNS_PER_PAGE,
+    SEVERITY_COLOURS,
+)
 from audit.exceptions import ReportFileError
 from audit.models import AuditRun
 from controlplane.charts import bar_chart
@@ -23,12 +32,30 @@ EXPORT_FORMATS = {
 }
 
 
+View = Callable[..., HttpResponse]
+
+
+def report_access(view: View) -> View:
+    """Let staff with REPORT_PERMISSIONS in; others get 403, anonymous the login."""
+
+    @functools.wraps(view)
+    def guarded(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        user = request.user
+        if not (user.is_staff and user.has_perms(REPORT_PERMISSIONS)):
+            raise PermissionDenied(
+                "Audit reports need staff with the audit view rights"
+            )
+        return view(request, *args, **kwargs)
+
+    return login_required(guarded)
+
+
 def _file_url(run: AuditRun, path: str) -> str:
     """Return the URL of a file view."""
     return reverse("audit:run-file", args=[run.pk]) + "?" + urlencode({"path": path})
 
 
-@login_required
+@report_access
 def run_list(request: HttpRequest) -> HttpResponse:
     """List audit runs, newest first, with counts per severity."""
     page = Paginator(selectors.runs_with_counts(), RUNS_PER_PAGE).get_page(
@@ -37,7 +64,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
     return render(request, "audit/run_list.html", {"page": page})
 
 
-@login_required
+@report_access
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Show a run: charts by severity, rule and file, changes, findings."""
     run = get_object_or_404(AuditRun, pk=pk)
@@ -64,7 +91,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "audit/run_detail.html", context)
 
 
-@login_required
+@report_access
 def run_file(request: HttpRequest, pk: int) -> HttpResponse:
     """Show one file of a run with each finding anchored in its code context."""
     run = get_object_or_404(AuditRun, pk=pk)
@@ -75,7 +102,7 @@ def run_file(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "audit/file_view.html", {"run": run, "view": view})
 
 
-@login_required
+@report_access
 def run_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
     """Download a run as SARIF 2.1.0, JSON or Markdown."""
     if fmt not in EXPORT_FORMATS:
