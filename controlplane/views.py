@@ -1,8 +1,14 @@
 """Liveness, readiness and Prometheus endpoints for orchestrators and monitoring."""
 
+import hmac
+
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from health_check.views import HealthCheckView
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from controlplane.config import get_config
+
+BEARER = "bearer"
 
 ALL_CHECKS = (
     "health_check.checks.Database",
@@ -37,6 +43,24 @@ class ReadyView(HealthCheckView):
         return super().render_to_response(context, **kwargs)
 
 
+def _bearer_matches(request: HttpRequest, token: str) -> bool:
+    """Return True when the request's Authorization header is `Bearer <token>`."""
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    # compare_digest takes as long for a near miss as for a wrong first byte.
+    return scheme.lower() == BEARER and hmac.compare_digest(
+        credentials.strip().encode(), token.encode()
+    )
+
+
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Expose the Prometheus metrics in the text format."""
+    """Expose the Prometheus metrics in the text format, behind METRICS_TOKEN if set."""
+    token = get_config().METRICS_TOKEN
+    if token and not _bearer_matches(request, token):
+        refused = HttpResponse(
+            "401 Unauthorized: /metrics needs Authorization: Bearer <METRICS_TOKEN>\n",
+            status=401,
+            content_type="text/plain; charset=utf-8",
+        )
+        refused["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return refused
     return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)

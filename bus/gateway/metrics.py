@@ -160,7 +160,11 @@ def _observe_call(tool: str, outcome: str, latency: float) -> None:
 
 
 class GatewayCollector(Collector):
-    """Report in-flight calls by scope and open sessions at scrape time."""
+    """Report in-flight calls (global, per provider) and open sessions at scrape time.
+
+    No series per session: session ids are unbounded label values, and a scrape
+    must not tell anyone which sessions exist. The admin's capacity page has them.
+    """
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
@@ -169,7 +173,7 @@ class GatewayCollector(Collector):
     def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
         inflight = GaugeMetricFamily(
             "controlplane_ws_inflight",
-            "Tool calls in flight in this process, by capacity scope.",
+            "Tool calls in flight in this process, global and by provider.",
             labels=["scope", "name"],
         )
         sessions = GaugeMetricFamily(
@@ -191,8 +195,6 @@ class GatewayCollector(Collector):
         inflight.add_metric(["global", ""], snapshot.global_usage.used)
         for usage in snapshot.providers:
             inflight.add_metric(["provider", usage.name], usage.used)
-        for usage in snapshot.sessions:
-            inflight.add_metric(["session", usage.name], usage.used)
         yield inflight
         sessions.add_metric([], len(self.gateway.sessions))
         yield sessions

@@ -247,6 +247,12 @@ class Config:
         maximum=3600,
         overridable=True,
     )
+    METRICS_TOKEN: str = setting(
+        "",
+        "Bearer token /metrics requires (Authorization: Bearer …); empty leaves "
+        "/metrics open to anyone who reaches the port.",
+        secret=True,
+    )
 
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Config)}

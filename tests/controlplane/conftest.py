@@ -1,4 +1,4 @@
-"""Fixtures for the control plane tests: config timing."""
+"""Fixtures for the control plane tests: config timing and environment values."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import dataclasses
 from collections.abc import Callable
 
 import pytest
+
+from controlplane import config
 
 
 @pytest.fixture
@@ -19,3 +21,19 @@ def refresh_interval(settings) -> Callable[[float], None]:
         )
 
     return set_interval
+
+
+@pytest.fixture
+def environment_config(settings) -> Callable[..., None]:
+    """Set configuration keys as the process environment would."""
+
+    def configure(**values: object) -> None:
+        base = settings.CONTROLPLANE_BASE_CONFIG
+        settings.CONTROLPLANE_BASE_CONFIG = dataclasses.replace(
+            base,
+            values={**base.values, **values},
+            from_environment=base.from_environment | set(values),
+        )
+        config.invalidate()
+
+    return configure

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -180,3 +181,49 @@ def test_serve__stale_pid_file_is_replaced(tmp_path, builtin_tools) -> None:
             time.sleep(0.05)
     finally:
         assert stale.stop() == 0
+
+
+def _scrape(port: int, headers: dict[str, str]) -> tuple[int, str]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/metrics", headers=headers
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=RECEIVE_TIMEOUT_SECS) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.read().decode()
+
+
+async def test_serve__metrics_need_the_token_and_name_no_session(
+    tmp_path, builtin_tools, agent
+) -> None:
+    token = "scrape-token-for-the-e2e-test"  # audit: ignore[AUD105] a test value
+    server = Server(tmp_path, free_port(), METRICS_TOKEN=token)
+    server.start()
+    try:
+        async with ws_connect(f"ws://127.0.0.1:{server.port}/ws/") as ws:
+            await ws.send(json.dumps({"op": "hello", "token": agent[1]}))
+            session_id = (await _receive(ws))["session_id"]
+            await ws.send(
+                json.dumps(
+                    {
+                        "op": "call_tool",
+                        "name": "sleep",
+                        "request_id": "held",
+                        "arguments": {"seconds": 30},
+                    }
+                )
+            )
+            assert (await _receive(ws))["op"] == "call_tool_ack"
+            refused, _ = await asyncio.to_thread(_scrape, server.port, {})
+            status, body = await asyncio.to_thread(
+                _scrape, server.port, {"Authorization": f"Bearer {token}"}
+            )
+    finally:
+        server.stop()
+    assert refused == 401
+    assert status == 200
+    assert "controlplane_ws_sessions 1.0" in body
+    assert 'controlplane_ws_inflight{name="",scope="global"} 1.0' in body
+    assert 'scope="provider"' in body
+    assert session_id not in body and 'scope="session"' not in body
