@@ -109,8 +109,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Every file written at run time lives here, never in the checkout itself.
+DATA_DIR = BASE_DIR / _cfg["DATA_DIR"]
 # Only the storage health check writes here (a probe file, deleted at once).
-MEDIA_ROOT = BASE_DIR / "media"
+MEDIA_ROOT = DATA_DIR / "media"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "admin:login"
 

@@ -45,9 +45,8 @@ LATENCY = Histogram(
 
 
 def resolve_path(path: str) -> Path:
-    """Return a configured file path, relative ones under the project directory."""
-    candidate = Path(path)
-    return candidate if candidate.is_absolute() else Path(settings.BASE_DIR) / path
+    """Return a configured run-time file path, relative ones under DATA_DIR."""
+    return Path(settings.DATA_DIR) / path
 
 
 @dataclass(frozen=True, slots=True)

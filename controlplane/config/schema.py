@@ -228,11 +228,13 @@ class Config:
         overridable=True,
     )
     WS_METRICS_PATH: str = setting(
-        "logs/ws_daemon.metrics.jsonl", "JSON-lines file, one line per answered call."
+        "logs/ws_daemon.metrics.jsonl",
+        "JSON-lines file, one line per answered call; relative to DATA_DIR.",
     )
     WS_HEALTH_PATH: str = setting(
         "logs/ws_daemon.health.json",
-        "Health snapshot rewritten every 10 s by `manage.py serve`.",
+        "Health snapshot rewritten every 10 s by `manage.py serve`; relative to "
+        "DATA_DIR.",
     )
     TOOL_NAME_SUFFIXES: tuple[str, ...] = setting(
         ("_EXAI-WS", "-EXAI-WS", "_EXAI_WS", "-EXAI_WS"),
@@ -246,6 +248,12 @@ class Config:
         minimum=0,
         maximum=3600,
         overridable=True,
+    )
+    DATA_DIR: str = setting(
+        "./var",
+        "Directory of every file the server writes at run time (PID files, health "
+        "and metrics files, media); relative to the project directory. Read at "
+        "start.",
     )
     METRICS_TOKEN: str = setting(
         "",

@@ -1,4 +1,4 @@
-"""The README's run command brings up a server that answers /health/ on SQLite."""
+"""The README's run command serves /health/ on SQLite and writes only under var/."""
 
 import os
 import shutil
@@ -21,7 +21,13 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _copy_checkout(target: Path) -> None:
+# What `make run` may leave in a checkout besides the data directory: its setup
+# (.env), the SQLite database of DATABASE_URL's default, and Python's bytecode.
+SETUP_FILES = {".env", "db.sqlite3", "db.sqlite3-wal", "db.sqlite3-shm"}
+
+
+def _copy_checkout(target: Path) -> set[str]:
+    """Copy the tracked files to target and return their names."""
     tracked = (
         subprocess.run(
             ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
@@ -29,10 +35,34 @@ def _copy_checkout(target: Path) -> None:
         .stdout.decode()
         .split("\0")
     )
+    copied = set()
     for name in filter(None, tracked):
         if (ROOT / name).is_file():
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, target / name)
+            copied.add(name)
+    return copied
+
+
+def _written_outside_data_dir(checkout: Path, tracked: set[str]) -> list[str]:
+    """Return the files in checkout that are neither tracked, setup, nor under var/."""
+    return sorted(
+        name
+        for path in checkout.rglob("*")
+        if path.is_file()
+        and (name := path.relative_to(checkout).as_posix()) not in tracked
+        and name not in SETUP_FILES
+        and name != "run.log"
+        and not name.startswith("var/")
+        and "__pycache__" not in path.parts
+    )
+
+
+def _wait_for(path: Path) -> bool:
+    deadline = time.monotonic() + 10
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return path.exists()
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -45,7 +75,7 @@ def _get(url: str) -> tuple[int, str]:
 
 @pytest.mark.slow
 def test_make_run__serves_health_and_prints_dev_credentials(tmp_path):
-    _copy_checkout(tmp_path)
+    tracked = _copy_checkout(tmp_path)
     port = _free_port()
     env = {
         key: value
@@ -78,6 +108,10 @@ def test_make_run__serves_health_and_prints_dev_credentials(tmp_path):
         assert (tmp_path / ".env").exists() and (tmp_path / "db.sqlite3").exists()
         admin_status, _ = _get(f"http://127.0.0.1:{port}/admin/login/")
         assert admin_status == 200
+        assert (tmp_path / "var" / "run" / f"serve-{port}.pid").exists()
+        assert _wait_for(tmp_path / "var" / "logs" / "ws_daemon.health.json")
+        assert (tmp_path / "var" / "media").is_dir()
+        assert _written_outside_data_dir(tmp_path, tracked) == []
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

@@ -27,16 +27,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--pid-file",
             default="",
-            help="PID file guarding the port; default run/serve-PORT.pid.",
+            help="PID file guarding the port; default run/serve-PORT.pid, relative "
+            "paths under DATA_DIR.",
         )
 
     def handle(self, *args: object, **options: object) -> None:
         from bus.gateway import serving
 
         host, port = str(options["bind"]), int(options["port"])
-        pid_path = Path(str(options["pid_file"]) or f"run/serve-{port}.pid")
-        if not pid_path.is_absolute():
-            pid_path = Path(settings.BASE_DIR) / pid_path
+        pid_path = Path(settings.DATA_DIR) / (
+            str(options["pid_file"]) or f"run/serve-{port}.pid"
+        )
         max_bytes = get_config().WS_MAX_MESSAGE_BYTES
         run = (
             serving.run_uvicorn
