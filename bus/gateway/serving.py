@@ -1,9 +1,11 @@
 """Run the ASGI application under daphne or uvicorn with the operating hooks.
 
 Both servers get the same lifecycle (PROTOCOL.md "Operating hooks"): the health
-file while running; on SIGTERM stop accepting, let calls in flight finish for
-WS_SHUTDOWN_GRACE_SECS, cancel the rest, close sessions with 1001, remove the
-health file.
+file while running; on SIGTERM or SIGINT stop accepting, let calls in flight
+finish for WS_SHUTDOWN_GRACE_SECS, cancel the rest, close sessions with 1001,
+remove the health file. A second signal (a double Ctrl-C) cuts the grace short
+and cancels the calls at once, but the sessions are still closed and the files
+still removed.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from bus.apps import bus_app
@@ -93,9 +96,21 @@ class Lifecycle:
         self.started_at = time.time()
         self.health_task: asyncio.Task[None] | None = None
         self.health_path = ""
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.hurried = asyncio.Event()
+        self.hurry_requested = False
+
+    def hurry(self) -> None:
+        """End the grace now; safe to call from a signal handler."""
+        # The flag covers a signal that comes before the loop is known; the
+        # event wakes a drain already waiting.
+        self.hurry_requested = True
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self.hurried.set)
 
     async def start(self) -> None:
         """Begin rewriting the health file."""
+        self.loop = asyncio.get_running_loop()
         config = await aget_config()
         self.health_path = config.WS_HEALTH_PATH
         self.health_task = asyncio.create_task(
@@ -113,8 +128,12 @@ class Lifecycle:
         """Drain calls, close sessions and remove the health file."""
         config = await aget_config()
         grace = config.WS_SHUTDOWN_GRACE_SECS
-        logger.info("Shutting down: letting calls finish for up to %gs", grace)
-        cancelled = await bus_app().gateway.drain(grace)
+        logger.info(
+            "Shutting down: letting calls finish for up to %gs "
+            "(signal again to cancel them now)",
+            grace,
+        )
+        cancelled = await self._drain(grace)
         if cancelled:
             logger.warning(
                 "Cancelled %d call(s) still running after the grace", cancelled
@@ -124,6 +143,26 @@ class Lifecycle:
             self.health_task.cancel()
             remove_health_file(self.health_path)
         logger.info("Shutdown complete")
+
+    async def _drain(self, grace: float) -> int:
+        """Drain for grace seconds, or until hurry(); return the calls cancelled."""
+        self.loop = asyncio.get_running_loop()
+        if self.hurry_requested:
+            self.hurried.set()
+        gateway = bus_app().gateway
+        draining = asyncio.ensure_future(gateway.drain(grace))
+        hurried = asyncio.ensure_future(self.hurried.wait())
+        await asyncio.wait({draining, hurried}, return_when=asyncio.FIRST_COMPLETED)
+        hurried.cancel()
+        if draining.done():
+            return draining.result()
+        logger.warning("Second signal: cancelling the calls in flight now")
+        cancelled = await gateway.drain(0)
+        # The first drain only waits on the same calls, which are over now;
+        # asyncio.wait collects it without raising its cancellation here.
+        draining.cancel()
+        await asyncio.wait({draining})
+        return cancelled
 
 
 def run_daphne(host: str, port: int, max_bytes: int) -> None:
@@ -154,7 +193,7 @@ def run_daphne(host: str, port: int, max_bytes: int) -> None:
 
     def on_signal() -> None:
         if stopping:
-            reactor.stop()
+            lifecycle.hurry()
             return
         stopping.append(True)
         for listening in server.ports:
@@ -205,6 +244,14 @@ def run_uvicorn(host: str, port: int, max_bytes: int) -> None:
     lifecycle = Lifecycle(host, port)
 
     class DrainingServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if self.should_exit:
+                # uvicorn's answer to a second SIGINT, force_exit, would skip
+                # closing the connections; cutting the grace short keeps it.
+                lifecycle.hurry()
+                return
+            super().handle_exit(sig, frame)
+
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets)
             if self.started:

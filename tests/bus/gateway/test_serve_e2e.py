@@ -227,3 +227,47 @@ async def test_serve__metrics_need_the_token_and_name_no_session(
     assert 'controlplane_ws_inflight{name="",scope="global"} 1.0' in body
     assert 'scope="provider"' in body
     assert session_id not in body and 'scope="session"' not in body
+
+
+async def _logged(server: Server, text: str) -> None:
+    """Wait until the server's log holds text (the log is its only progress report)."""
+    deadline = time.monotonic() + RECEIVE_TIMEOUT_SECS
+    while text not in server.log.read_text():
+        assert time.monotonic() < deadline, server.log.read_text()
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("kind", ["daphne", "uvicorn"])
+async def test_serve__double_sigint_cancels_now_closes_and_cleans_up(
+    tmp_path, builtin_tools, agent, kind
+) -> None:
+    """A second Ctrl-C cuts the 60 s grace short, with a close frame all the same."""
+    server = Server(tmp_path, free_port(), kind, WS_SHUTDOWN_GRACE_SECS="60")
+    server.start()
+    try:
+        async with ws_connect(f"ws://127.0.0.1:{server.port}/ws/") as ws:
+            await ws.send(json.dumps({"op": "hello", "token": agent[1]}))
+            assert (await _receive(ws))["ok"] is True
+            await ws.send(
+                json.dumps(
+                    {
+                        "op": "call_tool",
+                        "name": "sleep",
+                        "request_id": "long",
+                        "arguments": {"seconds": 60},
+                    }
+                )
+            )
+            assert (await _receive(ws))["op"] == "call_tool_ack"
+            server.process.send_signal(signal.SIGINT)
+            await _logged(server, "Shutting down")
+            server.process.send_signal(signal.SIGINT)
+            result = await _until(ws, "call_tool_res", "long")
+            assert result["error"]["code"] == "CANCELLED"
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT_SECS)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+        assert server.process.wait(timeout=15) == 0
+    finally:
+        server.stop()
+    assert not server.health.exists() and not server.pid_file.exists()
