@@ -7,7 +7,13 @@ from pathlib import Path
 
 from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 
-from audit.analysis import Family, FileError, FileErrorKind, Severity
+from audit.analysis import (
+    Family,
+    FileError,
+    FileErrorKind,
+    Severity,
+    masked_source_lines,
+)
 from audit.analysis import Finding as FindingRecord
 from audit.analysis.exports import (
     Triage,
@@ -232,8 +238,9 @@ def file_view(run: AuditRun, path: str) -> FileView:
     """Return a file's findings in their code context.
 
     The source is read from the run's root when it is still there and inside the
-    root; otherwise the view shows the stored snippets only. Raises
-    ReportFileError when the run has no finding in path.
+    root, with its secret literals masked as in the snippets; otherwise the view
+    shows the stored snippets only. Raises ReportFileError when the run has no
+    finding in path.
     """
     findings = list(run.findings.filter(path=path).order_by("line", "column"))
     if not findings:
@@ -254,10 +261,13 @@ def _source_lines(run: AuditRun, findings: list[Finding]) -> list[SourceLine]:
     except (OSError, UnicodeDecodeError):
         # A file that cannot be read back is shown through its snippets.
         return []
+    lines = masked_source_lines(text, findings[0].path)
+    if lines is None:
+        # No longer parses, so its secrets cannot be found: show the snippets.
+        return []
     by_line: dict[int, list[Finding]] = {}
     for finding in findings:
         by_line.setdefault(finding.line, []).append(finding)
-    lines = text.splitlines()
     if max(by_line) > len(lines):
         # The file shrank since the run: its lines no longer match the findings.
         return []

@@ -3,7 +3,12 @@
 No Django imports here, so the analyzer runs and is tested without a database.
 """
 
-from audit.analysis.analyzer import ALL_FAMILIES, FileOptions, analyze_source
+from audit.analysis.analyzer import (
+    ALL_FAMILIES,
+    FileOptions,
+    analyze_source,
+    masked_source_lines,
+)
 from audit.analysis.discovery import ScanOptions, discover
 from audit.analysis.records import (
     Family,
@@ -33,5 +38,6 @@ __all__ = [
     "Severity",
     "analyze_source",
     "discover",
+    "masked_source_lines",
     "scan",
 ]

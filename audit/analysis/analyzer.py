@@ -15,6 +15,7 @@ from typing import Any
 
 from audit.analysis import hardcoded, silent
 from audit.analysis.constants import SNIPPET_MAX_LINES
+from audit.analysis.masking import mask_lines, mask_secret
 from audit.analysis.records import (
     Family,
     FileError,
@@ -38,6 +39,8 @@ _LEAVES = frozenset(
 )
 _SUPPRESS_MARK = "audit: ignore"
 ALL_FAMILIES = frozenset(Family)
+# The file view masks secrets wherever the analyzer could find one.
+_MASKING_OPTIONS_FAMILIES = frozenset({Family.HARDCODED_CONFIG})
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,8 @@ def fingerprint(code: str, path: str, qualname: str, snippet: str, index: int) -
 
     Inserting lines above a finding moves it but keeps rule, file, enclosing scope,
     code text and its rank among identical findings in that scope, so the hash stays.
+    The snippet is the masked one: a hash of the secret next to its first
+    characters and length would let anyone guess a short one offline.
     """
     normalized = " ".join(snippet.split())
     payload = "\x1f".join((code, path, qualname, normalized, str(index)))
@@ -78,17 +83,19 @@ class _Walker:
         self.qualname = _MODULE_SCOPE
         self.hits: list[tuple[str, ast.AST, str]] = []
         self.silent_checks: dict[type, Callable[[Any], None]] = {}
-        self.config_checks: dict[type, Callable[[Any, bool], None]] = {}
         if Family.SILENT_FAILURE in options.families:
             self.silent_checks = {
                 ast.ExceptHandler: self._check_handler,
                 ast.Call: self._check_suppress,
             }
-        if Family.HARDCODED_CONFIG in options.families:
-            checker = hardcoded.ConfigChecker(
-                self.report, config_module=options.config_module
-            )
-            self.config_checks = checker.checks
+        # The hard-coded checks always run: they find the secret literals that
+        # every snippet masks, even when their family's findings are not wanted.
+        checker = hardcoded.ConfigChecker(
+            self.report if Family.HARDCODED_CONFIG in options.families else _drop_hit,
+            config_module=options.config_module,
+        )
+        self.config_checks = checker.checks
+        self.secrets = checker.secrets
 
     def report(self, code: str, node: ast.AST) -> None:
         """Record a hit for code at node, in the current scope."""
@@ -145,6 +152,10 @@ class _Walker:
             self.report("AUD004", node)
 
 
+def _drop_hit(code: str, node: ast.AST) -> None:
+    """Ignore a hit of a family that was not asked for."""
+
+
 def _snippet(lines: list[str], node: ast.AST) -> str:
     """Return the dedented source lines of node, at most SNIPPET_MAX_LINES."""
     start = node.lineno
@@ -181,13 +192,40 @@ def analyze_source(
     lines = source.splitlines()
     walker = _Walker(lines, options)
     walker.walk(module)
-    return FileResult(path=path, findings=tuple(_findings(walker.hits, lines, path)))
+    findings = _findings(walker.hits, lines, path, walker.secrets)
+    return FileResult(path=path, findings=tuple(findings))
+
+
+def masked_source_lines(source: str, path: str) -> list[str] | None:
+    """Return source's lines with every secret literal masked, or None if unparsable.
+
+    For showing a file: every check that finds secrets runs, as outside a config
+    module, so a literal masked in any run's snippets is masked here too.
+    """
+    try:
+        module = ast.parse(source, filename=path)
+    except (SyntaxError, RecursionError, MemoryError, ValueError):
+        # Unparsable now (changed since the run): the caller shows the snippets.
+        return None
+    lines = source.splitlines()
+    walker = _Walker(lines, FileOptions(families=_MASKING_OPTIONS_FAMILIES))
+    walker.walk(module)
+    return mask_lines(lines, walker.secrets)
 
 
 def _findings(
-    hits: list[tuple[str, ast.AST, str]], lines: list[str], path: str
+    hits: list[tuple[str, ast.AST, str]],
+    lines: list[str],
+    path: str,
+    secrets: list[ast.Constant],
 ) -> list[Finding]:
-    """Turn walker hits into findings, dropping those marked `# audit: ignore`."""
+    """Turn walker hits into findings, dropping those marked `# audit: ignore`.
+
+    Snippets come from the lines with secrets masked, and a finding on a secret
+    names it masked in its message.
+    """
+    shown = mask_lines(lines, secrets) if secrets else lines
+    secret_values = {id(node): node.value for node in secrets}
     seen: Counter[tuple[str, str, str]] = Counter()
     findings = []
     for code, node, qualname in sorted(
@@ -197,7 +235,11 @@ def _findings(
         if _is_suppressed(line_text, code):
             continue
         rule = RULES_BY_CODE[code]
-        snippet = _snippet(lines, node)
+        snippet = _snippet(shown, node)
+        secret = secret_values.get(id(node))
+        message = (
+            rule.message if secret is None else f"{rule.message}: {mask_secret(secret)}"
+        )
         key = (code, qualname, " ".join(snippet.split()))
         index = seen[key]
         seen[key] += 1
@@ -211,7 +253,7 @@ def _findings(
                 column=node.col_offset + 1,
                 end_line=node.end_lineno or node.lineno,
                 snippet=snippet,
-                message=rule.message,
+                message=message,
                 fix_hint=rule.fix_hint,
                 fingerprint=fingerprint(code, path, qualname, snippet, index),
             )

@@ -4,6 +4,9 @@
 SNIPPET_MAX_LINES = 5
 # String literals shorter than this are never reported as secrets.
 SECRET_MIN_LENGTH = 6
+# A secret literal is stored and shown as its first this many characters and
+# its length, never whole.
+SECRET_SHOWN_CHARS = 4
 # Below this many files a scan runs in-process: a worker pool costs more than it saves.
 PARALLEL_MIN_FILES = 64
 # Files handed to a worker at a time; bounds how many results wait in memory.

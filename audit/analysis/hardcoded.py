@@ -218,6 +218,9 @@ class ConfigChecker:
     again as a plain string. Each check also receives whether the node lies inside
     an UPPER_CASE constant of a config module, where configuration belongs, so only
     secrets are reported there.
+
+    Every literal taken for a secret is also collected in `secrets`, reported or
+    not (a getenv default is reported as AUD101), so findings can mask it.
     """
 
     def __init__(self, report: Report, *, config_module: bool) -> None:
@@ -225,6 +228,7 @@ class ConfigChecker:
         self._report = report
         self._config_module = config_module
         self._handled: set[int] = set()
+        self.secrets: list[ast.Constant] = []
         self.checks: dict[type, Callable[[Any, bool], None]] = {
             scope: self._skip_docstring for scope in _DOCSTRING_SCOPES
         } | {
@@ -269,6 +273,7 @@ class ConfigChecker:
     def _check_string(self, node: ast.Constant, value: str, in_constant: bool) -> None:
         """Report a string literal that is a secret, a host/URL or a path."""
         if looks_like_secret(value):
+            self.secrets.append(node)
             self._report("AUD105", node)
         elif in_constant:
             return
@@ -297,6 +302,7 @@ class ConfigChecker:
         default = getenv_default(node)
         if default is not None:
             self._mark(default)
+            self._collect_default_secrets(node, default)
             if not self._config_module:
                 self._report("AUD101", node)
             return
@@ -315,6 +321,7 @@ class ConfigChecker:
         if type(value.value) is str and any(map(is_secret_name, names)):
             if is_secret_value(value.value) and id(value) not in self._handled:
                 self._handled.add(id(value))
+                self.secrets.append(value)
                 self._report("AUD105", value)
         elif (
             not in_constant
@@ -324,6 +331,22 @@ class ConfigChecker:
         ):
             self._handled.add(id(value))
             self._report("AUD103", value)
+
+    def _collect_default_secrets(self, call: ast.Call, default: ast.expr) -> None:
+        """Collect the secrets among a getenv default's strings, by format or name."""
+        name = call.args[0] if call.args else None
+        named_secret = (
+            isinstance(name, ast.Constant)
+            and isinstance(name.value, str)
+            and is_secret_name(name.value)
+        )
+        for child in ast.walk(default):
+            if not (isinstance(child, ast.Constant) and isinstance(child.value, str)):
+                continue
+            if looks_like_secret(child.value) or (
+                named_secret and is_secret_value(child.value)
+            ):
+                self.secrets.append(child)
 
     def _mark(self, node: ast.AST) -> None:
         """Mark node and its descendants as already reported."""

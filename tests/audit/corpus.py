@@ -6,10 +6,14 @@ marks a true finding the analyzer is known not to report, and
 precision/recall figures but describe today's behaviour exactly. A `-next`
 suffix (`expect-next: AUD007`) labels the following line, for handlers whose
 own comment would change the verdict.
+
+`masked: sk_l… (34 chars)` says a secret literal starts on that line and how
+every finding quoting it must show it: first 4 characters and length.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -22,6 +26,8 @@ SAMPLES = Path(__file__).parent / "samples"
 _MARKER_RE = re.compile(
     r"(expect|miss|false-positive)(-next)?:\s*((?:AUD\d{3}[,\s]*)+)"
 )
+
+_MASKED_RE = re.compile(r"masked:\s*(\S{1,4}… \(\d+ chars\))")
 
 Hit = tuple[int, str]
 
@@ -70,3 +76,36 @@ def analyze(path: Path) -> list[Finding]:
 def reported(findings: list[Finding]) -> Counter[Hit]:
     """Return the findings as a (line, code) multiset."""
     return Counter((finding.line, finding.code) for finding in findings)
+
+
+def masked_marks(path: Path) -> list[tuple[int, str]]:
+    """Return the (line, masked form) of each `masked:` marker of a sample."""
+    return [
+        (number, shown)
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        for shown in _MASKED_RE.findall(line)
+    ]
+
+
+def secret_literal(path: Path, line: int, shown: str) -> str:
+    """Return the string literal starting on line whose masked form is shown."""
+    found = [
+        node.value
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and node.lineno == line
+        and shown == f"{node.value[:4]}… ({len(node.value)} chars)"
+    ]
+    assert len(found) == 1, (path, line, shown, found)
+    return found[0]
+
+
+def leaks(text: str, secret: str) -> bool:
+    """Return True when text holds any six characters of secret past the shown four."""
+    hidden = secret[4:]
+    width = min(6, len(hidden))
+    return any(
+        hidden[start : start + width] in text
+        for start in range(len(hidden) - width + 1)
+    )
