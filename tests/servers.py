@@ -49,6 +49,7 @@ class Server:
         self.env = {
             **os.environ,
             "DATABASE_URL": database_url(),
+            "DATA_DIR": str(tmp),
             "WS_PROGRESS_INTERVAL_SECS": "0.05",
             "WS_MAX_MESSAGE_BYTES": str(MAX_MESSAGE),
             "WS_HEALTH_PATH": str(self.health),
