@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 
 PROTOCOL_VERSION = 1
 SERVER_VERSION = "0.1.0"
+# Deepest nesting a frame may have; the frame object itself is level 1.
+MAX_NESTING_DEPTH = 128
 
 
 class Op:
@@ -134,18 +137,92 @@ def invalid(what: str) -> FrameError:
 
 
 def loads(text: str) -> Any:
-    """Parse JSON fast; what orjson refuses (NaN, huge ints) gets the stdlib's say."""
+    """Parse a frame's JSON by the protocol's "Bad input" rules; raise FrameError.
+
+    orjson is the fast path. It refuses NaN and Infinity, nesting beyond 1024
+    levels, lone surrogates and numbers beyond a double; the standard library
+    takes the last two, so it parses what orjson refused, with the same rules.
+    """
     try:
-        return orjson.loads(text)
+        value = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return _stdlib_loads(text)
+        value = _stdlib_loads(text)
+        _check_parsed(value, strings=True)
+        return value
+    # Fewer brackets than levels allowed cannot nest too deep: most frames
+    # skip the walk (orjson never returns a lone surrogate).
+    if text.count("[") + text.count("{") > MAX_NESTING_DEPTH:
+        _check_parsed(value, strings=False)
+    return value
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise FrameError(
+        ErrorCode.INVALID_JSON, f"invalid_json: {name} is not a JSON number"
+    )
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        # A literal beyond a double would become Infinity, which is refused too.
+        raise FrameError(
+            ErrorCode.INVALID_JSON, f"invalid_json: number out of range: {text[:20]}"
+        )
+    return number
 
 
 def _stdlib_loads(text: str) -> Any:
     try:
-        return json.loads(text)
+        return json.loads(
+            text, parse_constant=_refuse_constant, parse_float=_finite_float
+        )
     except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
+        raise _too_deep() from None
+    except ValueError:
+        raise FrameError(ErrorCode.INVALID_JSON, "invalid_json") from None
+
+
+def _too_deep() -> FrameError:
+    return FrameError(
+        ErrorCode.INVALID_JSON,
+        f"invalid_json: nested deeper than {MAX_NESTING_DEPTH} levels",
+    )
+
+
+def _check_parsed(value: Any, *, strings: bool) -> None:
+    """Refuse nesting beyond MAX_NESTING_DEPTH and, if `strings`, lone surrogates."""
+    if strings and isinstance(value, str):
+        _check_text(value)
+    # Iterative, so that the check itself cannot overflow the stack.
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if not isinstance(item, dict | list):
+            continue
+        if depth > MAX_NESTING_DEPTH:
+            raise _too_deep()
+        if isinstance(item, dict):
+            if strings:
+                for key in item:
+                    _check_text(key)
+            children = item.values()
+        else:
+            children = item
+        for child in children:
+            if isinstance(child, dict | list):
+                pending.append((child, depth + 1))
+            elif strings and isinstance(child, str):
+                _check_text(child)
+
+
+def _check_text(text: str) -> None:
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise invalid("a string holds a lone surrogate") from None
 
 
 def dumps(value: Any, *, sort_keys: bool = False) -> str:
@@ -160,10 +237,7 @@ def dumps(value: Any, *, sort_keys: bool = False) -> str:
 
 def decode_frame(text: str) -> dict[str, Any]:
     """Parse one frame into an object with a string op; raise FrameError if not."""
-    try:
-        frame = loads(text)
-    except ValueError:
-        raise FrameError(ErrorCode.INVALID_JSON, "invalid_json") from None
+    frame = loads(text)
     if not isinstance(frame, dict):
         raise invalid("frame is not a JSON object")
     if not isinstance(frame.get("op"), str):

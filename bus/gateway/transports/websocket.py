@@ -221,7 +221,9 @@ class AgentConsumer(AsyncWebsocketConsumer):
             self.hello_timer.cancel()
         try:
             frame = loads(text)
-        except ValueError:
+        except FrameError:
+            # Bad input as defined under "Bad input" (NaN, deep nesting, a lone
+            # surrogate, the token included) refuses the hello like non-JSON.
             frame = None
         if not isinstance(frame, dict):
             await self._refuse(HelloError.INVALID_HELLO, CloseCode.INVALID_HELLO)

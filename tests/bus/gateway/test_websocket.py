@@ -41,6 +41,28 @@ async def test_hello__not_json_object_closes_4000(ws_application, gateway) -> No
         assert closed == {"type": "websocket.close", "code": 4000}
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"op":"hello","token":"\\ud800"}',
+        '{"op":"hello","token":"TOKEN","client":{"name":"\\udfff"}}',
+        '{"op":"hello","token":"TOKEN","\\ud800":1}',
+        '{"op":"hello","token":"TOKEN","client":{"version":NaN}}',
+        '{"op":"hello","token":"TOKEN","x":-Infinity}',
+        '{"op":"hello","token":"TOKEN","x":' + "[" * 128 + "]" * 128 + "}",
+        '{"op":"hello","token":"TOKEN","x":' + "[" * 2000 + "]" * 2000 + "}",
+    ],
+)
+async def test_hello__bad_input_closes_4000_without_a_traceback(
+    ws_application, gateway, agent, text, caplog
+) -> None:
+    """NaN, deep nesting and lone surrogates refuse even a hello with a good token."""
+    reply, closed = await _first_frame(ws_application, text.replace("TOKEN", agent[1]))
+    assert reply == {"op": "hello_ack", "ok": False, "error": "invalid_hello"}
+    assert closed == {"type": "websocket.close", "code": 4000}
+    assert [r for r in caplog.records if r.exc_info] == []
+
+
 async def test_hello__other_op_first_closes_4001(
     ws_application, gateway, agent
 ) -> None:
@@ -496,7 +518,7 @@ async def test_disconnect__call_finishes_into_replay_cache(
     ("text", "code", "message"),
     [
         ("{nope", "INVALID_JSON", "invalid_json"),
-        ("[" * 5000, "INVALID_JSON", "invalid_json"),
+        ("[" * 5000, "INVALID_JSON", "invalid_json: nested deeper than 128 levels"),
         ("[1]", "INVALID_MESSAGE", "invalid_message: frame is not a JSON object"),
         ('{"x": 1}', "INVALID_MESSAGE", "invalid_message: missing or non-string op"),
         ('{"op": 5}', "INVALID_MESSAGE", "invalid_message: missing or non-string op"),
@@ -531,6 +553,87 @@ async def test_bad_frame__error_and_connection_stays(
     assert await client.receive() == {"op": "error", "code": code, "message": message}
     await client.send({"op": "list_tools"})
     assert (await client.receive())["op"] == "list_tools_res"
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400"])
+async def test_bad_frame__non_json_numbers_are_invalid_json(
+    connect, agent, literal
+) -> None:
+    client = await connect(agent[1])
+    await client.send_text(
+        '{"op":"call_tool","name":"sleep","request_id":"r-nan",'
+        '"arguments":{"seconds":' + literal + "}}"
+    )
+    reply = await client.receive()
+    assert (reply["op"], reply["code"]) == ("error", "INVALID_JSON")
+    assert await client.comm.receive_nothing(0.05)
+    frames = await client.call("sleep", {"seconds": 0}, request_id="r-nan")
+    assert frames[-1]["text"] == "slept 0"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"op":"call_tool","name":"echo\\ud800","request_id":"r-1"}',
+        '{"op":"call_tool","name":"echo","request_id":"\\udc00"}',
+        '{"op":"call_tool","name":"echo","arguments":{"text":"\\ud800"}}',
+        '{"op":"call_tool","name":"echo","arguments":{"\\ud800":"x"}}',
+        '{"op":"cancel","request_id":"\\ud800"}',
+        '{"op":"rotate_token","old":"\\ud800","new":"x"}',
+        '{"op":"rotate_token","old":"OLD","new":"\\ud800'
+        + "abcdefghijklmnopq" * 2
+        + '"}',
+        '{"op":"bus_fetch","transaction_id":"txn_\\ud800"}',
+        '{"op":"bus_ack","transaction_id":"\\ud800"}',
+        '{"op":"health","\\ud800":1}',
+    ],
+)
+async def test_bad_frame__lone_surrogate_is_invalid_message(
+    connect, agent, text, caplog
+) -> None:
+    client = await connect(agent[1])
+    await client.send_text(text.replace("OLD", agent[1]))
+    assert await client.receive() == {
+        "op": "error",
+        "code": "INVALID_MESSAGE",
+        "message": "invalid_message: a string holds a lone surrogate",
+    }
+    assert await client.comm.receive_nothing(0.05)
+    assert [r for r in caplog.records if r.exc_info] == []
+    await client.send({"op": "list_tools"})
+    assert (await client.receive())["op"] == "list_tools_res"
+
+
+async def test_bad_frame__nesting_limit_applies_to_arguments(
+    connect, agent, make_tool
+) -> None:
+    """128 levels reach the schema and canonical JSON; 129 or 1000 never do."""
+    await sync_to_async(make_tool)(
+        "nest",
+        "tests.bus.sample_tools.nothing",
+        schema={
+            "type": "object",
+            "properties": {"x": {"$ref": "#/$defs/node"}},
+            "$defs": {"node": {"type": "array", "items": {"$ref": "#/$defs/node"}}},
+        },
+    )
+    client = await connect(agent[1])
+
+    def frame(depth: int) -> str:
+        # frame (1) > arguments (2) > x (3) ... the innermost array at `depth`
+        x = "[" * (depth - 2) + "]" * (depth - 2)
+        return (
+            f'{{"op":"call_tool","name":"nest","request_id":"r-{depth}",'
+            f'"arguments":{{"x":{x}}}}}'
+        )
+
+    await client.send_text(frame(128))
+    frames = await client.until_result("r-128")
+    assert "error" not in frames[-1], frames[-1]
+    for depth in (129, 1000, 10_000):
+        await client.send_text(frame(depth))
+        reply = await client.receive()
+        assert (reply["op"], reply["code"]) == ("error", "INVALID_JSON")
 
 
 # health and rotate_token
