@@ -1,4 +1,4 @@
-"""Log context (request and session ids) and the JSON-lines formatter."""
+"""Log context (request and session ids), the text formatter and the JSON one."""
 
 import contextvars
 import json
@@ -37,6 +37,42 @@ class ContextFilter(logging.Filter):
             parts.append(f"sess={record.session_id}")
         record.context = " ".join(parts) or "-"
         return True
+
+
+# Escapes people read more easily than \xNN for the usual line breakers.
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_unprintable(text: str) -> str:
+    """Return text with control and other unprintable characters as escapes."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else _escape(ch) for ch in text)
+
+
+def _escape(ch: str) -> str:
+    if ch in _NAMED_ESCAPES:
+        return _NAMED_ESCAPES[ch]
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+class TextFormatter(logging.Formatter):
+    """Format a record as one text line, whatever its message and arguments hold.
+
+    Messages carry text from frames (client names, ids, tool names): a newline
+    in one would start a line of the client's choosing, and a lone surrogate
+    would fail the write. Escaping the formatted message covers every argument
+    at once. A traceback still follows on its own lines.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape_unprintable(record.message)
+        return super().formatMessage(record)
 
 
 class JsonFormatter(logging.Formatter):

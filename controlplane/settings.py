@@ -122,7 +122,8 @@ LOGGING = {
     "filters": {"context": {"()": "controlplane.logconfig.ContextFilter"}},
     "formatters": {
         "text": {
-            "format": "%(asctime)s %(levelname)s %(name)s [%(context)s] %(message)s",
+            "()": "controlplane.logconfig.TextFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s [%(context)s] %(message)s",
         },
         "json": {"()": "controlplane.logconfig.JsonFormatter"},
     },
