@@ -2,7 +2,6 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from health_check.views import HealthCheckView
 
 from controlplane import views
 
@@ -11,7 +10,7 @@ admin.site.site_title = "Control plane admin"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("health/", HealthCheckView.as_view(checks=views.ALL_CHECKS), name="health"),
+    path("health/", views.HealthView.as_view(), name="health"),
     path("health/live", views.live, name="health-live"),
     path("health/ready", views.ReadyView.as_view(), name="health-ready"),
     path("audit/", include("audit.urls")),

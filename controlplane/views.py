@@ -3,6 +3,7 @@
 import hmac
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from health_check.exceptions import ServiceWarning
 from health_check.views import HealthCheckView
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
@@ -27,6 +28,34 @@ READY_CHECKS = (
 async def live(request: HttpRequest) -> JsonResponse:
     """Answer whenever the process serves requests; checks no dependency."""
     return JsonResponse({"status": "ok"})
+
+
+class HealthView(HealthCheckView):
+    """Show every check; only failures answer 500, warnings show with a 200.
+
+    A warning (the bus breaker open, say) is degraded service that still
+    answers calls; a monitor that restarted the process on it would make
+    things worse.
+    """
+
+    checks = ALL_CHECKS
+
+    def _status(self, status: int) -> int:
+        failed = [result.error for result in self.results if result.error]
+        if failed and all(isinstance(error, ServiceWarning) for error in failed):
+            return 200
+        return status
+
+    def render_to_response_json(self, status: int) -> JsonResponse:
+        return super().render_to_response_json(self._status(status))
+
+    def render_to_response_text(self, status: int) -> HttpResponse:
+        return super().render_to_response_text(self._status(status))
+
+    def render_to_response(self, context: dict, **kwargs: object):  # type: ignore[override]
+        if "status" in kwargs:
+            kwargs["status"] = self._status(kwargs["status"])
+        return super().render_to_response(context, **kwargs)
 
 
 class ReadyView(HealthCheckView):

@@ -166,11 +166,33 @@ async def test_admin_download__anonymous_is_sent_to_login(producer) -> None:
     assert response.status_code == 302
 
 
-def test_health__reports_the_breaker(client, set_config) -> None:
+def test_health__open_breaker_is_a_warning_and_ready_stays_200(
+    client, set_config
+) -> None:
+    """Calls are still served while the breaker is open: degraded, not down."""
     ok = client.get("/health/?format=json").json()
     assert ok["MessageBusBreaker()"] == "OK"
     set_config(CIRCUIT_BREAKER_THRESHOLD=1)
     fail_times(bus_app().claims.breaker, 1)
-    response = client.get("/health/?format=json")
+
+    health = client.get("/health/?format=json")
+    page = client.get("/health/", HTTP_ACCEPT="text/html")
+    text = client.get("/health/?format=text")
+    ready = client.get("/health/ready", HTTP_ACCEPT="application/json")
+
+    assert health.status_code == page.status_code == text.status_code == 200
+    assert health.json()["MessageBusBreaker()"].startswith("Warning: ")
+    assert "breaker is open" in health.json()["MessageBusBreaker()"]
+    assert "breaker is open" in page.content.decode()
+    assert ready.status_code == 200
+
+
+def test_health__a_failed_check_with_a_warning_is_still_500(
+    client, set_config, database_down
+) -> None:
+    set_config(CIRCUIT_BREAKER_THRESHOLD=1)
+    fail_times(bus_app().claims.breaker, 1)
+    with database_down:
+        response = client.get("/health/?format=json")
     assert response.status_code == 500
-    assert "breaker is open" in response.json()["MessageBusBreaker()"]
+    assert response.json()["MessageBusBreaker()"].startswith("Warning: ")
