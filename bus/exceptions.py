@@ -26,6 +26,13 @@ class CircuitOpenError(BusUnavailableError):
     """The circuit breaker is open: the database is not tried until the timeout."""
 
 
+class MessageQueryError(BusError):
+    """The database refused a bus query for what it held or a bug, not an outage."""
+
+    # Not counted by the breaker: the service works, this one request failed.
+    code = ErrorCode.EXEC_ERROR
+
+
 class MessageNotFoundError(BusError):
     """No such message for this agent (also when another agent owns it)."""
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.urls import reverse
 
-from bus.exceptions import BusUnavailableError, PayloadTooLargeError
+from bus.exceptions import BusError, BusUnavailableError, PayloadTooLargeError
 from bus.protocol import ErrorCode, Op, dumps, encode_frame, error_body
 from bus.store import metrics as bus_metrics
 from bus.store.claims import ClaimStore
@@ -60,10 +60,12 @@ async def deliver_result(
         )
     try:
         stored = await claims.store(payload=payload, producer=producer, config=config)
-    except PayloadTooLargeError as exc:
-        return error_body(exc.code, str(exc))
     except BusUnavailableError as exc:
         return _fallback(outputs, payload, config, exc, producer)
+    except BusError as exc:
+        # Too large, or refused by the database for this result (the store
+        # logged why): this call's error, and no fallback would help.
+        return error_body(exc.code, str(exc))
     return _claim_body(stored, outputs, producer, config)
 
 

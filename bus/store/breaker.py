@@ -1,13 +1,17 @@
 """Circuit breaker around the bus's database work: closed, open, half-open.
 
-Closed: calls run; consecutive database errors are counted and the breaker
+Closed: calls run; consecutive outage errors are counted and the breaker
 opens at CIRCUIT_BREAKER_THRESHOLD. Open: calls raise CircuitOpenError at once,
 without touching the database, until CIRCUIT_BREAKER_TIMEOUT_SECS have passed.
 Half-open: exactly one call (the probe) runs; its success closes the breaker,
-its database error opens it again. Threshold, timeout and the on/off switch are
+its outage error opens it again. Threshold, timeout and the on/off switch are
 taken from the configuration snapshot each call brings, so admin overrides
-apply live. Only database errors count:
-a bus answer such as NOT_FOUND proves the database works.
+apply live. Only failures to reach or use the database count (OUTAGE_ERRORS:
+connection refused or lost, timeouts). Any other database error (DataError,
+IntegrityError, ProgrammingError...) comes from the input or the code: it fails
+its own call and is no verdict on the database, or a hostile client could
+open the breaker for everyone. A bus answer such as NOT_FOUND proves the
+database works.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import ParamSpec, TypeVar
 
-from django.db import DatabaseError
+from django.db import DatabaseError, InterfaceError, OperationalError
 
 from bus.exceptions import BusError, CircuitOpenError
 from bus.models import BusEvent
@@ -29,6 +33,9 @@ from controlplane.config import Config
 logger = logging.getLogger(__name__)
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+# What a database that cannot be reached or used raises (psycopg's connection
+# failures and query timeouts arrive as these through Django).
+OUTAGE_ERRORS = (OperationalError, InterfaceError)
 # Transitions recorded while the database is down wait here until it is back.
 MAX_PENDING_EVENTS = 100
 
@@ -71,7 +78,7 @@ class CircuitBreaker:
         self._admit(config.CIRCUIT_BREAKER_TIMEOUT_SECS)
         try:
             result = fn(*args, **kwargs)
-        except DatabaseError as exc:
+        except OUTAGE_ERRORS as exc:
             self._failed(config.CIRCUIT_BREAKER_THRESHOLD, exc)
             raise
         except BusError:
@@ -79,7 +86,8 @@ class CircuitBreaker:
             self._succeeded()
             raise
         except BaseException:
-            # Not a database failure, so no verdict; let the next call probe.
+            # Not an outage (other database errors included), so no verdict;
+            # let the next call probe.
             self._end_probe()
             raise
         self._succeeded()

@@ -4,8 +4,10 @@
 breaker and handed to the gateway and the bus views. Database and codec work
 runs in worker threads (not the single thread-sensitive one, so a 100 MB
 compression never stalls the other sync work of the process), each call with
-a fresh-or-healthy connection. Database failures become BusUnavailableError,
-after the breaker has counted them.
+a fresh-or-healthy connection. Outages become BusUnavailableError, after the
+breaker has counted them; any other database error becomes MessageQueryError
+for that call only. A transaction id that cannot exist is NOT_FOUND before
+the breaker or the database sees it.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from typing import ParamSpec, TypeVar
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError, close_old_connections
 
-from bus.exceptions import BusUnavailableError
+from bus.exceptions import BusUnavailableError, MessageQueryError
 from bus.store import services
-from bus.store.breaker import CircuitBreaker
+from bus.store.breaker import OUTAGE_ERRORS, CircuitBreaker
 from controlplane.config import Config
 
 logger = logging.getLogger(__name__)
@@ -57,8 +59,9 @@ class ClaimStore:
     async def store(
         self, *, payload: bytes, producer: services.Producer, config: Config
     ) -> services.StoredMessage:
-        """Store a result; raise PayloadTooLargeError or BusUnavailableError."""
-        # Delivery logs a failed store once, with what became of the result.
+        """Store a result; raise PayloadTooLargeError, BusUnavailableError or
+        MessageQueryError."""
+        # Delivery logs an outage once, with what became of the result.
         return await self._through_breaker(
             config,
             "",
@@ -72,6 +75,7 @@ class ClaimStore:
         self, *, agent_id: int | None, transaction_id: str, config: Config
     ) -> services.FetchedPayload:
         """Return the agent's verified payload; raise a BusError."""
+        services.transaction_id_check(transaction_id)
         return await self._through_breaker(
             config,
             f"fetch bus message {transaction_id}",
@@ -85,6 +89,7 @@ class ClaimStore:
         self, *, agent_id: int | None, transaction_id: str, config: Config
     ) -> None:
         """Delete the agent's message now; raise a BusError."""
+        services.transaction_id_check(transaction_id)
         await self._through_breaker(
             config,
             f"ack bus message {transaction_id}",
@@ -97,6 +102,7 @@ class ClaimStore:
         self, *, transaction_id: str, operator: str, config: Config
     ) -> services.FetchedPayload:
         """Return any verified payload for a staff user's download; raise a BusError."""
+        services.transaction_id_check(transaction_id)
         return await self._through_breaker(
             config,
             f"fetch bus message {transaction_id} for {operator}",
@@ -116,14 +122,27 @@ class ClaimStore:
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
+        """Run fn through the breaker in a worker thread; `what` names it in logs."""
         try:
             return await run_in_db_thread(
                 self.breaker.call, config, fn, *args, **kwargs
             )
-        except DatabaseError as exc:
+        except OUTAGE_ERRORS as exc:
             # The breaker has counted it; callers get the protocol's answer.
             if what:
                 logger.warning("Cannot %s: %s", what, type(exc).__name__)
             raise BusUnavailableError(
                 f"the message bus database is unavailable ({type(exc).__name__})"
+            ) from exc
+        except DatabaseError as exc:
+            # Caused by this request or by a bug, not an outage: a person
+            # should look, and only this call fails.
+            logger.error(
+                "Cannot %s: the database refused it (%s); not an outage",
+                what or "store a result",
+                type(exc).__name__,
+                exc_info=True,
+            )
+            raise MessageQueryError(
+                f"the message bus database refused this request ({type(exc).__name__})"
             ) from exc

@@ -6,6 +6,7 @@ inside the SQL text (measured ~19 MB/s and ~9x the payload in memory for
 connection (so the same transaction) with binary parameters and results.
 """
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -18,6 +19,9 @@ from bus.store import codec
 from controlplane.config import MIB
 
 TRANSACTION_PREFIX = "txn_"
+# Every transaction id message_store makes: the prefix and a uuid4 as 32
+# lowercase hex digits. Nothing else is ever looked up.
+TRANSACTION_ID = re.compile(rf"{TRANSACTION_PREFIX}[0-9a-f]{{32}}")
 # Stored payloads up to SINGLE_READ_MAX_BYTES are read in one SELECT, larger
 # ones in slices of READ_SLICE_BYTES (see _read_payload for the measurements).
 SINGLE_READ_MAX_BYTES = 16 * MIB

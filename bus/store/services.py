@@ -77,6 +77,19 @@ def payload_size_check(size: int, config: Config) -> None:
         )
 
 
+def transaction_id_check(transaction_id: str) -> None:
+    """Raise MessageNotFoundError for an id message_store cannot have made.
+
+    Checked before any query: such an id names no message, and one with a NUL
+    byte would fail inside the database driver (DataError) instead.
+    """
+    if payload_io.TRANSACTION_ID.fullmatch(transaction_id) is None:
+        bus_metrics.errors_total.labels(code=MessageNotFoundError.code).inc()
+        raise MessageNotFoundError(
+            "no such message: a transaction_id is txn_ and 32 lowercase hex digits"
+        )
+
+
 def message_store(
     *, payload: bytes, producer: Producer, config: Config
 ) -> StoredMessage:
@@ -109,7 +122,9 @@ def message_store(
         "error_message": "",
         "created_at": now,
         "expires_at": expires_at,
-        "metadata": {"request_id": producer.request_id},
+        # jsonb cannot hold a NUL, which a client may put in its request_id;
+        # the row records it for operators only, so it is shown replaced.
+        "metadata": {"request_id": producer.request_id.replace("\x00", "\ufffd")},
     }
     with transaction.atomic():
         payload_io.insert_row(fields, compressed)

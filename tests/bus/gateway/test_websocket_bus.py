@@ -154,3 +154,37 @@ async def test_call_tool__same_large_call_after_an_ack_gets_a_fetchable_claim(
     assert second["bus"]["transaction_id"] != first["bus"]["transaction_id"]
     _, again = await _fetch(client, second["bus"]["transaction_id"])
     assert "error" not in again and again["checksum"] == first["bus"]["checksum"]
+
+
+async def test_bus_fetch__malformed_ids_are_not_found_and_keep_the_breaker_closed(
+    connect, agent, ws_config
+):
+    """NUL bytes once reached the driver, raised DataError and opened the breaker."""
+    ws_config(CIRCUIT_BREAKER_THRESHOLD=1)
+    client = await connect(agent[1])
+    malformed = ["txn_\x00", "\x00", "txn_" + "F" * 32, "txn_" + "0" * 32 + "\n"]
+    for transaction_id in malformed * 3:
+        for op in ("bus_fetch", "bus_ack"):
+            await client.send({"op": op, "transaction_id": transaction_id})
+            reply = await client.receive()
+            assert reply["op"] == f"{op}_res", reply
+            assert reply["transaction_id"] == transaction_id
+            assert reply["error"]["code"] == "NOT_FOUND"
+    await client.send({"op": "health"})
+    assert (await client.receive())["health"]["bus"]["breaker"] == "closed"
+    result = (await client.call("generate", {"bytes": 2 * MIB}))[-1]
+    assert result["bus"]["size_bytes"] > 2 * MIB
+
+
+async def test_call_tool__nul_in_request_id_still_goes_to_the_bus(
+    connect, agent, ws_config
+):
+    """jsonb refused the NUL in the row's metadata: DataError, counted as outage."""
+    ws_config(CIRCUIT_BREAKER_THRESHOLD=1)
+    client = await connect(agent[1])
+    for n in range(3):
+        request_id = f"r\x00{n}"
+        result = (await client.call("generate", {"bytes": 1_100_000}, request_id))[-1]
+        assert "bus" in result, result
+    await client.send({"op": "health"})
+    assert (await client.receive())["health"]["bus"]["breaker"] == "closed"

@@ -4,7 +4,14 @@ import logging
 
 import psycopg
 import pytest
-from django.db import DatabaseError, connection
+from django.db import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    ProgrammingError,
+    connection,
+)
 
 from bus.exceptions import CircuitOpenError, MessageNotFoundError
 from bus.models import BusEvent, Message
@@ -169,3 +176,85 @@ def test_breaker__terminated_backend_opens_it_and_events_wait_for_recovery(
     assert Message.objects.get().transaction_id == stored.transaction_id
     kinds = set(BusEvent.objects.values_list("kind", flat=True))
     assert {"breaker_opened", "breaker_closed", "stored"} <= kinds
+
+
+def _nul_lookup() -> None:
+    """A query psycopg refuses for its input: PostgreSQL text cannot hold NUL."""
+    Message.objects.filter(transaction_id="txn_\x00").first()
+
+
+def _bad_sql() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT no_such_column FROM message_bus")
+
+
+def _duplicate_row(producer) -> None:
+    stored = services.message_store(
+        payload=result_json(5000), producer=producer_of(producer), config=get_config()
+    )
+    Message.objects.create(
+        transaction_id=stored.transaction_id,
+        payload_size_bytes=1,
+        compressed_size_bytes=1,
+        checksum="0" * 64,
+        expires_at=stored.expires_at,
+    )
+
+
+def _closed_cursor() -> None:
+    cursor = connection.cursor()
+    cursor.close()
+    cursor.execute("SELECT 1")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_breaker__errors_caused_by_input_or_code_are_not_counted(
+    breaker, set_config, producer
+) -> None:
+    """DataError, ProgrammingError and IntegrityError prove no outage."""
+    set_config(CIRCUIT_BREAKER_THRESHOLD=1)
+    for fn, error in (
+        (_nul_lookup, DataError),
+        (_bad_sql, ProgrammingError),
+        (lambda: _duplicate_row(producer), IntegrityError),
+    ):
+        for _ in range(3):
+            with pytest.raises(error):
+                breaker.call(get_config(), fn)
+    assert breaker.state == CLOSED
+    assert not BusEvent.objects.filter(kind=BusEvent.Kind.BREAKER_OPENED).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_breaker__interface_errors_count(breaker, set_config) -> None:
+    set_config(CIRCUIT_BREAKER_THRESHOLD=1)
+    with pytest.raises(InterfaceError):
+        breaker.call(get_config(), _closed_cursor)
+    assert breaker.state == OPEN
+
+
+@pytest.mark.django_db(transaction=True)
+def test_breaker__input_errors_between_outages_do_not_reset_the_count(
+    breaker, set_config
+) -> None:
+    set_config(CIRCUIT_BREAKER_THRESHOLD=2)
+    fail_times(breaker, 1)
+    with pytest.raises(DataError):
+        breaker.call(get_config(), _nul_lookup)
+    fail_times(breaker, 1)
+    assert breaker.state == OPEN
+
+
+@pytest.mark.django_db(transaction=True)
+def test_breaker__input_error_as_probe_neither_closes_nor_reopens(
+    breaker, set_config, clock: FakeClock
+) -> None:
+    """A half-open probe refused for its input lets the next call probe."""
+    set_config(CIRCUIT_BREAKER_THRESHOLD=1, CIRCUIT_BREAKER_TIMEOUT_SECS=10)
+    fail_times(breaker, 1)
+    clock.advance(10)
+    with pytest.raises(DataError):
+        breaker.call(get_config(), _nul_lookup)
+    assert breaker.state == HALF_OPEN
+    assert breaker.call(get_config(), lambda: "probe") == "probe"
+    assert breaker.state == CLOSED

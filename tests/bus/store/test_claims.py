@@ -1,5 +1,7 @@
 """The claim store: the bus's async seam, through the breaker, in threads."""
 
+import dataclasses
+import logging
 from datetime import timedelta
 
 import pytest
@@ -13,11 +15,17 @@ from bus.exceptions import (
     ChecksumMismatchError,
     MessageExpiredError,
     MessageNotFoundError,
+    MessageQueryError,
 )
 from bus.models import Message
 from bus.store.breaker import CLOSED, OPEN
 from controlplane.config import aget_config
-from tests.bus.conftest import result_json, store_message, tamper_payload
+from tests.bus.conftest import (
+    producer_of,
+    result_json,
+    store_message,
+    tamper_payload,
+)
 
 MIB = 1024 * 1024
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -103,3 +111,60 @@ async def test_claim_store__database_down_is_unavailable_and_opens_the_breaker(
         with pytest.raises(BusUnavailableError):
             await release(producer, txn)
     assert bus_app().claims.breaker_state == OPEN
+
+
+MALFORMED_IDS = [
+    "txn_\x00",
+    "txn_" + "0" * 31 + "\x00",
+    "\x00" * 36,
+    "txn_" + "A" * 32,
+    "txn_" + "0" * 31,
+    "txn_" + "0" * 33,
+    "txn_" + "0" * 32 + "\n",
+    "TXN_" + "0" * 32,
+    "txn_" + "g" * 32,
+    "txn_",
+    "x" * 1_000_000,
+    "💥",
+]
+
+
+async def test_claim_store__malformed_ids_are_not_found_without_the_database(
+    producer, set_config, database_down
+) -> None:
+    """The database is down: only an id that is never looked up can be NOT_FOUND."""
+    await sync_to_async(set_config)(CIRCUIT_BREAKER_THRESHOLD=1)
+    with database_down:
+        for transaction_id in MALFORMED_IDS:
+            with pytest.raises(MessageNotFoundError):
+                await fetch(producer, transaction_id)
+            with pytest.raises(MessageNotFoundError):
+                await release(producer, transaction_id)
+            with pytest.raises(MessageNotFoundError):
+                await bus_app().claims.operator_fetch(
+                    transaction_id=transaction_id,
+                    operator="op",
+                    config=await aget_config(),
+                )
+    assert bus_app().claims.breaker_state == CLOSED
+
+
+async def test_claim_store__database_refusal_fails_the_call_not_the_breaker(
+    producer, set_config, caplog
+) -> None:
+    """A DataError (here a value too long for its column) is not an outage."""
+    await sync_to_async(set_config)(CIRCUIT_BREAKER_THRESHOLD=1)
+    too_long = dataclasses.replace(producer_of(producer), tool_name="t" * 101)
+    for _ in range(3):
+        with pytest.raises(MessageQueryError) as caught:
+            await bus_app().claims.store(
+                payload=result_json(5000), producer=too_long, config=await aget_config()
+            )
+    assert caught.value.code == "EXEC_ERROR"
+    assert "DataError" in str(caught.value)
+    assert bus_app().claims.breaker_state == CLOSED
+    refused = [r for r in caplog.records if "not an outage" in r.getMessage()]
+    assert len(refused) == 3 and refused[0].levelno == logging.ERROR
+    assert refused[0].exc_info is not None
+    txn = await stored(producer)
+    assert (await fetch(producer, txn)).size_bytes == 2 * MIB

@@ -1,5 +1,6 @@
 """Message bus services on real Postgres: store, fetch, verify, ack, expire."""
 
+import dataclasses
 import hashlib
 from datetime import timedelta
 
@@ -15,8 +16,10 @@ from bus.exceptions import (
 )
 from bus.models import BusEvent, Message
 from bus.store import codec, payload_io, services
+from controlplane.config import get_config
 from tests.bus.conftest import (
     fetch_message,
+    producer_of,
     result_json,
     store_message,
     tamper_payload,
@@ -267,3 +270,21 @@ def test_message_expire__expires_now_and_records(producer, staff_user) -> None:
     assert event.detail == {"by": staff_user.get_username()}
     with pytest.raises(MessageExpiredError):
         fetch_message(transaction_id=live.transaction_id, agent_id=producer.pk)
+
+
+def test_message_store__request_id_with_a_nul_is_stored(producer) -> None:
+    """jsonb cannot hold NUL; a client's odd request_id must not lose its result."""
+    odd = dataclasses.replace(producer_of(producer), request_id="r\x00-1")
+    stored = services.message_store(
+        payload=result_json(5000), producer=odd, config=get_config()
+    )
+    row = Message.objects.get(transaction_id=stored.transaction_id)
+    assert row.metadata == {"request_id": "r\ufffd-1"}
+
+
+def test_transaction_id_check__only_what_message_store_makes(producer) -> None:
+    made = store_message(producer, result_json(5000)).transaction_id
+    services.transaction_id_check(made)
+    for malformed in ("txn_" + made[4:].upper(), made + "0", made[:-1], "txn_\x00"):
+        with pytest.raises(MessageNotFoundError):
+            services.transaction_id_check(malformed)

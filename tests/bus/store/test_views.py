@@ -196,3 +196,38 @@ def test_health__a_failed_check_with_a_warning_is_still_500(
         response = client.get("/health/?format=json")
     assert response.status_code == 500
     assert response.json()["MessageBusBreaker()"].startswith("Warning: ")
+
+
+MALFORMED_PATHS = [
+    "txn_%00",
+    "%00",
+    "txn_" + "0" * 31 + "%00",
+    "txn_" + "A" * 32,
+    "txn_" + "0" * 33,
+    "txn_" + "0" * 32 + "%0A",
+    "txn_%2E%2E",
+    "x" * 5000,
+]
+
+
+@pytest.mark.parametrize("method", ["get", "delete"])
+async def test_bus_message__malformed_ids_are_404_and_never_open_the_breaker(
+    agent_with_token, set_config, method
+) -> None:
+    """A NUL once raised DataError in the driver, which the breaker counted."""
+    producer, token = agent_with_token
+    await sync_to_async(set_config)(CIRCUIT_BREAKER_THRESHOLD=1)
+    client = AsyncClient()
+    for path in MALFORMED_PATHS * 3:
+        response = await getattr(client, method)(f"/bus/{path}/", headers=bearer(token))
+        assert response.status_code == 404, path
+        assert response.json()["error"]["code"] == "NOT_FOUND"
+    assert bus_app().claims.breaker_state == "closed"
+    txn = await stored_claim(producer, result_json(2 * MIB))
+    response = await client.get(f"/bus/{txn}/", headers=bearer(token))
+    assert response.status_code == 200
+
+
+async def test_bus_message__malformed_id_without_a_token_is_still_401() -> None:
+    response = await AsyncClient().get("/bus/txn_%00/")
+    assert response.status_code == 401
