@@ -17,7 +17,10 @@ from controlplane.exceptions import (
 from controlplane.models import AgentToken
 
 TOKEN_BYTES = 32
+# What rotate_token takes as a new token (PROTOCOL.md "rotate_token"); the
+# distinct characters refuse "a" * 32 and other long but guessable tokens.
 MIN_TOKEN_LENGTH = 32
+MIN_TOKEN_DISTINCT_CHARS = 16
 
 
 def token_hash(raw_token: str) -> str:
@@ -84,6 +87,10 @@ def agent_token_rotate(*, agent_id: int, old_token: str, new_token: str) -> None
     """Replace an agent's current token; raise TokenMismatchError or WeakTokenError."""
     if len(new_token) < MIN_TOKEN_LENGTH:
         raise WeakTokenError(f"a token needs at least {MIN_TOKEN_LENGTH} characters")
+    if len(set(new_token)) < MIN_TOKEN_DISTINCT_CHARS:
+        raise WeakTokenError(
+            f"a token needs at least {MIN_TOKEN_DISTINCT_CHARS} distinct characters"
+        )
     try:
         with transaction.atomic():
             updated = (

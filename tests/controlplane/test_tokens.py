@@ -22,6 +22,8 @@ from controlplane.tokens import (
 
 pytestmark = pytest.mark.django_db
 
+STRONG = "0123456789abcdef" * 2  # 32 characters, 16 distinct: the weakest allowed
+
 
 def test_agent_token_create__stores_only_the_hash() -> None:
     agent, raw = agent_token_create(name="a")
@@ -51,7 +53,7 @@ def test_agent_token_use__records_last_used() -> None:
 
 def test_agent_token_rotate__replaces_the_token() -> None:
     agent, raw = agent_token_create(name="a")
-    new = "z" * 40
+    new = STRONG
     agent_token_rotate(agent_id=agent.pk, old_token=raw, new_token=new)
     assert agent_token_find(raw) is None and agent_token_find(new) == agent
 
@@ -62,9 +64,33 @@ def test_agent_token_rotate__refusals() -> None:
     with pytest.raises(WeakTokenError):
         agent_token_rotate(agent_id=agent.pk, old_token=raw, new_token="short")
     with pytest.raises(TokenMismatchError):
-        agent_token_rotate(agent_id=agent.pk, old_token="wrong", new_token="y" * 40)
+        agent_token_rotate(agent_id=agent.pk, old_token="wrong", new_token=STRONG)
     with pytest.raises(WeakTokenError):
         agent_token_rotate(agent_id=agent.pk, old_token=raw, new_token=other)
+
+
+@pytest.mark.parametrize(
+    "weak",
+    [
+        "a" * 32,
+        "a" * 1000,
+        "ab" * 20,
+        "0123456789abcde" * 3,  # 45 characters, 15 distinct
+        "0123456789abcdefghijklmnopqrstu",  # 31 distinct, one too short
+    ],
+)
+def test_agent_token_rotate__refuses_short_or_repetitive_tokens(weak: str) -> None:
+    """rotate_token accepted "a" * 32; 16 distinct characters are required too."""
+    agent, raw = agent_token_create(name="a")
+    with pytest.raises(WeakTokenError):
+        agent_token_rotate(agent_id=agent.pk, old_token=raw, new_token=weak)
+    assert agent_token_find(raw) == agent
+
+
+def test_agent_token_rotate__takes_the_weakest_allowed_token() -> None:
+    agent, raw = agent_token_create(name="a")
+    agent_token_rotate(agent_id=agent.pk, old_token=raw, new_token=STRONG)
+    assert agent_token_find(STRONG) == agent
 
 
 def test_agent_token_rotate__refuses_an_expired_token() -> None:
@@ -72,7 +98,7 @@ def test_agent_token_rotate__refuses_an_expired_token() -> None:
         name="a", expires_at=timezone.now() - timedelta(minutes=1)
     )
     with pytest.raises(TokenMismatchError):
-        agent_token_rotate(agent_id=agent.pk, old_token=raw, new_token="y" * 40)
+        agent_token_rotate(agent_id=agent.pk, old_token=raw, new_token=STRONG)
     agent.refresh_from_db()
     assert agent.token_hash == token_hash(raw)
 

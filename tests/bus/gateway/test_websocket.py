@@ -667,6 +667,8 @@ async def test_rotate_token__refusals(connect, agent) -> None:
         ({"op": "rotate_token", "old": agent[1]}, "missing_params"),
         ({"op": "rotate_token", "old": "wrong", "new": "n" * 40}, "unauthorized"),
         ({"op": "rotate_token", "old": agent[1], "new": "short"}, "weak_token"),
+        ({"op": "rotate_token", "old": agent[1], "new": "a" * 32}, "weak_token"),
+        ({"op": "rotate_token", "old": agent[1], "new": "ab" * 40}, "weak_token"),
     ]
     for frame, error in cases:
         await client.send(frame)
@@ -681,7 +683,7 @@ async def test_rotate_token__old_token_stops_working(
     ws_application, connect, agent, gateway
 ) -> None:
     client = await connect(agent[1])
-    new = "n" * 40
+    new = "0123456789abcdef" * 2
     await client.send({"op": "rotate_token", "old": agent[1], "new": new})
     assert await client.receive() == {"op": "rotate_token_res", "ok": True}
     reply, closed = await _first_frame(
@@ -690,7 +692,7 @@ async def test_rotate_token__old_token_stops_working(
     assert reply["error"] == "unauthorized" and closed["code"] == 4003
     fresh = await connect(new)
     assert fresh.hello_ack["ok"] is True
-    await client.send({"op": "rotate_token", "old": new, "new": "m" * 40})
+    await client.send({"op": "rotate_token", "old": new, "new": "fedcba9876543210" * 2})
     assert (await client.receive())["ok"] is True
 
 
