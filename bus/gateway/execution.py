@@ -149,8 +149,9 @@ async def execute(
 
 
 def _tool_failure(call: Call, error: Exception) -> Failure:
-    if not isinstance(error, ToolError):
-        logger.warning(
-            "Tool %s raised %s", call.tool.name, type(error).__name__, exc_info=error
-        )
+    if isinstance(error, ToolError):
+        return Failure(error.code, str(error) or type(error).__name__)
+    logger.warning(
+        "Tool %s raised %s", call.tool.name, type(error).__name__, exc_info=error
+    )
     return Failure(ErrorCode.EXEC_ERROR, str(error) or type(error).__name__)

@@ -5,9 +5,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bus.protocol import ErrorCode
+
 
 class ToolError(Exception):
-    """A tool failed; the message is safe to show to the agent (EXEC_ERROR)."""
+    """A tool failed; the message is safe to show to the agent.
+
+    The call's error code is EXEC_ERROR unless the tool names the protocol
+    code that says what went wrong, e.g.
+    ``raise ToolError("too big", code=ErrorCode.PAYLOAD_TOO_LARGE)``.
+    """
+
+    def __init__(self, message: str, *, code: str = ErrorCode.EXEC_ERROR) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class ToolTimeout(Exception):
