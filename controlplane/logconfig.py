@@ -3,9 +3,11 @@
 import contextvars
 import json
 import logging
+import traceback
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
@@ -62,17 +64,38 @@ def _escape(ch: str) -> str:
 
 
 class TextFormatter(logging.Formatter):
-    """Format a record as one text line, whatever its message and arguments hold.
+    """Format a record as text lines that no message or argument can add to.
 
     Messages carry text from frames (client names, ids, tool names): a newline
     in one would start a line of the client's choosing, and a lone surrogate
     would fail the write. Escaping the formatted message covers every argument
-    at once. A traceback still follows on its own lines.
+    at once. A traceback still takes its own lines, but the message of each
+    exception in it (a tool's error may quote its arguments) is escaped too.
     """
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = escape_unprintable(record.message)
         return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:
+        text = super().formatException(ei)
+        for exc in _chain(ei[1]):
+            # The same lines the traceback ends each exception with.
+            shown = "".join(traceback.format_exception_only(type(exc), exc))
+            shown = shown.rstrip("\n")
+            escaped = escape_unprintable(shown)
+            if escaped != shown:
+                text = text.replace(shown, escaped)
+        return text
+
+
+def _chain(exc: BaseException | None) -> list[BaseException]:
+    """Return an exception and those it was raised from or while handling."""
+    chain: list[BaseException] = []
+    while exc is not None and not any(exc is seen for seen in chain):
+        chain.append(exc)
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    return chain
 
 
 class JsonFormatter(logging.Formatter):

@@ -110,6 +110,25 @@ def test_text_formatter__traceback_still_follows_on_its_own_lines():
     assert rest[0] == "Traceback (most recent call last):"
 
 
+def test_text_formatter__exception_messages_in_a_traceback_are_escaped():
+    """A tool's error may quote its arguments: it gets no line of its own."""
+    try:
+        try:
+            raise KeyError("x")
+        except KeyError as inner:
+            raise ValueError(f"bad text {HOSTILE}") from inner
+    except ValueError:
+        record = logging.makeLogRecord(
+            {"msg": "Tool t raised", "exc_info": sys.exc_info()}
+        )
+    ContextFilter().filter(record)
+    lines = _text_formatter().format(record).split("\n")
+    assert not any(line.startswith("2026-01-01") for line in lines)
+    assert lines[-1].startswith("ValueError: bad text evil\\n2026-01-01")
+    assert "KeyError: 'x'" in lines
+    "\n".join(lines).encode("utf-8")
+
+
 def test_json_formatter__client_text_stays_valid_json_on_one_line():
     line = JsonFormatter().format(_client_record("agent-one", HOSTILE))
     assert "\n" not in line
