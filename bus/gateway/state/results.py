@@ -9,10 +9,13 @@ bytes): another agent's traffic never evicts it. ``MemoryResultCache``
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bus.protocol import digest, dumps, loads
+import orjson
+
+from bus.protocol import digest, dumps
 
 Body = dict[str, Any]
 
@@ -59,7 +62,17 @@ def encode_cached(cached: Cached) -> bytes:
 def decode_cached(data: bytes) -> Cached:
     """Parse an entry written by encode_cached."""
     fingerprint, _, body = data.partition(b"\n")
-    return Cached(fingerprint=fingerprint.decode(), body=loads(body.decode()))
+    return Cached(fingerprint=fingerprint.decode(), body=_own_json(body))
+
+
+def _own_json(data: bytes) -> Any:
+    # What encode_cached wrote, not a client's frame: the bad-input rules of
+    # protocol.loads do not apply (a tool may return a lone surrogate, which
+    # the stdlib serializer escapes and orjson then refuses to read back).
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
 
 
 class ResultCache(Protocol):
