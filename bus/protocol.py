@@ -88,6 +88,7 @@ class HelloError:
     MISSING_HELLO = "missing_hello"
     UNAUTHORIZED = "unauthorized"
     UNAVAILABLE = "unavailable"
+    RATE_LIMITED = "rate_limited"
 
 
 class RotateError:
@@ -103,6 +104,7 @@ class CloseCode:
     """WebSocket close codes the server uses."""
 
     GOING_AWAY = 1001
+    POLICY_VIOLATION = 1008
     MESSAGE_TOO_BIG = 1009
     TRY_AGAIN_LATER = 1013
     INVALID_HELLO = 4000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,7 @@ def parse_environment(environ: Mapping[str, str]) -> BaseConfig:
             shown = "***" if spec_of(key).secret else environ[key]
             problems.append(f"{key}={shown!r}: {exc}")
             values[key] = default_of(key)
+    problems.extend(_proxy_problems(values["WS_TRUSTED_PROXIES"]))
     if values["ENVIRONMENT"] == "production":
         if values["DEBUG"]:
             problems.append("DEBUG='true': must be false when ENVIRONMENT=production")
@@ -51,3 +53,17 @@ def parse_environment(environ: Mapping[str, str]) -> BaseConfig:
     if problems:
         raise ConfigError(problems)
     return BaseConfig(values=values, from_environment=frozenset(seen))
+
+
+def _proxy_problems(entries: tuple[str, ...]) -> list[str]:
+    # The value grammar only splits the list; an entry that names no address
+    # would silently trust nobody (or the wrong hosts), so it stops the start.
+    problems = []
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            problems.append(
+                f"WS_TRUSTED_PROXIES={entry!r}: must be IP addresses or CIDR networks"
+            )
+    return problems

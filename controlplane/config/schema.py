@@ -261,6 +261,27 @@ class Config:
         "/metrics open to anyone who reaches the port.",
         secret=True,
     )
+    WS_AUTH_FAILURES_PER_MINUTE: int = setting(
+        30,
+        "Failed hellos from one client address within 60 s after which every "
+        "hello from it is refused with rate_limited until the count drops.",
+        minimum=1,
+        maximum=100000,
+        overridable=True,
+    )
+    WS_TRUSTED_PROXIES: tuple[str, ...] = setting(
+        (),
+        "Proxies (IP addresses or CIDR networks, comma-separated) whose "
+        "X-Forwarded-For names the client address; empty trusts none.",
+    )
+    WS_MAX_BUFFERED_BYTES: int = setting(
+        64 * MIB,
+        "Bytes of frames queued for one connection that its client has not read; "
+        "more closes it with 1008. Applies to new connections.",
+        minimum=1 * MIB,
+        maximum=16 * 1024 * MIB,
+        overridable=True,
+    )
 
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Config)}

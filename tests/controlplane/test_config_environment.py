@@ -45,3 +45,13 @@ def test_parse_environment__records_which_keys_came_from_the_environment():
     assert base.values["WS_CALL_TIMEOUT_SECS"] == 30.0
     assert base.values["WS_SESSION_MAX_INFLIGHT"] == 8
     assert base.from_environment == {"WS_CALL_TIMEOUT_SECS"}
+
+
+def test_parse_environment__trusted_proxies_must_be_addresses_or_networks():
+    parsed = config.parse_environment({"WS_TRUSTED_PROXIES": "10.0.0.0/8, ::1"})
+    assert parsed.values["WS_TRUSTED_PROXIES"] == ("10.0.0.0/8", "::1")
+    with pytest.raises(ConfigError) as caught:
+        config.parse_environment({"WS_TRUSTED_PROXIES": "10.0.0.1,lb.internal"})
+    assert caught.value.problems == [
+        "WS_TRUSTED_PROXIES='lb.internal': must be IP addresses or CIDR networks"
+    ]
