@@ -189,6 +189,11 @@ def run_daphne(host: str, port: int, max_bytes: int) -> None:
             self.failure = failure.getErrorMessage()
             super().listen_error(failure)
 
+        async def handle_reply(self, protocol: Any, message: dict[str, Any]) -> None:
+            await super().handle_reply(protocol, message)
+            if message["type"] == "websocket.send":
+                await protocol.writable.wait()
+
     stopping: list[bool] = []
 
     def on_signal() -> None:
@@ -208,15 +213,45 @@ def run_daphne(host: str, port: int, max_bytes: int) -> None:
 
     class RegisteredCloseCodes(WebSocketProtocol):
         # autobahn lets applications send only 1000 and 3000-4999; the protocol
-        # needs 1013 (hello while the database is down) and 1001 (shutdown).
+        # needs 1013 (hello while the database is down), 1001 (shutdown) and
+        # 1008 (a client that does not read).
         def serverClose(self, code: int | None = None) -> None:
-            if code in (CloseCode.GOING_AWAY, CloseCode.TRY_AGAIN_LATER):
+            if code in (
+                CloseCode.GOING_AWAY,
+                CloseCode.TRY_AGAIN_LATER,
+                CloseCode.POLICY_VIOLATION,
+            ):
                 self.sendCloseFrame(code=code, isReply=False)
             else:
                 super().serverClose(code)
 
+    class SendWaitsForClient(RegisteredCloseCodes):
+        # daphne's send returns at once and Twisted buffers whatever the
+        # application sends, read or not; uvicorn's waits while the socket's
+        # buffer is full. As the transport's producer (in place of the HTTP
+        # channel that upgraded), this protocol hears when Twisted's buffer
+        # passes its high-water mark and when it has drained, and handle_reply
+        # waits in between: the consumer's queue (transports/outbound.py) then
+        # holds what the client has not read, under either server.
+        def connectionMade(self) -> None:
+            self.writable = asyncio.Event()
+            self.writable.set()
+            super().connectionMade()
+            self.transport.unregisterProducer()
+            self.transport.registerProducer(self, True)
+
+        def pauseProducing(self) -> None:
+            self.writable.clear()
+
+        def resumeProducing(self) -> None:
+            self.writable.set()
+
+        def stopProducing(self) -> None:
+            # The connection is gone: nothing will drain, nobody may wait.
+            self.writable.set()
+
     def on_ready() -> None:
-        server.ws_factory.protocol = RegisteredCloseCodes
+        server.ws_factory.protocol = SendWaitsForClient
         # By default autobahn drops the TCP connection on a too-large message;
         # the protocol promises a close frame with 1009.
         server.ws_factory.setProtocolOptions(failByDrop=False)

@@ -24,6 +24,7 @@ from bus.exceptions import BusError
 from bus.gateway.events import Answer, CallEvent, Progress
 from bus.gateway.pipeline import Gateway
 from bus.gateway.sessions import ANONYMOUS, Agent, Session
+from bus.gateway.transports.outbound import Outbound
 from bus.protocol import (
     PROTOCOL_VERSION,
     SERVER_VERSION,
@@ -55,6 +56,12 @@ SHOWN_OP_CHARS = 100
 # bus_chunk frames carry at most this much of a payload, so that each frame
 # fits the 1 MiB that most WebSocket clients and servers accept by default.
 CHUNK_BYTES = 512 * 1024
+# Frames of one stream that the server produces at the client's pace: they wait
+# for room in the connection's queue instead of counting against its bound.
+PACED_OPS = frozenset({Op.BUS_CHUNK})
+# How long a close waits for the frames queued before it to reach the server;
+# a client that does not read gets the close frame when it reads again.
+CLOSE_WAIT_SECS = 2.0
 
 
 def _whole(number: float) -> float | int:
@@ -117,6 +124,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
     session: Session | None = None
     refused = False
     hello_timer: asyncio.Task[None] | None = None
+    outbound: Outbound
 
     def __init__(self, *args: Any, gateway: Gateway, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -140,16 +148,32 @@ class AgentConsumer(AsyncWebsocketConsumer):
         """Accept and give the client the hello timeout to authenticate."""
         await self.accept()
         config = await aget_config()
+        self.outbound = Outbound(
+            self.base_send,
+            limit=config.WS_MAX_BUFFERED_BYTES,
+            on_overflow=self._overflowed,
+        )
         self.hello_timer = asyncio.create_task(
             self._expire_hello(config.WS_HELLO_TIMEOUT_SECS)
         )
 
     async def disconnect(self, code: int) -> None:
-        """Forget the session; its calls finish on their own."""
+        """Forget the session and its unsent frames; its calls finish on their own."""
         if self.hello_timer is not None:
             self.hello_timer.cancel()
+        self.outbound.stop()
         if self.session is not None:
             await self.gateway.close_session(self.session)
+
+    async def close(self, code: int | None = None, reason: str | None = None) -> None:
+        """Close after the frames already queued (the session's Transport.close).
+
+        Waits up to CLOSE_WAIT_SECS for them to reach the server; frames the
+        client sends from now on are ignored.
+        """
+        self.refused = True
+        self.outbound.close(code, reason)
+        await self.outbound.flushed(CLOSE_WAIT_SECS)
 
     async def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None
@@ -185,10 +209,17 @@ class AgentConsumer(AsyncWebsocketConsumer):
             await self.send_frame(self._internal_error(op, text_data))
 
     async def send_frame(self, frame: dict[str, Any]) -> int:
-        """Send one server frame and return its size."""
+        """Queue one server frame; return its size, 0 if dropped (see outbound.py)."""
         text = encode_frame(frame)
-        await self.send(text_data=text)
-        return len(text)
+        if frame["op"] in PACED_OPS:
+            await self.outbound.room(text)
+        return self.outbound.offer(text)
+
+    def _overflowed(self) -> None:
+        # The queue is closing the connection with 1008: read and deliver no more.
+        self.refused = True
+        if self.session is not None:
+            self.session.closed = True
 
     async def deliver(self, event: CallEvent) -> int:
         """Send a pipeline event as its frame (the session's Transport)."""

@@ -1,0 +1,151 @@
+"""Hostile clients against a real server: revoked tokens, hello floods, slow readers."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import time
+from typing import Any
+
+import pytest
+import websockets
+from websockets.asyncio.client import connect as ws_connect
+
+from tests.servers import MIB, Server
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+RECEIVE_TIMEOUT_SECS = 10
+# A result under the bus threshold, so every answer carries it inline.
+GENERATE = {"bytes": 900_000, "seed": 1}
+# Enough identical calls that their answers are four times the default bound.
+ATTACK_CALLS = 300
+DEFAULT_MAX_BUFFERED = 64 * MIB
+RSS_MARGIN = 100 * MIB
+
+
+def _url(server: Server) -> str:
+    return f"ws://127.0.0.1:{server.port}/ws/"
+
+
+async def _receive(ws: Any) -> dict[str, Any]:
+    return json.loads(await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT_SECS))
+
+
+async def _hello(ws: Any, token: str) -> dict[str, Any]:
+    await ws.send(json.dumps({"op": "hello", "token": token}))
+    return await _receive(ws)
+
+
+async def _call(ws: Any, name: str, arguments: dict, request_id: str) -> None:
+    frame = {
+        "op": "call_tool",
+        "name": name,
+        "request_id": request_id,
+        "arguments": arguments,
+    }
+    await ws.send(json.dumps(frame))
+
+
+async def _result(ws: Any, request_id: str) -> dict[str, Any]:
+    while True:
+        frame = await _receive(ws)
+        if frame["op"] == "call_tool_res" and frame["request_id"] == request_id:
+            return frame
+
+
+async def _close_code(ws: Any) -> int:
+    """Read everything the server sent until its close frame; return its code."""
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        while True:
+            await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT_SECS)
+    assert closed.value.rcvd is not None, "the server dropped without a close frame"
+    return closed.value.rcvd.code
+
+
+def _rss(pid: int) -> int:
+    for line in open(f"/proc/{pid}/status").read().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for pid {pid}")
+
+
+async def _log_line(server: Server, text: str, timeout: float = 30) -> str:
+    """Wait until the server's log has a line containing text; return it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in server.log.read_text(errors="replace").splitlines():
+            if text in line:
+                return line
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no log line with {text!r}:\n{server.log.read_text()}")
+
+
+# A client that does not read
+
+
+async def _slow_reader(server: Server, token: str) -> tuple[int, int, int]:
+    """Flood a non-reading connection with cached answers; return close, RSS."""
+    pid = server.process.pid
+    async with ws_connect(
+        _url(server), max_size=None, max_queue=1, ping_interval=None
+    ) as ws:
+        assert (await _hello(ws, token))["ok"] is True
+        await _call(ws, "generate", GENERATE, "warm-up")
+        assert "outputs" in await _result(ws, "warm-up")
+        baseline = peak = _rss(pid)
+        for number in range(ATTACK_CALLS):
+            await _call(ws, "generate", GENERATE, f"r-{number}")
+        overflow = asyncio.create_task(_log_line(server, "WS_MAX_BUFFERED_BYTES"))
+        while not overflow.done():
+            peak = max(peak, _rss(pid))
+            await asyncio.sleep(0.01)
+        overflow.result()
+        code = await _close_code(ws)
+        peak = max(peak, _rss(pid))
+    return code, baseline, peak
+
+
+@pytest.mark.parametrize("kind", ["daphne", "uvicorn"])
+def test_slow_reader__is_closed_1008_and_the_server_stays_bounded(
+    control_plane, agent, kind
+) -> None:
+    server = control_plane(kind)
+    code, baseline, peak = asyncio.run(_slow_reader(server, agent[1]))
+    assert code == 1008
+    assert peak - baseline <= DEFAULT_MAX_BUFFERED + RSS_MARGIN, (baseline, peak)
+
+    async def served() -> dict[str, Any]:
+        async with ws_connect(_url(server)) as ws:
+            assert (await _hello(ws, agent[1]))["ok"] is True
+            await _call(ws, "echo", {"text": "still here"}, "after")
+            return await _result(ws, "after")
+
+    assert asyncio.run(served())["outputs"][0]["text"] == "still here"
+
+
+def test_slow_reader__bound_never_cuts_a_stored_result_being_fetched(
+    control_plane, agent
+) -> None:
+    """bus_chunk frames wait for room: a result larger than the bound streams whole."""
+    server = control_plane(WS_MAX_BUFFERED_BYTES=str(MIB))
+
+    async def fetch() -> tuple[bytes, dict[str, Any]]:
+        async with ws_connect(_url(server), max_size=None) as ws:
+            assert (await _hello(ws, agent[1]))["ok"] is True
+            await _call(ws, "generate", {"bytes": 3 * MIB, "seed": 2}, "big")
+            ref = (await _result(ws, "big"))["bus"]
+            await ws.send(
+                json.dumps({"op": "bus_fetch", "transaction_id": ref["transaction_id"]})
+            )
+            pieces = []
+            while (frame := await _receive(ws))["op"] == "bus_chunk":
+                pieces.append(base64.b64decode(frame["data"]))
+            return b"".join(pieces), frame
+
+    payload, done = asyncio.run(fetch())
+    assert done["op"] == "bus_fetch_res" and done["chunks"] >= 6
+    assert done["checksum"] == "sha256:" + hashlib.sha256(payload).hexdigest()
+    assert len(json.loads(payload)["outputs"][0]["text"]) == 3 * MIB
