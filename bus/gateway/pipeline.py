@@ -34,6 +34,7 @@ from bus.gateway.delivery import bus_status, deliver_result
 from bus.gateway.events import Accepted, Answer
 from bus.gateway.execution import Call, Failure, execute
 from bus.gateway.registry import Registry, ToolRegistry
+from bus.gateway.revocation import RevocationWatch
 from bus.gateway.sessions import Agent, Session, Transport
 from bus.gateway.state.capacity import CapacityLimiter, CapacitySnapshot, Rejection
 from bus.gateway.state.inflight import CallsInFlight, InFlightCall
@@ -66,6 +67,7 @@ class Gateway:
         self.claims = claims
         self.call_log = metrics.CallLog()
         self.sessions: dict[str, Session] = {}
+        self.revocations = RevocationWatch(self.sessions)
         self.running: dict[tuple[str, str], Call] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.started_at = time.time()
@@ -87,12 +89,15 @@ class Gateway:
             agent=agent, transport=transport, token_hash=token_hash, client=client
         )
         self.sessions[session.session_id] = session
+        self.revocations.start()
         return session
 
     async def close_session(self, session: Session) -> None:
         """Forget a connection; its calls run on and their results are cached."""
         session.closed = True
         self.sessions.pop(session.session_id, None)
+        if not self.sessions:
+            self.revocations.stop()
         for call in self.running.values():
             call.subscribers.pop(session.session_id, None)
         await self.capacity.forget_session(session.session_id)
@@ -206,12 +211,19 @@ class Gateway:
 
     async def close_sessions(self, code: int) -> None:
         """Close every open connection with a close code (at shutdown)."""
-        for session in list(self.sessions.values()):
-            try:
-                await session.transport.close(code)
-            except Exception:
-                # Shutdown goes on for the other sessions; this one just drops.
-                logger.exception("Cannot close session %s", session.session_id)
+        self.revocations.stop()
+        # Together: a close may wait for a slow client to read what precedes it.
+        await asyncio.gather(
+            *(self._close(session, code) for session in list(self.sessions.values()))
+        )
+
+    @staticmethod
+    async def _close(session: Session, code: int) -> None:
+        try:
+            await session.transport.close(code)
+        except Exception:
+            # Shutdown goes on for the other sessions; this one just drops.
+            logger.exception("Cannot close session %s", session.session_id)
 
     # The checks, one method per step of call_tool's list
 

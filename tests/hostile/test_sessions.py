@@ -13,6 +13,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import connect as ws_connect
 
+from controlplane.tokens import agent_token_revoke
 from tests.servers import MIB, Server
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -81,6 +82,30 @@ async def _log_line(server: Server, text: str, timeout: float = 30) -> str:
                 return line
         await asyncio.sleep(0.02)
     raise AssertionError(f"no log line with {text!r}:\n{server.log.read_text()}")
+
+
+# Revocation
+
+
+def test_revocation__closes_an_open_session_with_4003_within_5_s(
+    control_plane, agent
+) -> None:
+    server = control_plane()
+    row, token = agent
+
+    async def scenario() -> tuple[int, float]:
+        async with ws_connect(_url(server)) as ws:
+            assert (await _hello(ws, token))["ok"] is True
+            await ws.send(json.dumps({"op": "list_tools"}))
+            assert (await _receive(ws))["op"] == "list_tools_res"
+            revoked_at = time.monotonic()
+            await asyncio.to_thread(agent_token_revoke, agent=row)
+            code = await _close_code(ws)
+            return code, time.monotonic() - revoked_at
+
+    code, elapsed = asyncio.run(scenario())
+    assert code == 4003
+    assert elapsed < 5
 
 
 # A client that does not read
