@@ -7,6 +7,7 @@ from redis.asyncio import Redis
 
 from bus.gateway.pipeline import Gateway
 from bus.gateway.registry import ToolRegistry
+from bus.gateway.state.hello_failures import MemoryHelloFailures
 from bus.gateway.state.memory import (
     MemoryCallsInFlight,
     MemoryCapacity,
@@ -23,6 +24,7 @@ def build_gateway(*, claims: ClaimStore) -> Gateway:
         capacity=MemoryCapacity(),
         in_flight=MemoryCallsInFlight(),
         results=build_results(),
+        hello_failures=MemoryHelloFailures(),
         registry=ToolRegistry(),
         claims=claims,
     )

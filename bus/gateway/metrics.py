@@ -42,6 +42,12 @@ LATENCY = Histogram(
     ["tool"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+HELLO_REFUSALS = Counter(
+    "controlplane_ws_hello_refusals",
+    "Hellos refused, by reason (the hello_ack error); invalid_hello, "
+    "missing_hello and unauthorized count towards WS_AUTH_FAILURES_PER_MINUTE.",
+    ["reason"],
+)
 
 
 def resolve_path(path: str) -> Path:
@@ -156,6 +162,12 @@ def _observe_call(tool: str, outcome: str, latency: float) -> None:
         histogram = _latency_by_tool[tool] = LATENCY.labels(tool)
     counter.inc()
     histogram.observe(latency)
+
+
+def record_hello_refusal(reason: str) -> None:
+    """Count a refused hello; the reason is one of the protocol's hello errors."""
+    # Never labelled by address: one series per reason, whoever knocks.
+    HELLO_REFUSALS.labels(reason).inc()
 
 
 class GatewayCollector(Collector):

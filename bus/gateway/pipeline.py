@@ -37,6 +37,7 @@ from bus.gateway.registry import Registry, ToolRegistry
 from bus.gateway.revocation import RevocationWatch
 from bus.gateway.sessions import Agent, Session, Transport
 from bus.gateway.state.capacity import CapacityLimiter, CapacitySnapshot, Rejection
+from bus.gateway.state.hello_failures import HelloFailures
 from bus.gateway.state.inflight import CallsInFlight, InFlightCall
 from bus.gateway.state.results import Cached, ResultCache
 from bus.protocol import DUPLICATE_NOTE, CallRequest, ErrorCode, Scope, error_body
@@ -57,12 +58,14 @@ class Gateway:
         capacity: CapacityLimiter,
         in_flight: CallsInFlight,
         results: ResultCache,
+        hello_failures: HelloFailures,
         registry: ToolRegistry,
         claims: ClaimStore,
     ) -> None:
         self.capacity = capacity
         self.in_flight = in_flight
         self.results = results
+        self.hello_failures = hello_failures
         self.registry = registry
         self.claims = claims
         self.call_log = metrics.CallLog()

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 import time
+import urllib.request
 from typing import Any
 
 import pytest
@@ -106,6 +107,96 @@ def test_revocation__closes_an_open_session_with_4003_within_5_s(
     code, elapsed = asyncio.run(scenario())
     assert code == 4003
     assert elapsed < 5
+
+
+# Failed hellos
+
+
+def _hello_refusals(server: Server) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics") as reply:
+        text = reply.read().decode()
+    found = {}
+    for line in text.splitlines():
+        if line.startswith("controlplane_ws_hello_refusals_total{"):
+            labels, value = line.rsplit(" ", 1)
+            found[labels.split('reason="')[1].split('"')[0]] = float(value)
+    return found
+
+
+async def _refused(server: Server, first_frame: str, **connect: Any) -> tuple:
+    async with ws_connect(_url(server), **connect) as ws:
+        await ws.send(first_frame)
+        reply = await _receive(ws)
+        return reply["error"], await _close_code(ws)
+
+
+def test_failed_hellos__rate_limit_engages_for_the_address(
+    control_plane, agent
+) -> None:
+    server = control_plane(WS_AUTH_FAILURES_PER_MINUTE="3")
+    bad_token = "not-a-token-" + "x" * 40
+    hello = json.dumps({"op": "hello", "token": agent[1]})
+
+    async def scenario() -> list[tuple]:
+        # Each failure counts, whatever the reason, and a spoofed
+        # X-Forwarded-For changes nothing when no proxy is trusted.
+        return [
+            await _refused(server, "not json"),
+            await _refused(
+                server,
+                json.dumps({"op": "list_tools"}),
+                additional_headers={"X-Forwarded-For": "198.51.100.1"},
+            ),
+            await _refused(server, json.dumps({"op": "hello", "token": bad_token})),
+            await _refused(server, hello),
+            await _refused(
+                server, hello, additional_headers={"X-Forwarded-For": "198.51.100.2"}
+            ),
+        ]
+
+    assert asyncio.run(scenario()) == [
+        ("invalid_hello", 4000),
+        ("missing_hello", 4001),
+        ("unauthorized", 4003),
+        ("rate_limited", 1013),
+        ("rate_limited", 1013),
+    ]
+    log = server.log.read_text()
+    assert log.count("WARNING") >= 3 and "127.0.0.1" in log
+    assert bad_token not in log and agent[1] not in log
+    assert _hello_refusals(server) == {
+        "invalid_hello": 1.0,
+        "missing_hello": 1.0,
+        "unauthorized": 1.0,
+        "rate_limited": 2.0,
+    }
+
+
+def test_failed_hellos__behind_a_trusted_proxy_count_per_client(
+    control_plane, agent
+) -> None:
+    server = control_plane(
+        WS_AUTH_FAILURES_PER_MINUTE="2", WS_TRUSTED_PROXIES="127.0.0.1"
+    )
+    bad = json.dumps({"op": "hello", "token": "wrong"})
+    hello = json.dumps({"op": "hello", "token": agent[1]})
+
+    def via(client: str) -> dict[str, Any]:
+        # The client may claim anything at the left; the proxy appends the truth.
+        return {"additional_headers": {"X-Forwarded-For": f"10.9.9.9, {client}"}}
+
+    async def scenario() -> tuple:
+        refusals = [await _refused(server, bad, **via("203.0.113.7")) for _ in "ab"]
+        limited = await _refused(server, hello, **via("203.0.113.7"))
+        async with ws_connect(_url(server), **via("203.0.113.8")) as ws:
+            other = await _hello(ws, agent[1])
+        return refusals, limited, other["ok"]
+
+    refusals, limited, other_ok = asyncio.run(scenario())
+    assert refusals == [("unauthorized", 4003)] * 2
+    assert limited == ("rate_limited", 1013)
+    assert other_ok is True
+    assert "203.0.113.7" in server.log.read_text()
 
 
 # A client that does not read

@@ -21,7 +21,10 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import DatabaseError
 
 from bus.exceptions import BusError
+from bus.gateway import metrics
+from bus.gateway.client_address import client_address
 from bus.gateway.events import Answer, CallEvent, Progress
+from bus.gateway.hellos import hello_failed, hello_limited
 from bus.gateway.pipeline import Gateway
 from bus.gateway.sessions import ANONYMOUS, Agent, Session
 from bus.gateway.transports.outbound import Outbound
@@ -44,7 +47,7 @@ from bus.protocol import (
     parse_cancel,
     parse_transaction_id,
 )
-from controlplane.config import aget_config
+from controlplane.config import Config, aget_config
 from controlplane.exceptions import TokenMismatchError, WeakTokenError
 from controlplane.logconfig import session_id_var
 from controlplane.models import AgentToken
@@ -244,12 +247,31 @@ class AgentConsumer(AsyncWebsocketConsumer):
 
     async def _refuse(self, error: str, code: int) -> None:
         self.refused = True
+        metrics.record_hello_refusal(error)
         await self.send_frame({"op": Op.HELLO_ACK, "ok": False, "error": error})
         await self.close(code=code)
+
+    async def _fail(self, address: str, error: str, code: int, config: Config) -> None:
+        # A failure of the client's making: it counts towards the rate limit.
+        await hello_failed(
+            failures=self.gateway.hello_failures,
+            address=address,
+            reason=error,
+            config=config,
+        )
+        await self._refuse(error, code)
 
     async def _hello(self, text: str) -> None:
         if self.hello_timer is not None:
             self.hello_timer.cancel()
+        config = await aget_config()
+        address = client_address(self.scope, config.WS_TRUSTED_PROXIES)
+        # Before anything is parsed or looked up: a limited address costs no query.
+        if await hello_limited(
+            failures=self.gateway.hello_failures, address=address, config=config
+        ):
+            await self._refuse(HelloError.RATE_LIMITED, CloseCode.TRY_AGAIN_LATER)
+            return
         try:
             frame = loads(text)
         except FrameError:
@@ -257,12 +279,15 @@ class AgentConsumer(AsyncWebsocketConsumer):
             # surrogate, the token included) refuses the hello like non-JSON.
             frame = None
         if not isinstance(frame, dict):
-            await self._refuse(HelloError.INVALID_HELLO, CloseCode.INVALID_HELLO)
+            await self._fail(
+                address, HelloError.INVALID_HELLO, CloseCode.INVALID_HELLO, config
+            )
             return
         if frame.get("op") != Op.HELLO:
-            await self._refuse(HelloError.MISSING_HELLO, CloseCode.MISSING_HELLO)
+            await self._fail(
+                address, HelloError.MISSING_HELLO, CloseCode.MISSING_HELLO, config
+            )
             return
-        config = await aget_config()
         token = frame.get("token")
         has_token = isinstance(token, str) and bool(token)
         try:
@@ -276,7 +301,9 @@ class AgentConsumer(AsyncWebsocketConsumer):
             await self._refuse(HelloError.UNAVAILABLE, CloseCode.TRY_AGAIN_LATER)
             return
         if row is None and (has_token or config.WS_AUTH_REQUIRED):
-            await self._refuse(HelloError.UNAUTHORIZED, CloseCode.UNAUTHORIZED)
+            await self._fail(
+                address, HelloError.UNAUTHORIZED, CloseCode.UNAUTHORIZED, config
+            )
             return
         self.session = self.gateway.open_session(
             agent=_agent_of(row) if row is not None else ANONYMOUS,
