@@ -136,7 +136,7 @@ async def test_revocation__the_session_that_rotated_its_token_stays_open(
     connect, gateway, agent
 ) -> None:
     client = await connect(agent[1])
-    new = "n3w-" + "k" * 40
+    new = "n3w-rotated-token-abcdefghijklmnopqrstuvwxyz"
     await client.send({"op": "rotate_token", "old": agent[1], "new": new})
     assert await client.receive() == {"op": "rotate_token_res", "ok": True}
     assert await gateway.revocations.check() == 0
