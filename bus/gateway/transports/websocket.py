@@ -23,14 +23,19 @@ from django.db import DatabaseError
 from bus.exceptions import BusError
 from bus.gateway import metrics
 from bus.gateway.client_address import client_address
-from bus.gateway.events import Answer, CallEvent, Progress
+from bus.gateway.events import Answer, CallEvent
 from bus.gateway.hellos import hello_failed, hello_limited
 from bus.gateway.pipeline import Gateway
-from bus.gateway.sessions import ANONYMOUS, Agent, Session
+from bus.gateway.sessions import ANONYMOUS, Session
+from bus.gateway.transports.frames import (
+    agent_of,
+    bus_error,
+    client_label,
+    event_frame,
+    hello_ack,
+)
 from bus.gateway.transports.outbound import Outbound
 from bus.protocol import (
-    PROTOCOL_VERSION,
-    SERVER_VERSION,
     CloseCode,
     ErrorCode,
     FrameError,
@@ -50,7 +55,6 @@ from bus.protocol import (
 from controlplane.config import Config, aget_config
 from controlplane.exceptions import TokenMismatchError, WeakTokenError
 from controlplane.logconfig import session_id_var
-from controlplane.models import AgentToken
 from controlplane.tokens import agent_token_rotate, agent_token_use, token_hash
 
 logger = logging.getLogger(__name__)
@@ -65,60 +69,6 @@ PACED_OPS = frozenset({Op.BUS_CHUNK})
 # How long a close waits for the frames queued before it to reach the server;
 # a client that does not read gets the close frame when it reads again.
 CLOSE_WAIT_SECS = 2.0
-
-
-def _whole(number: float) -> float | int:
-    return int(number) if float(number).is_integer() else number
-
-
-def _agent_of(row: AgentToken) -> Agent:
-    return Agent(
-        key=f"a{row.pk}",
-        id=row.pk,
-        name=row.name,
-        allowed_tools=frozenset(row.allowed_tools or ()),
-    )
-
-
-def _client_label(client: Any) -> str:
-    if not isinstance(client, dict):
-        return ""
-    parts = (client.get("name"), client.get("version"))
-    return " ".join(str(part) for part in parts if isinstance(part, str | int))[:100]
-
-
-def event_frame(event: CallEvent) -> dict[str, Any]:
-    """Return the protocol frame of a pipeline event."""
-    if isinstance(event, Answer):
-        frame = {"op": Op.CALL_TOOL_RES, "request_id": event.request_id, **event.body}
-        if event.cached:
-            frame["cached"] = True
-        return frame
-    if isinstance(event, Progress):
-        frame = {
-            "op": Op.PROGRESS,
-            "request_id": event.request_id,
-            "name": event.name,
-            "t": event.t,
-        }
-        if event.note is not None:
-            frame["note"] = event.note
-        return frame
-    return {
-        "op": Op.CALL_TOOL_ACK,
-        "request_id": event.request_id,
-        "accepted": True,
-        "timeout": _whole(event.timeout),
-        "name": event.name,
-    }
-
-
-def _bus_error(op: str, transaction_id: str, exc: BusError) -> dict[str, Any]:
-    return {
-        "op": op,
-        "transaction_id": transaction_id,
-        **error_body(exc.code, str(exc)),
-    }
 
 
 class AgentConsumer(AsyncWebsocketConsumer):
@@ -306,10 +256,10 @@ class AgentConsumer(AsyncWebsocketConsumer):
             )
             return
         self.session = self.gateway.open_session(
-            agent=_agent_of(row) if row is not None else ANONYMOUS,
+            agent=agent_of(row) if row is not None else ANONYMOUS,
             transport=self,
             token_hash=token_hash(token) if has_token else None,
-            client=_client_label(frame.get("client")),
+            client=client_label(frame.get("client")),
         )
         session_id_var.set(self.session.session_id)
         logger.info(
@@ -317,21 +267,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
             self.session.agent.name,
             self.session.client or "-",
         )
-        await self.send_frame(
-            {
-                "op": Op.HELLO_ACK,
-                "ok": True,
-                "session_id": self.session.session_id,
-                "protocol": PROTOCOL_VERSION,
-                "server": {"version": SERVER_VERSION},
-                "limits": {
-                    "max_message_bytes": config.WS_MAX_MESSAGE_BYTES,
-                    "bus_threshold_bytes": config.MESSAGE_BUS_THRESHOLD_BYTES,
-                    "session_max_inflight": config.WS_SESSION_MAX_INFLIGHT,
-                    "call_timeout_secs": _whole(config.WS_CALL_TIMEOUT_SECS),
-                },
-            }
-        )
+        await self.send_frame(hello_ack(self.session.session_id, config))
 
     # Operations (see OP_HANDLERS)
 
@@ -370,7 +306,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
                 config=await aget_config(),
             )
         except BusError as exc:
-            await self.send_frame(_bus_error(Op.BUS_FETCH_RES, transaction_id, exc))
+            await self.send_frame(bus_error(Op.BUS_FETCH_RES, transaction_id, exc))
             return
         chunks = 0
         for piece in payload.pieces(CHUNK_BYTES):
@@ -403,7 +339,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
                 config=await aget_config(),
             )
         except BusError as exc:
-            reply = {**_bus_error(Op.BUS_ACK_RES, transaction_id, exc), "ok": False}
+            reply = {**bus_error(Op.BUS_ACK_RES, transaction_id, exc), "ok": False}
             await self.send_frame(reply)
             return
         await self.send_frame(
