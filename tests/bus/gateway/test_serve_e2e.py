@@ -131,22 +131,19 @@ async def test_serve__message_size_limits(server, agent) -> None:
         assert closed.value.rcvd.code == 1009
 
 
+async def _start_long_sleep(ws: Any, token: str) -> None:
+    """Say hello and start a 60 s sleep (request "long"); return at its ack."""
+    await ws.send(json.dumps({"op": "hello", "token": token}))
+    assert (await _receive(ws))["ok"] is True
+    call = {"op": "call_tool", "name": "sleep", "request_id": "long"}
+    await ws.send(json.dumps({**call, "arguments": {"seconds": 60}}))
+    assert (await _receive(ws))["op"] == "call_tool_ack"
+
+
 @pytest.mark.parametrize("server", ["daphne", "uvicorn"], indirect=True)
 async def test_serve__sigterm_drains_and_cleans_up(server, agent) -> None:
     async with ws_connect(f"ws://127.0.0.1:{server.port}/ws/") as ws:
-        await ws.send(json.dumps({"op": "hello", "token": agent[1]}))
-        assert (await _receive(ws))["ok"] is True
-        await ws.send(
-            json.dumps(
-                {
-                    "op": "call_tool",
-                    "name": "sleep",
-                    "request_id": "long",
-                    "arguments": {"seconds": 60},
-                }
-            )
-        )
-        assert (await _receive(ws))["op"] == "call_tool_ack"
+        await _start_long_sleep(ws, agent[1])
         assert server.health.exists() and server.pid_file.exists()
         server.process.send_signal(signal.SIGTERM)
         result = await _until(ws, "call_tool_res", "long")
@@ -246,19 +243,7 @@ async def test_serve__double_sigint_cancels_now_closes_and_cleans_up(
     server.start()
     try:
         async with ws_connect(f"ws://127.0.0.1:{server.port}/ws/") as ws:
-            await ws.send(json.dumps({"op": "hello", "token": agent[1]}))
-            assert (await _receive(ws))["ok"] is True
-            await ws.send(
-                json.dumps(
-                    {
-                        "op": "call_tool",
-                        "name": "sleep",
-                        "request_id": "long",
-                        "arguments": {"seconds": 60},
-                    }
-                )
-            )
-            assert (await _receive(ws))["op"] == "call_tool_ack"
+            await _start_long_sleep(ws, agent[1])
             server.process.send_signal(signal.SIGINT)
             await _logged(server, "Shutting down")
             server.process.send_signal(signal.SIGINT)
