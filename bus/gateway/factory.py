@@ -34,7 +34,11 @@ def build_results() -> ResultCache:
     """Return the result cache: in Redis when REDIS_URL is set, else in memory."""
     # Not overridable, so the environment layer is the effective value; reading
     # it needs no database at start-up. The client connects on first use.
-    url = settings.CONTROLPLANE_BASE_CONFIG.values["REDIS_URL"]
-    if url:
-        return RedisResultCache(Redis.from_url(url))
+    values = settings.CONTROLPLANE_BASE_CONFIG.values
+    if values["REDIS_URL"]:
+        timeout = values["REDIS_TIMEOUT_SECS"]
+        client = Redis.from_url(
+            values["REDIS_URL"], socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+        return RedisResultCache(client)
     return MemoryResultCache()

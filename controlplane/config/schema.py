@@ -70,6 +70,13 @@ class Config:
         "keeps both in process memory (one server process).",
         secret=True,
     )
+    REDIS_TIMEOUT_SECS: float = setting(
+        5.0,
+        "Seconds a Redis command of the gateway (the result cache) may take before "
+        "it fails, so that a Redis that hangs fails calls instead of stalling them.",
+        minimum=0.1,
+        maximum=300,
+    )
     LOG_LEVEL: str = setting(
         "INFO",
         "Lowest level of log record written.",

@@ -267,3 +267,28 @@ def test_build_results__redis_when_redis_url_is_set(ws_config) -> None:
     assert isinstance(build_results(), MemoryResultCache)
     ws_config(REDIS_URL="redis://127.0.0.1:6379/14")
     assert isinstance(build_results(), RedisResultCache)
+
+
+async def test_build_results__a_redis_that_hangs_fails_the_lookup(ws_config) -> None:
+    """A server that accepts and never answers: the lookup fails, it never hangs."""
+    import asyncio
+
+    from redis.exceptions import TimeoutError as RedisTimeout
+
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        accepted.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    ws_config(REDIS_URL=f"redis://127.0.0.1:{port}/0", REDIS_TIMEOUT_SECS=0.2)
+    results = build_results()
+    try:
+        with pytest.raises(RedisTimeout):
+            await asyncio.wait_for(results.lookup("a1", "r", None), 30)
+        assert accepted, "the client reached the silent server"
+    finally:
+        server.close()
+        for writer in accepted:
+            writer.close()
