@@ -274,10 +274,9 @@ def parse_call(frame: dict[str, Any]) -> CallRequest:
     name = frame.get("name")
     if not isinstance(name, str) or not name:
         raise invalid("call_tool needs a non-empty string name")
-    arguments = frame.get("arguments")
-    if arguments is None:
-        arguments = {}
-    elif not isinstance(arguments, dict):
+    # Absent means {}; present, it must be an object (null is not one).
+    arguments = frame.get("arguments", {})
+    if not isinstance(arguments, dict):
         raise invalid("arguments must be an object")
     return CallRequest(
         name=name, request_id=optional_request_id(frame), arguments=arguments

@@ -94,7 +94,10 @@ def build_attempt(
         tool = None
     attempt = Attempt(
         session=session,
-        request_id=request.request_id or uuid.uuid4().hex,
+        # Only a missing request_id is generated: "" is a string the client chose.
+        request_id=uuid.uuid4().hex
+        if request.request_id is None
+        else request.request_id,
         asked=request.name,
         name=name,
         arguments=request.arguments,

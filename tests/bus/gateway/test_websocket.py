@@ -222,6 +222,23 @@ async def test_call_tool__generates_missing_request_id(connect, agent) -> None:
     assert ack["request_id"] and result["request_id"] == ack["request_id"]
 
 
+async def test_call_tool__empty_request_id_is_the_clients_own(connect, agent) -> None:
+    """ "" is a string the client chose: its replies carry it, nothing generated."""
+    client = await connect(agent[1])
+    frames = await client.call("echo", {"text": "x"}, request_id="")
+    assert [frame["request_id"] for frame in frames] == ["", ""]
+
+
+async def test_call_tool__null_arguments_are_invalid_message(connect, agent) -> None:
+    client = await connect(agent[1])
+    await client.send(
+        {"op": "call_tool", "name": "echo", "request_id": "n", "arguments": None}
+    )
+    reply = await client.receive()
+    assert reply["op"] == "error" and reply["code"] == "INVALID_MESSAGE"
+    assert "arguments must be an object" in reply["message"]
+
+
 async def test_call_tool__unknown_tool(connect, agent) -> None:
     client = await connect(agent[1])
     frames = await client.call("nope")
