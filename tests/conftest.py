@@ -114,12 +114,16 @@ def database_down(transactional_db: None) -> Iterator[DatabaseOutage]:
 
 @pytest.fixture
 def builtin_tools(db) -> None:
-    """The built-in tools as the data migration creates them.
+    """The built-in tools as the data migrations leave them.
 
     Transactional tests flush every table afterwards, migration data included.
     """
-    migration = importlib.import_module("bus.migrations.0002_builtin_tools")
-    migration.create_builtins(django_apps, None)
+    created = importlib.import_module("bus.migrations.0002_builtin_tools")
+    created.create_builtins(django_apps, None)
+    closed = importlib.import_module(
+        "bus.migrations.0005_builtin_tools_refuse_unknown_arguments"
+    )
+    closed.refuse_unknown(django_apps, None)
 
 
 @pytest.fixture

@@ -865,3 +865,14 @@ async def test_call_tool__errors_of_calls_that_never_ran_are_not_remembered(
         frames = await client.call("echo", {"text": request_id}, request_id)
         assert frames[0]["op"] == "call_tool_ack", frames
         assert frames[-1]["text"] == request_id
+
+
+async def test_call_tool__builtin_tool_refuses_an_argument_it_does_not_take(
+    connect, agent
+) -> None:
+    """An extra argument is INVALID_ARGUMENTS before running, never EXEC_ERROR."""
+    client = await connect(agent[1])
+    frames = await client.call("echo", {"text": "a", "extra": 1}, request_id="x")
+    assert [frame["op"] for frame in frames] == ["call_tool_res"]
+    error = frames[-1]["error"]
+    assert error["code"] == "INVALID_ARGUMENTS" and "extra" in error["message"]
