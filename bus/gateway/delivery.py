@@ -40,16 +40,21 @@ async def deliver_result(
 ) -> dict[str, Any]:
     """Return the answer body for a tool's outputs (outputs, bus, text or error).
 
-    Above MESSAGE_BUS_THRESHOLD_BYTES the result goes to the bus and the body
-    carries its claim check; otherwise, or when the bus cannot store it and
-    the fallback allows, it goes inline if its frame fits WS_MAX_MESSAGE_BYTES.
+    Above MESSAGE_BUS_THRESHOLD_BYTES, or below it when its frame would not
+    fit WS_MAX_MESSAGE_BYTES, the result goes to the bus and the body carries
+    its claim check; otherwise, or when the bus cannot store it and the
+    fallback allows, it goes inline if its frame fits WS_MAX_MESSAGE_BYTES.
     """
     payload = dumps({"outputs": outputs}).encode()
     if len(payload) <= config.MESSAGE_BUS_THRESHOLD_BYTES:
-        return _inline(
+        body = _inline(
             outputs, payload, config, reason="", request_id=producer.request_id
         )
-    if not config.MESSAGE_BUS_ENABLED:
+        # A frame limit set below the threshold (the `text` field doubles a
+        # frame) would refuse results the bus carries: those go to the bus.
+        if not (_too_big_inline(body) and config.MESSAGE_BUS_ENABLED):
+            return body
+    elif not config.MESSAGE_BUS_ENABLED:
         # The operator turned the bus off: inline is the normal path, not a fallback.
         return _inline(
             outputs,
@@ -67,6 +72,11 @@ async def deliver_result(
         # logged why): this call's error, and no fallback would help.
         return error_body(exc.code, str(exc))
     return _claim_body(stored, outputs, producer, config)
+
+
+def _too_big_inline(body: dict[str, Any]) -> bool:
+    error = body.get("error")
+    return error is not None and error["code"] == ErrorCode.BUS_UNAVAILABLE
 
 
 def inline_frame_fits(
@@ -99,8 +109,9 @@ def _inline(
     why = f"{reason} and the result" if reason else "the result"
     return error_body(
         ErrorCode.BUS_UNAVAILABLE,
-        f"{why} ({len(payload)} bytes) does not fit a "
-        f"{config.WS_MAX_MESSAGE_BYTES}-byte frame",
+        f"{why} ({len(payload)} bytes"
+        f"{', sent twice with the text field' if config.WS_COMPAT_TEXT else ''}) "
+        f"does not fit a {config.WS_MAX_MESSAGE_BYTES}-byte frame",
     )
 
 

@@ -114,7 +114,10 @@ async def test_deliver_result__inline_frame_exactly_at_the_limit_fits(
     exact = json.dumps({"outputs": [text_output("a" * room)]}).encode()
     over = json.dumps({"outputs": [text_output("a" * (room + 1))]}).encode()
 
-    assert "outputs" in await deliver(producer, exact)
+    assert "bus" not in await deliver(producer, exact)
+    assert "bus" in await deliver(producer, over)  # the bus carries it instead
+    ws_config(MESSAGE_BUS_ENABLED=False)
+    assert "bus" not in await deliver(producer, exact)
     assert (await deliver(producer, over))["error"]["code"] == "BUS_UNAVAILABLE"
 
 

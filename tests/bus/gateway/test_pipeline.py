@@ -58,12 +58,22 @@ def _session(gateway: Gateway, recorder: Recorder) -> Session:
 async def test_gateway__result_too_big_for_a_frame_is_never_dropped(
     gateway, ws_config
 ) -> None:
+    """Below the bus threshold but over the frame limit: the bus carries it."""
     ws_config(WS_MAX_MESSAGE_BYTES=64 * 1024)
+    recorder = Recorder()
+    await _call(gateway, _session(gateway, recorder), "generate", bytes=100_000)
+    assert recorder.result("generate")["bus"]["size_bytes"] > 100_000
+
+
+async def test_gateway__too_big_for_a_frame_without_the_bus_is_bus_unavailable(
+    gateway, ws_config
+) -> None:
+    ws_config(WS_MAX_MESSAGE_BYTES=64 * 1024, MESSAGE_BUS_ENABLED=False)
     recorder = Recorder()
     await _call(gateway, _session(gateway, recorder), "generate", bytes=100_000)
     error = recorder.result("generate")["error"]
     assert error["code"] == "BUS_UNAVAILABLE"
-    assert "100" in error["message"]
+    assert "100" in error["message"] and "65536-byte frame" in error["message"]
 
 
 async def test_gateway__sync_tool_is_answered_at_its_deadline(
