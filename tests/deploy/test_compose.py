@@ -111,6 +111,9 @@ def test_nginx_upgrades_websockets_and_overwrites_forwarded_for():
     # that the workers, trusting the whole network, take for its address.
     assert "proxy_set_header X-Forwarded-For $remote_addr;" in text
     assert "$proxy_add_x_forwarded_for" not in text
+    # /metrics is per worker: scraped through nginx it would be a random one's.
+    metrics = text.split("location = /metrics", 1)[1].split("}", 1)[0]
+    assert "deny all;" in metrics
 
 
 def test_every_control_plane_process_gets_a_valid_production_configuration():
