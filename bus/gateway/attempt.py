@@ -10,7 +10,7 @@ from typing import Any
 from bus.gateway.events import OK, Answer
 from bus.gateway.registry import Registry, ToolSpec
 from bus.gateway.sessions import Session
-from bus.gateway.state.capacity import Limits, Rejection
+from bus.gateway.state.capacity import Limits, Rejection, lease_secs
 from bus.gateway.state.inflight import InFlightCall
 from bus.gateway.state.results import (
     Cached,
@@ -76,6 +76,7 @@ class Attempt:
             session_id=self.session.session_id,
             session_max=config.WS_SESSION_MAX_INFLIGHT,
             retry_floor=config.WS_RETRY_AFTER_SECS,
+            lease_secs=lease_secs(config.WS_CALL_TIMEOUT_SECS),
         )
 
 

@@ -7,38 +7,57 @@ from redis.asyncio import Redis
 
 from bus.gateway.pipeline import Gateway
 from bus.gateway.registry import ToolRegistry
-from bus.gateway.state.hello_failures import MemoryHelloFailures
+from bus.gateway.state.capacity import CapacityLimiter
+from bus.gateway.state.hello_failures import (
+    HelloFailures,
+    MemoryHelloFailures,
+    RedisHelloFailures,
+)
 from bus.gateway.state.memory import (
     MemoryCallsInFlight,
     MemoryCapacity,
     MemoryResultCache,
 )
+from bus.gateway.state.redis_capacity import RedisCapacity
 from bus.gateway.state.redis_results import RedisResultCache
 from bus.gateway.state.results import ResultCache
 from bus.store.claims import ClaimStore
 
 
 def build_gateway(*, claims: ClaimStore) -> Gateway:
-    """Return a gateway over in-process state, results where build_results puts them."""
+    """Return a gateway whose shared state is in Redis when REDIS_URL is set."""
+    client = build_redis()
+    capacity: CapacityLimiter = MemoryCapacity()
+    hello_failures: HelloFailures = MemoryHelloFailures()
+    if client is not None:
+        capacity = RedisCapacity(client)
+        hello_failures = RedisHelloFailures(client)
     return Gateway(
-        capacity=MemoryCapacity(),
+        capacity=capacity,
         in_flight=MemoryCallsInFlight(),
         results=build_results(),
-        hello_failures=MemoryHelloFailures(),
+        hello_failures=hello_failures,
         registry=ToolRegistry(),
         claims=claims,
     )
 
 
-def build_results() -> ResultCache:
-    """Return the result cache: in Redis when REDIS_URL is set, else in memory."""
+def build_redis() -> Redis | None:
+    """Return the gateway's Redis client, or None when REDIS_URL is empty."""
     # Not overridable, so the environment layer is the effective value; reading
     # it needs no database at start-up. The client connects on first use.
     values = settings.CONTROLPLANE_BASE_CONFIG.values
-    if values["REDIS_URL"]:
-        timeout = values["REDIS_TIMEOUT_SECS"]
-        client = Redis.from_url(
-            values["REDIS_URL"], socket_timeout=timeout, socket_connect_timeout=timeout
-        )
+    if not values["REDIS_URL"]:
+        return None
+    timeout = values["REDIS_TIMEOUT_SECS"]
+    return Redis.from_url(
+        values["REDIS_URL"], socket_timeout=timeout, socket_connect_timeout=timeout
+    )
+
+
+def build_results() -> ResultCache:
+    """Return the result cache: in Redis when REDIS_URL is set, else in memory."""
+    client = build_redis()
+    if client is not None:
         return RedisResultCache(client)
     return MemoryResultCache()

@@ -2,16 +2,26 @@
 
 ``CapacityLimiter`` is the interface; ``memory.MemoryCapacity`` enforces the
 limits for one server process, and a cross-process implementation (several
-workers) provides the same coroutines. Acquiring never waits: a full scope is
-answered at once with the scope and a ``retry_after`` estimated from recent
-call durations there.
+workers, ``redis_capacity.RedisCapacity``) provides the same coroutines.
+Acquiring never waits: a full scope is answered at once with the scope and a
+``retry_after`` estimated from recent call durations there.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
+
+# PROTOCOL.md "Limits": a process that dies releases its slots within
+# WS_CALL_TIMEOUT_SECS, or this many seconds if that is shorter.
+MAX_LEASE_SECS = 30.0
+
+
+def lease_secs(call_timeout: float) -> float:
+    """Return how long a slot outlives its holder's last sign of life."""
+    return min(call_timeout, MAX_LEASE_SECS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,14 +34,21 @@ class Limits:
     session_id: str
     session_max: int
     retry_floor: float
+    lease_secs: float
 
 
 @dataclass(eq=False, slots=True)
 class Slot:
-    """One acquired unit of capacity, held until its call ends."""
+    """One acquired unit of capacity, held until its call ends.
+
+    A shared implementation holds it as a lease of ``lease_secs`` under
+    ``slot_id`` in the scopes named by ``provider`` and ``session_id``.
+    """
 
     provider: str
     session_id: str
+    lease_secs: float
+    slot_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     started_at: float = field(default_factory=time.monotonic)
 
 

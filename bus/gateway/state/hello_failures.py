@@ -1,22 +1,35 @@
 """The failed-hello seam: hellos that failed per client address, over the last minute.
 
 ``HelloFailures`` is the interface; ``MemoryHelloFailures`` counts for one
-server process and sits here rather than in ``memory`` because it is the only
-user of its clock. A shared implementation (several workers, Redis) keeps the
-same sliding window deployment-wide, for example a sorted set of failure
-times per address, trimmed to the window on every call and expiring with it.
+server process and ``RedisHelloFailures`` for every process of a deployment
+(a sorted set of failure times per address, trimmed to the window on every
+call and expiring with it). Both sit here rather than in ``memory`` because
+they are the only users of a clock.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
+from redis.asyncio import Redis
+
 # PROTOCOL.md "Handshake": failures count "within the last 60 seconds"; the
 # limit is a setting (WS_AUTH_FAILURES_PER_MINUTE), the window is the contract.
 WINDOW_SECS = 60.0
+PREFIX = "ws:hello-failures"
+
+# KEYS: the address's failure times. ARGV: now, the window's start, a member
+# unique to this failure, the window in milliseconds.
+RECORD_SCRIPT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return redis.call('ZCARD', KEYS[1])
+"""
 
 
 class HelloFailures(Protocol):
@@ -68,3 +81,47 @@ class MemoryHelloFailures:
             a for a, t in self._times.items() if t[-1] <= now - WINDOW_SECS
         ]:
             del self._times[address]
+
+
+class RedisHelloFailures:
+    """The times of recent failed hellos per address in Redis, deployment-wide.
+
+    Times are the recording process's wall clock: the processes of a
+    deployment keep theirs in sync (NTP), and a skew of a second moves the
+    window's edge by that second at most.
+    """
+
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        prefix: str = PREFIX,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self._clock = clock
+        self._record = client.register_script(RECORD_SCRIPT)
+
+    async def count(self, address: str) -> int:
+        """Return how many hellos from the address failed within the window."""
+        start = self._clock() - WINDOW_SECS
+        return int(await self.client.zcount(self._key(address), f"({start}", "+inf"))
+
+    async def record(self, address: str) -> int:
+        """Count one failed hello from the address now; return the new count."""
+        now = self._clock()
+        return int(
+            await self._record(
+                keys=[self._key(address)],
+                args=[
+                    repr(now),
+                    repr(now - WINDOW_SECS),
+                    f"{now!r}:{uuid.uuid4().hex}",
+                    int(WINDOW_SECS * 1000),
+                ],
+            )
+        )
+
+    def _key(self, address: str) -> str:
+        return f"{self.prefix}:{address}"

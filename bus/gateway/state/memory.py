@@ -64,7 +64,7 @@ class MemoryCapacity:
                 RejectionRecord(time.time(), scope, name, limits.session_id)
             )
             return rejection
-        slot = Slot(limits.provider, limits.session_id)
+        slot = Slot(limits.provider, limits.session_id, limits.lease_secs)
         with self._lock:
             self._global.add(slot)
             self._providers.setdefault(limits.provider, set()).add(slot)
