@@ -201,11 +201,9 @@ class RedisCapacity:
 
     async def acquire(self, limits: Limits) -> Slot | Rejection:
         """Take a slot in every scope, or return the first full scope."""
-        names = ("", limits.provider, limits.session_id)
         outcome = await self._acquire(
             keys=[
-                *(self._key(s, n) for s, n in zip(SCOPES, names, strict=True)),
-                *(self._durations(s, n) for s, n in zip(SCOPES, names, strict=True)),
+                *self._scope_keys(limits.provider, limits.session_id),
                 self._index(Scope.PROVIDER),
                 self._index(Scope.SESSION),
                 self._rejections(),
@@ -245,16 +243,9 @@ class RedisCapacity:
         """Return a slot (a second release of the same slot changes nothing)."""
         if self._held.pop(slot.slot_id, None) is None:
             return
-        names = ("", slot.provider, slot.session_id)
         try:
             await self._release(
-                keys=[
-                    *(self._key(s, n) for s, n in zip(SCOPES, names, strict=True)),
-                    *(
-                        self._durations(s, n)
-                        for s, n in zip(SCOPES, names, strict=True)
-                    ),
-                ],
+                keys=self._scope_keys(slot.provider, slot.session_id),
                 args=[
                     slot.slot_id,
                     time.monotonic() - slot.started_at,
@@ -344,6 +335,15 @@ class RedisCapacity:
             except RedisError:
                 # The next round tries again; a lease outlives two failed ones.
                 logger.warning("Renewing capacity leases failed", exc_info=True)
+
+    def _scope_keys(self, provider: str, session_id: str) -> list[str]:
+        # The three scopes in the order they are checked, then their durations.
+        names = ("", provider, session_id)
+        pairs = list(zip(SCOPES, names, strict=True))
+        return [
+            *(self._key(scope, name) for scope, name in pairs),
+            *(self._durations(scope, name) for scope, name in pairs),
+        ]
 
     def _key(self, scope: str, name: str = "") -> str:
         if scope == Scope.GLOBAL:
