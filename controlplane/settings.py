@@ -84,15 +84,10 @@ if _cfg["REDIS_URL"]:
             "LOCATION": _cfg["REDIS_URL"],
         }
     }
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [_cfg["REDIS_URL"]]},
-        }
-    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# No CHANNEL_LAYERS: nothing sends through a channel layer (sessions are reached
+# through the gateway), and a configured one costs every connection a listener.
 
 _VALIDATORS = "django.contrib.auth.password_validation"
 AUTH_PASSWORD_VALIDATORS = [

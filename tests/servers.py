@@ -39,9 +39,10 @@ class Server:
         tmp: Path,
         port: int,
         kind: str = "daphne",
+        workers: int = 1,
         **environment: str,
     ) -> None:
-        self.port, self.kind = port, kind
+        self.port, self.kind, self.workers = port, kind, workers
         self.health = tmp / "health.json"
         self.metrics = tmp / "metrics.jsonl"
         self.pid_file = tmp / "serve.pid"
@@ -70,6 +71,7 @@ class Server:
             str(self.pid_file),
             "--server",
             self.kind,
+            *(["--workers", str(self.workers)] if self.workers != 1 else []),
         ]
 
     def start(self) -> None:

@@ -74,6 +74,11 @@ CLOSE_WAIT_SECS = 2.0
 class AgentConsumer(AsyncWebsocketConsumer):
     """One agent connection: hello first, then operations until it closes."""
 
+    # No channel layer: channels would otherwise subscribe every connection to
+    # the configured one, and a Redis layer's idle poll outlived its socket
+    # timeout and closed sessions with 1011. Sessions are reached through the
+    # gateway, never through groups.
+    channel_layer_alias = None
     session: Session | None = None
     refused = False
     hello_timer: asyncio.Task[None] | None = None
