@@ -16,6 +16,7 @@ from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from bus.gateway.worker import worker_id
 from bus.protocol import Op, dumps
 from controlplane.config import get_config
 
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# Every series this module exports carries the worker id: with `serve
+# --workers N` the workers answer /metrics on one port, so the scraper's target
+# labels cannot tell their series apart (PROTOCOL.md "Operating hooks").
+WORKER = "worker"
 # Lines reach the file within this delay of the answer (PROTOCOL: within 1 s),
 # one write per batch instead of one per call.
 FLUSH_DELAY_SECS = 0.25
@@ -34,19 +39,19 @@ UNKNOWN_TOOL = "(unknown)"
 CALLS = Counter(
     "controlplane_ws_calls",
     "call_tool requests answered with a call_tool_res, by tool and outcome.",
-    ["tool", "outcome"],
+    ["tool", "outcome", WORKER],
 )
 LATENCY = Histogram(
     "controlplane_ws_call_latency_seconds",
     "Seconds from a call_tool frame to its call_tool_res, by tool.",
-    ["tool"],
+    ["tool", WORKER],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 HELLO_REFUSALS = Counter(
     "controlplane_ws_hello_refusals",
     "Hellos refused, by reason (the hello_ack error); invalid_hello, "
     "missing_hello and unauthorized count towards WS_AUTH_FAILURES_PER_MINUTE.",
-    ["reason"],
+    ["reason", WORKER],
 )
 
 
@@ -156,10 +161,12 @@ def _observe_call(tool: str, outcome: str, latency: float) -> None:
     # labels() costs a lock and a tuple build per call; the children are stable.
     counter = _calls_by_label.get((tool, outcome))
     if counter is None:
-        counter = _calls_by_label[(tool, outcome)] = CALLS.labels(tool, outcome)
+        counter = _calls_by_label[(tool, outcome)] = CALLS.labels(
+            tool, outcome, worker_id()
+        )
     histogram = _latency_by_tool.get(tool)
     if histogram is None:
-        histogram = _latency_by_tool[tool] = LATENCY.labels(tool)
+        histogram = _latency_by_tool[tool] = LATENCY.labels(tool, worker_id())
     counter.inc()
     histogram.observe(latency)
 
@@ -167,7 +174,7 @@ def _observe_call(tool: str, outcome: str, latency: float) -> None:
 def record_hello_refusal(reason: str) -> None:
     """Count a refused hello; the reason is one of the protocol's hello errors."""
     # Never labelled by address: one series per reason, whoever knocks.
-    HELLO_REFUSALS.labels(reason).inc()
+    HELLO_REFUSALS.labels(reason, worker_id()).inc()
 
 
 class GatewayCollector(Collector):
@@ -185,10 +192,12 @@ class GatewayCollector(Collector):
         inflight = GaugeMetricFamily(
             "controlplane_ws_inflight",
             "Tool calls in flight in this process, global and by provider.",
-            labels=["scope", "name"],
+            labels=["scope", "name", WORKER],
         )
         sessions = GaugeMetricFamily(
-            "controlplane_ws_sessions", "Open agent WebSocket sessions."
+            "controlplane_ws_sessions",
+            "Open agent WebSocket sessions in this process.",
+            labels=[WORKER],
         )
         return inflight, sessions
 
@@ -202,12 +211,13 @@ class GatewayCollector(Collector):
         snapshot = async_to_sync(self.gateway.capacity_snapshot)(
             get_config(), self.gateway.registry.get()
         )
+        worker = worker_id()
         inflight, sessions = self._families()
-        inflight.add_metric(["global", ""], snapshot.global_usage.used)
+        inflight.add_metric(["global", "", worker], snapshot.global_usage.used)
         for usage in snapshot.providers:
-            inflight.add_metric(["provider", usage.name], usage.used)
+            inflight.add_metric(["provider", usage.name, worker], usage.used)
         yield inflight
-        sessions.add_metric([], len(self.gateway.sessions))
+        sessions.add_metric([worker], len(self.gateway.sessions))
         yield sessions
 
 

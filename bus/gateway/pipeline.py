@@ -40,6 +40,7 @@ from bus.gateway.state.capacity import CapacityLimiter, CapacitySnapshot, Reject
 from bus.gateway.state.hello_failures import HelloFailures
 from bus.gateway.state.inflight import CallsInFlight, InFlightCall
 from bus.gateway.state.results import Cached, ResultCache
+from bus.gateway.worker import worker_id
 from bus.protocol import DUPLICATE_NOTE, CallRequest, ErrorCode, Scope, error_body
 from bus.store.claims import ClaimStore
 from controlplane.config import Config, aget_config
@@ -182,6 +183,7 @@ class Gateway:
             "global_inflight": await self.capacity.global_inflight(),
             "tool_count": len(registry.tools),
             "bus": bus_status(self.claims, config),
+            "worker": worker_id(),
         }
 
     async def capacity_snapshot(

@@ -6,6 +6,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.urls import reverse
 
+from bus.gateway.worker import worker_id
 from bus.models import Provider, Tool
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -90,7 +91,8 @@ async def test_metrics__prometheus_counts_calls(
     response = await sync_to_async(admin_client_logged_in.get)("/metrics")
     assert response.status_code == 200
     body = response.text
-    assert 'controlplane_ws_calls_total{outcome="ok",tool="echo"}' in body
+    worker = f'worker="{worker_id()}"'
+    assert f'controlplane_ws_calls_total{{outcome="ok",tool="echo",{worker}}}' in body
     assert "controlplane_ws_call_latency_seconds_bucket" in body
-    assert 'controlplane_ws_inflight{name="",scope="global"} 0.0' in body
-    assert "controlplane_ws_sessions 1.0" in body
+    assert f'controlplane_ws_inflight{{name="",scope="global",{worker}}} 0.0' in body
+    assert f"controlplane_ws_sessions{{{worker}}} 1.0" in body

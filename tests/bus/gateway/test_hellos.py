@@ -10,6 +10,7 @@ from channels.testing import WebsocketCommunicator
 from prometheus_client import REGISTRY
 
 from bus.gateway.state.hello_failures import WINDOW_SECS, MemoryHelloFailures
+from bus.gateway.worker import worker_id
 from tests.bus.conftest import FakeClock
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -42,7 +43,8 @@ def _valid(agent) -> str:
 
 def _refusals(reason: str) -> float:
     value = REGISTRY.get_sample_value(
-        "controlplane_ws_hello_refusals_total", {"reason": reason}
+        "controlplane_ws_hello_refusals_total",
+        {"reason": reason, "worker": worker_id()},
     )
     return value or 0.0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -88,6 +89,9 @@ async def test_serve__hello_list_call_cancel_health(server, agent) -> None:
         health = await _until(ws, "health_res")
         assert health["health"]["sessions"] == 1
         assert health["health"]["global_inflight"] == 0
+        assert health["health"]["worker"] == (
+            f"{socket.gethostname()}:{server.process.pid}"
+        )
     record = json.loads(server.health.read_text())
     assert record["port"] == server.port and record["pid"] == server.process.pid
     assert time.time() - record["t"] < 20
@@ -220,8 +224,9 @@ async def test_serve__metrics_need_the_token_and_name_no_session(
         server.stop()
     assert refused == 401
     assert status == 200
-    assert "controlplane_ws_sessions 1.0" in body
-    assert 'controlplane_ws_inflight{name="",scope="global"} 1.0' in body
+    worker = f'worker="{socket.gethostname()}:{server.process.pid}"'
+    assert f"controlplane_ws_sessions{{{worker}}} 1.0" in body
+    assert f'controlplane_ws_inflight{{name="",scope="global",{worker}}} 1.0' in body
     assert 'scope="provider"' in body
     assert session_id not in body and 'scope="session"' not in body
 

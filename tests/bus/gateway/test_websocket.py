@@ -12,6 +12,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 
+from bus.gateway.worker import worker_id
 from controlplane.config import aget_config
 from controlplane.models import AgentToken
 from controlplane.tokens import agent_token_create, agent_token_revoke
@@ -671,7 +672,9 @@ async def test_health__reports_the_process(connect, agent) -> None:
         "global_inflight",
         "tool_count",
         "bus",
+        "worker",
     }
+    assert health["worker"] == worker_id()
     assert health["sessions"] == 1 and health["global_capacity"] == 24
     assert health["tool_count"] == 3
     assert health["bus"] == {"enabled": True, "breaker": "closed"}
