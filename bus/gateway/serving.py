@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -165,8 +166,12 @@ class Lifecycle:
         return cancelled
 
 
-def run_daphne(host: str, port: int, max_bytes: int) -> None:
-    """Serve under daphne until SIGTERM or SIGINT; raise ListenError."""
+def run_daphne(host: str, port: int, max_bytes: int, fd: int | None = None) -> None:
+    """Serve under daphne until SIGTERM or SIGINT; raise ListenError.
+
+    With `fd`, serve on that inherited listening socket (a worker of `serve
+    --workers`) instead of binding host and port.
+    """
     from daphne.server import Server, twisted_loop
     from daphne.ws_protocol import WebSocketProtocol
     from twisted.internet import reactor
@@ -261,7 +266,7 @@ def run_daphne(host: str, port: int, max_bytes: int) -> None:
 
     server = DrainingServer(
         application=application,
-        endpoints=[f"tcp:port={port}:interface={host}"],
+        endpoints=[_daphne_endpoint(host, port, fd)],
         signal_handlers=False,
         websocket_max_message_size=max_bytes,
         websocket_max_frame_size=max_bytes,
@@ -272,8 +277,22 @@ def run_daphne(host: str, port: int, max_bytes: int) -> None:
         raise ListenError(server.failure)
 
 
-def run_uvicorn(host: str, port: int, max_bytes: int) -> None:
-    """Serve under uvicorn (uvloop, httptools) until SIGTERM or SIGINT."""
+def _daphne_endpoint(host: str, port: int, fd: int | None) -> str:
+    if fd is None:
+        return f"tcp:port={port}:interface={host}"
+    if ":" in host:
+        # Twisted's `fd:` endpoint string cannot name AF_INET6 (its domain
+        # stays a string), so an inherited IPv6 socket is refused here.
+        raise ListenError("daphne workers need an IPv4 --bind; use --server uvicorn")
+    return f"fd:fileno={fd}"
+
+
+def run_uvicorn(host: str, port: int, max_bytes: int, fd: int | None = None) -> None:
+    """Serve under uvicorn (uvloop, httptools) until SIGTERM or SIGINT.
+
+    With `fd`, serve on that inherited listening socket (a worker of `serve
+    --workers`) instead of binding host and port.
+    """
     import uvicorn
 
     lifecycle = Lifecycle(host, port)
@@ -313,6 +332,6 @@ def run_uvicorn(host: str, port: int, max_bytes: int) -> None:
         access_log=False,
     )
     server = DrainingServer(config)
-    server.run()
+    server.run(sockets=None if fd is None else [socket.socket(fileno=fd)])
     if not server.started:
         raise ListenError(f"cannot listen on {host}:{port}")

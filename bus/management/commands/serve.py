@@ -1,5 +1,8 @@
 """Run the control plane: HTTP and agent WebSockets, with the operating hooks."""
 
+import argparse
+import os
+import sys
 from pathlib import Path
 
 from django.conf import settings
@@ -30,29 +33,108 @@ class Command(BaseCommand):
             help="PID file guarding the port; default run/serve-PORT.pid, relative "
             "paths under DATA_DIR.",
         )
+        parser.add_argument(
+            "--workers",
+            default=1,
+            type=int,
+            help="Worker processes sharing the port (default 1); each has its own "
+            "health, metrics and PID files, NAME.wN.EXT beside the configured ones.",
+        )
+        # Set by the parent of --workers for each worker: the listening socket
+        # it inherits.
+        parser.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
 
     def handle(self, *args: object, **options: object) -> None:
         from bus.gateway import serving
 
         host, port = str(options["bind"]), int(options["port"])
+        workers = int(options["workers"])
+        if workers < 1:
+            raise CommandError("--workers must be at least 1", returncode=2)
         pid_path = Path(settings.DATA_DIR) / (
             str(options["pid_file"]) or f"run/serve-{port}.pid"
         )
-        max_bytes = get_config().WS_MAX_MESSAGE_BYTES
+        self.stdout.write(
+            f"serving on http://{host}:{port}/ (websocket ws://{host}:{port}/ws/) "
+            f"with {options['server']}, pid file {pid_path}"
+            + (f", {workers} workers" if workers > 1 else "")
+        )
+        try:
+            with serving.pid_file(pid_path):
+                if workers > 1:
+                    code = self._supervise(host, port, workers, pid_path, options)
+                else:
+                    self._serve(host, port, options)
+                    code = 0
+        except serving.AlreadyRunningError as exc:
+            raise CommandError(str(exc), returncode=1) from exc
+        except serving.ListenError as exc:
+            raise CommandError(f"cannot listen: {exc}", returncode=1) from exc
+        if code:
+            raise CommandError("a worker failed; see its log above", returncode=code)
+        self.stdout.write("stopped")
+
+    def _serve(self, host: str, port: int, options: dict[str, object]) -> None:
+        from bus.gateway import serving
+
         run = (
             serving.run_uvicorn
             if options["server"] == "uvicorn"
             else serving.run_daphne
         )
-        self.stdout.write(
-            f"serving on http://{host}:{port}/ (websocket ws://{host}:{port}/ws/) "
-            f"with {options['server']}, pid file {pid_path}"
+        fd = options["listen_fd"]
+        run(
+            host,
+            port,
+            get_config().WS_MAX_MESSAGE_BYTES,
+            None if fd is None else int(str(fd)),
         )
-        try:
-            with serving.pid_file(pid_path):
-                run(host, port, max_bytes)
-        except serving.AlreadyRunningError as exc:
-            raise CommandError(str(exc), returncode=1) from exc
-        except serving.ListenError as exc:
-            raise CommandError(f"cannot listen: {exc}", returncode=1) from exc
-        self.stdout.write("stopped")
+
+    def _supervise(
+        self,
+        host: str,
+        port: int,
+        workers: int,
+        pid_path: Path,
+        options: dict[str, object],
+    ) -> int:
+        from bus.gateway import supervisor
+        from bus.gateway.worker import worker_path
+
+        listener = supervisor.bind(host, port)
+        config = get_config()
+        specs = []
+        for index in range(1, workers + 1):
+            derived = {
+                "WS_HEALTH_PATH": worker_path(
+                    config.WS_HEALTH_PATH, index=index, count=workers
+                ),
+                "WS_METRICS_PATH": worker_path(
+                    config.WS_METRICS_PATH, index=index, count=workers
+                ),
+            }
+            command = [
+                sys.executable,
+                str(Path(settings.BASE_DIR) / "manage.py"),
+                "serve",
+                "--bind",
+                host,
+                "--port",
+                str(port),
+                "--server",
+                str(options["server"]),
+                "--pid-file",
+                worker_path(str(pid_path), index=index, count=workers),
+                "--listen-fd",
+                str(listener.fileno()),
+            ]
+            # The worker reads its own files' paths from its environment, like
+            # every configuration key (neither path is overridable).
+            specs.append(
+                supervisor.WorkerSpec(
+                    index=index,
+                    command=command,
+                    environment={**os.environ, **derived},
+                )
+            )
+        return supervisor.supervise(listener=listener, workers=specs)
