@@ -105,6 +105,7 @@ class CallRecord:
             "outcome": self.outcome,
             "bytes": self.size,
             "bus": self.bus,
+            "worker": worker_id(),
         }
 
 
