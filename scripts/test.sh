@@ -34,7 +34,8 @@ if [ -z "${DATABASE_URL:-}" ]; then
   fi
 fi
 
-# Redis backs the cross-process tests (shared cache and channel layer).
+# Redis backs the cross-process tests; the suite empties this database (db 15)
+# at its start, so point REDIS_TEST_URL only at a database kept for tests.
 if [ -z "${REDIS_TEST_URL:-}" ]; then
   if ! reachable 127.0.0.1 6379; then
     command -v redis-server >/dev/null || apt_install redis-server

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis
 from django.apps import apps as django_apps
 from django.conf import settings
 from django.db import connection
@@ -23,6 +24,21 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             "Tests run on PostgreSQL: set DATABASE_URL=postgres://… or run `make test`."
         )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def empty_redis_test_database() -> None:
+    """Start from an empty Redis test database (REDIS_TEST_URL, never a real one).
+
+    Redis outlives a test run: result-cache entries of an earlier run are keyed
+    by agent ids that a fresh test database hands out again, so a new run's
+    call could be answered by an old run's replay.
+    """
+    url = os.environ.get("REDIS_TEST_URL")
+    if url:
+        client = redis.Redis.from_url(url)
+        client.flushdb()
+        client.close()
 
 
 @pytest.fixture(autouse=True)
