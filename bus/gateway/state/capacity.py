@@ -9,10 +9,14 @@ Acquiring never waits: a full scope is answered at once with the scope and a
 
 from __future__ import annotations
 
+import statistics
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from bus.protocol import Scope
 
 # PROTOCOL.md "Limits": a process that dies releases its slots within
 # WS_CALL_TIMEOUT_SECS, or this many seconds if that is shorter.
@@ -87,6 +91,48 @@ class CapacitySnapshot:
     providers: list[ScopeUsage]
     sessions: list[ScopeUsage]
     rejections: list[RejectionRecord]
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        used_global: int,
+        providers: Mapping[str, int],
+        sessions: Mapping[str, int],
+        rejections: list[RejectionRecord],
+        global_max: int,
+        provider_limits: dict[str, int],
+        session_max: int,
+        session_ids: list[str],
+    ) -> CapacitySnapshot:
+        """Return the snapshot of slots used per scope against their limits."""
+        provider_names = sorted(set(provider_limits) | set(providers))
+        # Calls of a closed session still hold its slots until they end.
+        session_names = sorted(set(session_ids) | set(sessions))
+        return cls(
+            global_usage=ScopeUsage(Scope.GLOBAL, used_global, global_max),
+            providers=[
+                ScopeUsage(name, providers.get(name, 0), provider_limits.get(name, 0))
+                for name in provider_names
+            ],
+            sessions=[
+                ScopeUsage(name, sessions.get(name, 0), session_max)
+                for name in session_names
+            ],
+            rejections=rejections,
+        )
+
+
+def retry_after(
+    *, oldest: float, durations: Sequence[float], now: float, floor: float
+) -> float:
+    """Return when a full scope should free a slot, never before the floor."""
+    # A slot frees when the oldest call in the scope ends; expect it to take the
+    # median of recent durations there. Without history, the floor.
+    if not durations:
+        return floor
+    expected = oldest + statistics.median(durations) - now
+    return round(max(floor, expected), 3)
 
 
 class CapacityLimiter(Protocol):

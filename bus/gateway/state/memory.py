@@ -6,7 +6,6 @@ admin's sync views) against a dict changing size under them.
 
 from __future__ import annotations
 
-import statistics
 import threading
 import time
 from collections import OrderedDict, deque
@@ -18,8 +17,8 @@ from bus.gateway.state.capacity import (
     Limits,
     Rejection,
     RejectionRecord,
-    ScopeUsage,
     Slot,
+    retry_after,
 )
 from bus.gateway.state.inflight import CancelListener, InFlightCall
 from bus.gateway.state.results import Cached, Retention, decode_cached, encode_cached
@@ -105,15 +104,14 @@ class MemoryCapacity:
     def _retry_after(
         self, key: tuple[str, str], held: set[Slot] | tuple[()], floor: float
     ) -> float:
-        # A slot frees when the oldest call in the scope ends; expect it to take
-        # the median of recent durations there. Without history, the floor.
-        recent = self._durations.get(key)
-        if not recent or not held:
+        if not held:
             return floor
-        typical = statistics.median(recent)
-        oldest = min(slot.started_at for slot in held)
-        expected = oldest + typical - time.monotonic()
-        return round(max(floor, expected), 3)
+        return retry_after(
+            oldest=min(slot.started_at for slot in held),
+            durations=self._durations.get(key, ()),
+            now=time.monotonic(),
+            floor=floor,
+        )
 
     async def snapshot(
         self,
@@ -129,20 +127,15 @@ class MemoryCapacity:
             providers = {name: len(held) for name, held in self._providers.items()}
             sessions = {name: len(held) for name, held in self._sessions.items()}
             rejections = list(self._rejections)
-        provider_names = sorted(set(provider_limits) | set(providers))
-        # Calls of a closed session still hold its slots until they end.
-        session_names = sorted(set(session_ids) | set(sessions))
-        return CapacitySnapshot(
-            global_usage=ScopeUsage(Scope.GLOBAL, used_global, global_max),
-            providers=[
-                ScopeUsage(name, providers.get(name, 0), provider_limits.get(name, 0))
-                for name in provider_names
-            ],
-            sessions=[
-                ScopeUsage(name, sessions.get(name, 0), session_max)
-                for name in session_names
-            ],
+        return CapacitySnapshot.of(
+            used_global=used_global,
+            providers=providers,
+            sessions=sessions,
             rejections=rejections[::-1],
+            global_max=global_max,
+            provider_limits=provider_limits,
+            session_max=session_max,
+            session_ids=session_ids,
         )
 
 

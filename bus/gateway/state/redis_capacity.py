@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import statistics
 import time
 import uuid
 
@@ -30,8 +29,8 @@ from bus.gateway.state.capacity import (
     Limits,
     Rejection,
     RejectionRecord,
-    ScopeUsage,
     Slot,
+    retry_after,
 )
 from bus.gateway.state.memory import RECENT_DURATIONS, RECENT_REJECTIONS
 from bus.protocol import Scope
@@ -234,8 +233,11 @@ class RedisCapacity:
         _, now, oldest, durations = outcome
         return Rejection(
             SCOPES[outcome[0] - 1],
-            _retry_after(
-                float(now), float(oldest), [float(d) for d in durations], limits
+            retry_after(
+                oldest=float(oldest),
+                durations=[float(d) for d in durations],
+                now=float(now),
+                floor=limits.retry_floor,
             ),
         )
 
@@ -302,24 +304,15 @@ class RedisCapacity:
             ],
             args=[self.prefix],
         )
-        provider_used = _pairs(providers)
-        session_used = _pairs(sessions)
-        provider_names = sorted(set(provider_limits) | set(provider_used))
-        # Calls of a closed session still hold its slots until they end.
-        session_names = sorted(set(session_ids) | set(session_used))
-        return CapacitySnapshot(
-            global_usage=ScopeUsage(Scope.GLOBAL, int(used_global), global_max),
-            providers=[
-                ScopeUsage(
-                    name, provider_used.get(name, 0), provider_limits.get(name, 0)
-                )
-                for name in provider_names
-            ],
-            sessions=[
-                ScopeUsage(name, session_used.get(name, 0), session_max)
-                for name in session_names
-            ],
+        return CapacitySnapshot.of(
+            used_global=int(used_global),
+            providers=_pairs(providers),
+            sessions=_pairs(sessions),
             rejections=[_rejection(raw) for raw in rejections],
+            global_max=global_max,
+            provider_limits=provider_limits,
+            session_max=session_max,
+            session_ids=session_ids,
         )
 
     def _ensure_refresher(self) -> None:
@@ -358,17 +351,6 @@ class RedisCapacity:
 
     def _rejections(self) -> str:
         return f"{self.prefix}:rejections"
-
-
-def _retry_after(
-    now: float, oldest: float, durations: list[float], limits: Limits
-) -> float:
-    # As in memory: a slot frees when the oldest call in the scope ends; expect
-    # it to take the median of recent durations there. Without history, the floor.
-    if not durations:
-        return limits.retry_floor
-    expected = oldest + statistics.median(durations) - now
-    return round(max(limits.retry_floor, expected), 3)
 
 
 def _pairs(flat: list[bytes | int]) -> dict[str, int]:
