@@ -35,7 +35,7 @@ def build_gateway(*, claims: ClaimStore) -> Gateway:
     return Gateway(
         capacity=capacity,
         in_flight=MemoryCallsInFlight(),
-        results=build_results(),
+        results=build_results(client),
         hello_failures=hello_failures,
         registry=ToolRegistry(),
         claims=claims,
@@ -55,9 +55,8 @@ def build_redis() -> Redis | None:
     )
 
 
-def build_results() -> ResultCache:
-    """Return the result cache: in Redis when REDIS_URL is set, else in memory."""
-    client = build_redis()
+def build_results(client: Redis | None) -> ResultCache:
+    """Return the result cache: in Redis on the given client, else in memory."""
     if client is not None:
         return RedisResultCache(client)
     return MemoryResultCache()

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from bus.gateway.factory import build_results
+from bus.gateway.factory import build_redis, build_results
 from bus.gateway.state.memory import MemoryResultCache
 from bus.gateway.state.redis_results import RedisResultCache, index_keys
 from bus.gateway.state.results import (
@@ -264,9 +264,9 @@ async def test_result_cache__redis_entries_and_index_carry_the_ttl(agents) -> No
 
 
 def test_build_results__redis_when_redis_url_is_set(ws_config) -> None:
-    assert isinstance(build_results(), MemoryResultCache)
+    assert isinstance(build_results(build_redis()), MemoryResultCache)
     ws_config(REDIS_URL="redis://127.0.0.1:6379/14")
-    assert isinstance(build_results(), RedisResultCache)
+    assert isinstance(build_results(build_redis()), RedisResultCache)
 
 
 async def test_build_results__a_redis_that_hangs_fails_the_lookup(ws_config) -> None:
@@ -283,7 +283,7 @@ async def test_build_results__a_redis_that_hangs_fails_the_lookup(ws_config) -> 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     ws_config(REDIS_URL=f"redis://127.0.0.1:{port}/0", REDIS_TIMEOUT_SECS=0.2)
-    results = build_results()
+    results = build_results(build_redis())
     try:
         with pytest.raises(RedisTimeout):
             await asyncio.wait_for(results.lookup("a1", "r", None), 30)
