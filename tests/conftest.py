@@ -4,8 +4,7 @@ Postgres."""
 import asyncio
 import importlib
 import os
-import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from django.db import connection
 
 from controlplane import config as cp_config
 from controlplane.tokens import agent_token_create
+from tests.servers import Server, free_port
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -76,13 +76,6 @@ def subprocess_env(settings) -> dict[str, str]:
     }
 
 
-def closed_port() -> int:
-    """Return a local TCP port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _reconnect_later() -> None:
     # A sync test's own connection must reconnect to see the change; async tests
     # reach the database only from worker threads, which reconnect per call.
@@ -104,7 +97,7 @@ class DatabaseOutage:
 
     def start(self) -> None:
         """Take the database down: this thread's next query reconnects and fails."""
-        connection.settings_dict["PORT"] = str(closed_port())
+        connection.settings_dict["PORT"] = str(free_port())  # nothing listens on it
         _reconnect_later()
 
     def stop(self) -> None:
@@ -152,3 +145,26 @@ def agent(db) -> tuple[Any, str]:
 def other_agent(db) -> tuple[Any, str]:
     """A second agent, to prove caches never cross agents."""
     return agent_token_create(name="agent-two")
+
+
+@pytest.fixture
+def control_plane(tmp_path, builtin_tools) -> Iterator[Callable[..., Server]]:
+    """Start `manage.py serve` with extra environment; every one stopped at the end.
+
+    Call it as `control_plane(WS_AUTH_FAILURES_PER_MINUTE="3")`, or
+    `control_plane("uvicorn", workers=2)`; the server shares the test's
+    database, so rows the test writes are the server's.
+    """
+    started: list[Server] = []
+
+    def start(kind: str = "daphne", workers: int = 1, **environment: str) -> Server:
+        folder = tmp_path / f"server-{len(started)}"
+        folder.mkdir(parents=True)
+        server = Server(folder, free_port(), kind, workers=workers, **environment)
+        started.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -8,9 +8,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
+from redis import Redis
 
 ROOT = Path(settings.BASE_DIR)
 MIB = 1024 * 1024
@@ -99,3 +102,21 @@ class Server:
                 self.process.kill()
                 self.process.wait()
         return self.process.returncode
+
+
+@contextmanager
+def redis_keys_cleared(url: str, prefix: str) -> Iterator[None]:
+    """Delete the keys under `prefix` before and after: servers share that Redis."""
+    client = Redis.from_url(url)
+
+    def clear() -> None:
+        keys = list(client.scan_iter(match=f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
+
+    clear()
+    try:
+        yield
+    finally:
+        clear()
+        client.close()

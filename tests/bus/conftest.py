@@ -27,7 +27,7 @@ from controlplane.asgi import build_application
 from controlplane.config import get_config
 from controlplane.services import config_override_set
 from controlplane.tokens import agent_token_create
-from tests.conftest import closed_port
+from tests.servers import free_port
 
 
 @pytest.fixture
@@ -299,7 +299,7 @@ def result_json(size: int, *, seed: int = 7) -> bytes:
 
 def query_closed_port() -> None:
     """Open a Django connection to a port where no database listens."""
-    broken_settings = {**connection.settings_dict, "PORT": str(closed_port())}
+    broken_settings = {**connection.settings_dict, "PORT": str(free_port())}
     broken = type(connections["default"])(broken_settings, alias="broken")
     try:
         broken.ensure_connection()

@@ -12,12 +12,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from redis import Redis
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
 from bus.gateway.state.redis_capacity import PREFIX
-from tests.servers import Server, free_port
+from tests.servers import Server, free_port, redis_keys_cleared
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -39,21 +38,12 @@ RECEIVE_TIMEOUT_SECS = 10
 @pytest.fixture
 def shared_capacity() -> Iterator[dict[str, str]]:
     """The servers' environment; the deployment's capacity keys cleared around it."""
-    client = Redis.from_url(REDIS_URL)
-
-    def clear() -> None:
-        keys = list(client.scan_iter(match=f"{PREFIX}:*"))
-        if keys:
-            client.delete(*keys)
-
-    clear()
-    yield {
-        "REDIS_URL": REDIS_URL,
-        "WS_GLOBAL_MAX_INFLIGHT": str(GLOBAL_MAX),
-        "WS_CALL_TIMEOUT_SECS": str(LEASE_SECS),
-    }
-    clear()
-    client.close()
+    with redis_keys_cleared(REDIS_URL, PREFIX):
+        yield {
+            "REDIS_URL": REDIS_URL,
+            "WS_GLOBAL_MAX_INFLIGHT": str(GLOBAL_MAX),
+            "WS_CALL_TIMEOUT_SECS": str(LEASE_SECS),
+        }
 
 
 async def _open(server: Server, token: str) -> ClientConnection:

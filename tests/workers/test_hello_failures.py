@@ -9,11 +9,10 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from redis import Redis
 from websockets.asyncio.client import connect as ws_connect
 
 from bus.gateway.state.hello_failures import PREFIX
-from tests.servers import Server, free_port
+from tests.servers import Server, free_port, redis_keys_cleared
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -31,17 +30,8 @@ RECEIVE_TIMEOUT_SECS = 10
 @pytest.fixture
 def shared_failures() -> Iterator[dict[str, str]]:
     """The servers' environment; failed-hello keys cleared around it."""
-    client = Redis.from_url(REDIS_URL)
-
-    def clear() -> None:
-        keys = list(client.scan_iter(match=f"{PREFIX}:*"))
-        if keys:
-            client.delete(*keys)
-
-    clear()
-    yield {"REDIS_URL": REDIS_URL, "WS_AUTH_FAILURES_PER_MINUTE": str(LIMIT)}
-    clear()
-    client.close()
+    with redis_keys_cleared(REDIS_URL, PREFIX):
+        yield {"REDIS_URL": REDIS_URL, "WS_AUTH_FAILURES_PER_MINUTE": str(LIMIT)}
 
 
 async def _hello(server: Server, token: str) -> dict[str, object]:

@@ -27,8 +27,10 @@ IDLE_SESSIONS = 3
 WAITING_SESSIONS = 3
 
 
-def test_serve_with_redis__idle_and_waiting_sessions_stay_open(serve, agent) -> None:
-    server = serve(REDIS_URL=REDIS_URL, WS_CALL_TIMEOUT_SECS="60")
+def test_serve_with_redis__idle_and_waiting_sessions_stay_open(
+    control_plane, agent
+) -> None:
+    server = control_plane(REDIS_URL=REDIS_URL, WS_CALL_TIMEOUT_SECS="60")
     url = f"ws://127.0.0.1:{server.port}/ws/"
 
     async def scenario() -> list[int | None]:

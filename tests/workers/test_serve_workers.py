@@ -56,9 +56,9 @@ async def _workers_answering(port: int, token: str) -> tuple[set[str], list[Any]
 
 @pytest.mark.parametrize("kind", ["daphne", "uvicorn"])
 def test_serve_workers__two_processes_answer_on_one_port_and_stop_cleanly(
-    serve, agent, kind
+    control_plane, agent, kind
 ) -> None:
-    server = serve(kind, workers=WORKERS)
+    server = control_plane(kind, workers=WORKERS)
     worker_files = _worker_files(server)
     _wait_for(worker_files)
 
@@ -85,9 +85,9 @@ def test_serve_workers__two_processes_answer_on_one_port_and_stop_cleanly(
 
 
 def test_serve_workers__a_worker_that_dies_stops_the_deployment_non_zero(
-    serve,
+    control_plane,
 ) -> None:
-    server = serve("uvicorn", workers=WORKERS)
+    server = control_plane("uvicorn", workers=WORKERS)
     worker_files = _worker_files(server)
     _wait_for(worker_files)
     victim = int(worker_files[WORKERS].read_text())
