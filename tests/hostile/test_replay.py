@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from redis import Redis
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
 from bus.models import Provider, Tool
+from tests.servers import redis_keys_cleared
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -58,18 +58,9 @@ def cache_environment(request, agent, other_agent) -> Iterator[dict[str, str]]:
     if request.param == "memory":
         yield {}
         return
-    client = Redis.from_url(REDIS_URL)
-
-    def clear() -> None:
-        for row in (agent[0], other_agent[0]):
-            keys = list(client.scan_iter(match=f"ws:{{a{row.pk}}}:*"))
-            if keys:
-                client.delete(*keys)
-
-    clear()
-    yield {"REDIS_URL": REDIS_URL}
-    clear()
-    client.close()
+    mine, theirs = (f"ws:{{a{row.pk}}}" for row in (agent[0], other_agent[0]))
+    with redis_keys_cleared(REDIS_URL, mine), redis_keys_cleared(REDIS_URL, theirs):
+        yield {"REDIS_URL": REDIS_URL}
 
 
 async def _open(port: int, token: str) -> ClientConnection:
