@@ -62,18 +62,18 @@ class ErrorCode:
     REQUEST_ID_CONFLICT = "REQUEST_ID_CONFLICT"
 
 
+# The HTTP-only code of a request without a valid bearer token.
+UNAUTHORIZED = "UNAUTHORIZED"
 # The HTTP status of each error code the bus's HTTP views answer with; any
 # other code is a server-side failure.
 HTTP_STATUS: dict[str, int] = {
+    UNAUTHORIZED: 401,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.EXPIRED: 410,
     ErrorCode.CHECKSUM_MISMATCH: 500,
     ErrorCode.BUS_UNAVAILABLE: 503,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
 }
-# The HTTP-only code of a request without a valid bearer token.
-UNAUTHORIZED = "UNAUTHORIZED"
-HTTP_STATUS[UNAUTHORIZED] = 401
 
 
 def http_status(code: str) -> int:

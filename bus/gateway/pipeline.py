@@ -322,18 +322,21 @@ class Gateway:
     ) -> None:
         """Run an accepted call to its one answer; the task's top-level boundary."""
         try:
-            body = await self._outcome(call, arguments, timeout, config)
-            await self._remember(call, body, config)
+            answer = Answer(
+                call.request_id, await self._outcome(call, arguments, timeout, config)
+            )
+            await self._remember(call, answer, config)
         except Exception:
             logger.exception(
                 "Call %s of tool %s failed in the gateway", call.request_id, call.tool
             )
-            body = error_body(ErrorCode.EXEC_ERROR, "internal error")
+            answer = Answer(
+                call.request_id, error_body(ErrorCode.EXEC_ERROR, "internal error")
+            )
         finally:
             # Before the answer goes out: a client that reacts to it at once
             # must find the slot free and the request no longer in flight.
             await self._finish(call)
-        answer = Answer(call.request_id, body)
         call.answered = True
         size = 0
         for session in list(call.subscribers.values()):
@@ -358,12 +361,11 @@ class Gateway:
             outputs=result, producer=call.producer(), claims=self.claims, config=config
         )
 
-    async def _remember(self, call: Call, body: dict[str, Any], config: Config) -> None:
-        answer = Answer(call.request_id, body)
+    async def _remember(self, call: Call, answer: Answer, config: Config) -> None:
         if not remembered(answer):
             return
         await self.results.store(
-            Cached(fingerprint=call.entry.fingerprint, body=body),
+            Cached(fingerprint=call.entry.fingerprint, body=answer.body),
             agent=call.entry.agent_key,
             replay=call.replay,
             semantic=call.semantic if reusable(answer) else None,
