@@ -66,8 +66,9 @@ class Config:
     )
     REDIS_URL: str = setting(
         "",
-        "Redis URL for the shared cache and channel layer across workers; empty "
-        "keeps both in process memory (one server process).",
+        "Redis URL for the state the workers share (result caches, capacity "
+        "leases, failed-hello counts); empty keeps it in process memory (one "
+        "server process).",
         secret=True,
     )
     REDIS_TIMEOUT_SECS: float = setting(
