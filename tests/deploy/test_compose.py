@@ -186,7 +186,7 @@ def test_the_image_installs_the_runtime_part_of_requirements():
     )
     assert f"/^{marker}/" in install and marker in text
     runtime = text.split(marker, 1)[0]
-    for package in ("Django==", "daphne==", "channels-redis==", "psycopg[binary]=="):
+    for package in ("Django==", "daphne==", "redis==", "psycopg[binary]=="):
         assert package in runtime
     assert "pytest==" not in runtime
 
