@@ -55,6 +55,10 @@ class Finding:
     message: str
     fix_hint: str
     fingerprint: str
+    # Where and why, for a fixer: the enclosing function's qualified name and
+    # one line on what goes wrong at run time if this is left as it is.
+    function: str = ""
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
