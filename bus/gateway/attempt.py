@@ -22,6 +22,7 @@ from bus.gateway.state.results import (
 from bus.protocol import (
     CallRequest,
     ErrorCode,
+    Scope,
     canonical_json,
     error_body,
     normalize_tool_name,
@@ -64,6 +65,7 @@ class Attempt:
             tool_name=self.tool.name,
             semantic=self.semantic,
             fingerprint=self.fingerprint,
+            lease_secs=lease_secs(self.config.WS_CALL_TIMEOUT_SECS),
         )
 
     def limits(self) -> Limits:
@@ -186,4 +188,26 @@ def over_capacity(rejection: Rejection) -> Body:
         f"{rejection.scope} concurrency limit reached; retry soon",
         retry_after=rejection.retry_after,
         scope=rejection.scope,
+    )
+
+
+def state_unreachable(config: Config) -> Body:
+    """Return the answer to a call that cannot reach the shared state (Redis).
+
+    OVER_CAPACITY, so that clients retry it as they retry a full deployment;
+    the message says why.
+    """
+    return error_body(
+        ErrorCode.OVER_CAPACITY,
+        "unavailable: shared state (Redis) cannot be reached; retry soon",
+        retry_after=config.WS_RETRY_AFTER_SECS,
+        scope=Scope.GLOBAL,
+    )
+
+
+def worker_lost() -> Body:
+    """Return the answer to sessions that waited for a call whose worker died."""
+    return error_body(
+        ErrorCode.EXEC_ERROR,
+        "the worker running this call was lost; resend to run it again",
     )

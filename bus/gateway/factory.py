@@ -13,12 +13,14 @@ from bus.gateway.state.hello_failures import (
     MemoryHelloFailures,
     RedisHelloFailures,
 )
+from bus.gateway.state.inflight import CallsInFlight
 from bus.gateway.state.memory import (
     MemoryCallsInFlight,
     MemoryCapacity,
     MemoryResultCache,
 )
 from bus.gateway.state.redis_capacity import RedisCapacity
+from bus.gateway.state.redis_inflight import RedisCallsInFlight
 from bus.gateway.state.redis_results import RedisResultCache
 from bus.gateway.state.results import ResultCache
 from bus.store.claims import ClaimStore
@@ -29,12 +31,14 @@ def build_gateway(*, claims: ClaimStore) -> Gateway:
     client = build_redis()
     capacity: CapacityLimiter = MemoryCapacity()
     hello_failures: HelloFailures = MemoryHelloFailures()
+    in_flight: CallsInFlight = MemoryCallsInFlight()
     if client is not None:
         capacity = RedisCapacity(client)
         hello_failures = RedisHelloFailures(client)
+        in_flight = RedisCallsInFlight(client)
     return Gateway(
         capacity=capacity,
-        in_flight=MemoryCallsInFlight(),
+        in_flight=in_flight,
         results=build_results(client),
         hello_failures=hello_failures,
         registry=ToolRegistry(),

@@ -28,18 +28,21 @@ from bus.gateway.attempt import (
     request_id_conflict,
     retention,
     reusable,
+    state_unreachable,
     unknown_tool,
 )
 from bus.gateway.delivery import bus_status, deliver_result
 from bus.gateway.events import Accepted, Answer
 from bus.gateway.execution import Call, Failure, execute
+from bus.gateway.joins import Joins
 from bus.gateway.registry import Registry, ToolRegistry
 from bus.gateway.revocation import RevocationWatch
 from bus.gateway.sessions import Agent, Session, Transport
 from bus.gateway.state.capacity import CapacityLimiter, CapacitySnapshot, Rejection
 from bus.gateway.state.hello_failures import HelloFailures
 from bus.gateway.state.inflight import CallsInFlight, InFlightCall
-from bus.gateway.state.results import Cached, ResultCache
+from bus.gateway.state.outage import OUTAGE_ERRORS
+from bus.gateway.state.results import Cached, ResultCache, replay_key
 from bus.gateway.worker import worker_id
 from bus.protocol import DUPLICATE_NOTE, CallRequest, ErrorCode, Scope, error_body
 from bus.store.claims import ClaimStore
@@ -76,7 +79,8 @@ class Gateway:
         self.tasks: set[asyncio.Task[None]] = set()
         self.started_at = time.time()
         self.draining = False
-        in_flight.listen_cancels(self._cancel_here)
+        self.joins = Joins(in_flight=in_flight, results=results, running=self.running)
+        in_flight.listen(self.joins)
 
     # Sessions
 
@@ -104,6 +108,7 @@ class Gateway:
             self.revocations.stop()
         for call in self.running.values():
             call.subscribers.pop(session.session_id, None)
+        self.joins.forget(session.session_id)
         await self.capacity.forget_session(session.session_id)
 
     # Operations
@@ -129,6 +134,7 @@ class Gateway:
         6. the same tool and arguments in flight is DUPLICATE;
         7. no free slot (global, provider, session) is OVER_CAPACITY;
         then the call is acknowledged and runs with its timeout and heartbeats.
+        Shared state that cannot be reached (Redis) answers OVER_CAPACITY.
         """
         attempt = build_attempt(
             session,
@@ -144,30 +150,38 @@ class Gateway:
         if problem is not None:
             await self._refuse_arguments(attempt, problem)
             return
-        replayed, cached = await self.results.lookup(
-            attempt.agent_key, attempt.replay, attempt.semantic
-        )
-        if replayed is not None:
-            await self._replay(attempt, replayed)
+        try:
+            call = await self._check_shared(attempt)
+        except OUTAGE_ERRORS:
+            logger.warning(
+                "Call %s refused: shared state unreachable",
+                attempt.request_id,
+                exc_info=True,
+            )
+            await self._answer(attempt, state_unreachable(attempt.config))
             return
-        if await self._join_running(attempt):
-            return
-        if cached is not None:
-            await self._answer(attempt, cached.body, cached=True)
-            return
-        call = await self._register(attempt)
-        if call is None or not await self._admit(call, attempt):
-            return
-        await self._start(call, attempt)
+        if call is not None:
+            await self._start(call, attempt)
 
     async def cancel(self, session: Session, request_id: str) -> bool:
-        """Cancel an agent's call in flight; False when there is none."""
-        call = self.running.get((session.agent.key, request_id))
+        """Cancel an agent's call in flight on any worker; False when there is none.
+
+        The cancelling session waits for the call's answer too (CANCELLED).
+        Raises one of OUTAGE_ERRORS when the call is not here and the shared
+        state cannot be reached.
+        """
+        key, reason = (session.agent.key, request_id), "cancelled by the client"
+        call = self.running.get(key)
         if call is not None:
             call.subscribers[session.session_id] = session
-        return await self.in_flight.cancel(
-            session.agent.key, request_id, "cancelled by the client"
-        )
+            call.cancel(reason)
+            return True
+        held = await self.in_flight.find(*key)
+        if held is None:
+            return False
+        replay = replay_key(session.agent.key, request_id)
+        await self.joins.join(session, held, replay, note=False)
+        return await self.in_flight.cancel(*key, reason)
 
     async def health(self) -> dict[str, Any]:
         """Return the health op's snapshot of this process."""
@@ -238,6 +252,24 @@ class Gateway:
     async def _refuse_arguments(self, attempt: Attempt, problem: str) -> None:
         await self._answer(attempt, invalid_arguments(attempt, problem))
 
+    async def _check_shared(self, attempt: Attempt) -> Call | None:
+        """Steps 3 to 7: return the call to start, or None when answered."""
+        replayed, cached = await self.results.lookup(
+            attempt.agent_key, attempt.replay, attempt.semantic
+        )
+        if replayed is not None:
+            await self._replay(attempt, replayed)
+            return None
+        if await self._join_running(attempt):
+            return None
+        if cached is not None:
+            await self._answer(attempt, cached.body, cached=True)
+            return None
+        call = await self._register(attempt)
+        if call is None or not await self._admit(call, attempt):
+            return None
+        return call
+
     async def _replay(self, attempt: Attempt, replayed: Cached) -> None:
         await self._answer(attempt, replay_or_conflict(attempt, replayed))
 
@@ -258,6 +290,8 @@ class Gateway:
         session = attempt.session
         call = self.running.get((held.agent_key, held.request_id))
         if call is None:
+            # Run by another worker (or ending here this moment): it relays.
+            await self.joins.join(session, held, attempt.replay)
             return
         call.subscribers[session.session_id] = session
         await session.deliver(call.progress(DUPLICATE_NOTE))
@@ -293,7 +327,11 @@ class Gateway:
         if self.draining:
             outcome: Any = Rejection(Scope.GLOBAL, config.WS_RETRY_AFTER_SECS)
         else:
-            outcome = await self.capacity.acquire(attempt.limits())
+            try:
+                outcome = await self.capacity.acquire(attempt.limits())
+            except OUTAGE_ERRORS:
+                await self._finish(call)
+                raise
         if not isinstance(outcome, Rejection):
             call.slot = outcome
             return True
@@ -364,13 +402,18 @@ class Gateway:
     async def _remember(self, call: Call, answer: Answer, config: Config) -> None:
         if not remembered(answer):
             return
-        await self.results.store(
-            Cached(fingerprint=call.entry.fingerprint, body=answer.body),
-            agent=call.entry.agent_key,
-            replay=call.replay,
-            semantic=call.semantic if reusable(answer) else None,
-            retention=retention(config),
-        )
+        try:
+            await self.results.store(
+                Cached(fingerprint=call.entry.fingerprint, body=answer.body),
+                agent=call.entry.agent_key,
+                replay=call.replay,
+                semantic=call.semantic if reusable(answer) else None,
+                retention=retention(config),
+            )
+        except OUTAGE_ERRORS:
+            # The answer still goes to the sessions waiting; only a later
+            # resend of this request id would run it again.
+            logger.warning("Answer of %s not cached", call.request_id, exc_info=True)
 
     async def _finish(self, call: Call) -> None:
         key = (call.entry.agent_key, call.entry.request_id)
@@ -380,11 +423,6 @@ class Gateway:
         slot, call.slot = call.slot, None
         if slot is not None:
             await self.capacity.release(slot)
-
-    def _cancel_here(self, agent_key: str, request_id: str, reason: str) -> None:
-        call = self.running.get((agent_key, request_id))
-        if call is not None:
-            call.cancel(reason)
 
     def _keep(self, task: asyncio.Task[None]) -> None:
         # The loop holds only weak references to tasks: keep each until done.

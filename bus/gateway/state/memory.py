@@ -10,8 +10,9 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from bus.gateway.events import CallEvent
 from bus.gateway.state.capacity import (
     CapacitySnapshot,
     Limits,
@@ -20,8 +21,9 @@ from bus.gateway.state.capacity import (
     Slot,
     retry_after,
 )
-from bus.gateway.state.inflight import CancelListener, InFlightCall
+from bus.gateway.state.inflight import InFlightCall, InFlightListener
 from bus.gateway.state.results import Cached, Retention, decode_cached, encode_cached
+from bus.gateway.worker import worker_id
 from bus.protocol import Scope
 
 RECENT_DURATIONS = 64
@@ -140,12 +142,17 @@ class MemoryCapacity:
 
 
 class MemoryCallsInFlight:
-    """Calls in flight in this process's memory; cancels go to local listeners."""
+    """Calls in flight in this process's memory; every listener is local.
 
-    def __init__(self) -> None:
+    Joins and relays go straight to this process's listener, so one process
+    follows the same path as several workers do through Redis.
+    """
+
+    def __init__(self, worker: str | None = None) -> None:
+        self.worker = worker if worker is not None else worker_id()
         self._by_request: dict[tuple[str, str], InFlightCall] = {}
         self._by_semantic: dict[str, InFlightCall] = {}
-        self._listeners: list[CancelListener] = []
+        self._listeners: list[InFlightListener] = []
 
     async def begin(self, call: InFlightCall) -> InFlightCall | None:
         """Register a call, or return the one holding its request id or semantic key."""
@@ -154,18 +161,22 @@ class MemoryCallsInFlight:
             holder = self._by_semantic.get(call.semantic)
         if holder is not None:
             return holder
-        self._by_request[(call.agent_key, call.request_id)] = call
+        entry = replace(call, worker=self.worker)
+        self._by_request[(call.agent_key, call.request_id)] = entry
         if call.semantic is not None:
-            self._by_semantic[call.semantic] = call
+            self._by_semantic[call.semantic] = entry
         return None
 
     async def end(self, call: InFlightCall) -> None:
         """Forget a call that has its answer (a second end changes nothing)."""
         key = (call.agent_key, call.request_id)
-        if self._by_request.get(key) is call:
+        held = self._by_request.get(key)
+        if held is not None and held.entry_id == call.entry_id:
             del self._by_request[key]
-        if call.semantic is not None and self._by_semantic.get(call.semantic) is call:
-            del self._by_semantic[call.semantic]
+        if call.semantic is not None:
+            held = self._by_semantic.get(call.semantic)
+            if held is not None and held.entry_id == call.entry_id:
+                del self._by_semantic[call.semantic]
 
     async def find(self, agent_key: str, request_id: str) -> InFlightCall | None:
         """Return the agent's call in flight under a request id, if any."""
@@ -176,15 +187,25 @@ class MemoryCallsInFlight:
         if (agent_key, request_id) not in self._by_request:
             return False
         for listener in self._listeners:
-            listener(agent_key, request_id, reason)
+            listener.cancel_here(agent_key, request_id, reason)
         return True
+
+    async def join(self, held: InFlightCall) -> None:
+        """Have the listeners relay the call's events (to this same process)."""
+        for listener in self._listeners:
+            listener.join_here(held.agent_key, held.request_id, self.worker)
+
+    async def relay(self, worker: str, agent_key: str, event: CallEvent) -> None:
+        """Hand a call's event to the listeners (`worker` is this process)."""
+        for listener in self._listeners:
+            await listener.relayed(agent_key, event)
 
     async def count(self) -> int:
         """Return how many calls are in flight."""
         return len(self._by_request)
 
-    def listen_cancels(self, listener: CancelListener) -> None:
-        """Have cancels delivered to a listener (the gateway of this process)."""
+    def listen(self, listener: InFlightListener) -> None:
+        """Have cancels, joins and events delivered to a listener (the gateway)."""
         self._listeners.append(listener)
 
 

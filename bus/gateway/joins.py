@@ -1,0 +1,198 @@
+"""Sessions that wait for a call run by another worker, and the relays that
+reach them.
+
+A resend of a request id in flight (PROTOCOL.md step 4), or a cancel, from a
+session whose worker does not run the call joins it: the session gets the
+"still processing" note at once, this worker asks the running one
+(``CallsInFlight.join``) to relay the call's heartbeats and its one answer,
+and ``Joins.relayed`` delivers them. On the running worker a relay is one more
+subscriber of the call: a session whose transport publishes to the joined
+worker, so the call's task sends to it as to its own sessions.
+
+Pub/sub gives no answer to a worker whose runner died, so every joined call
+is watched: once its entry has been gone on two checks in a row without an
+answer, the waiting sessions get the stored result if there is one (the
+runner stored it before ending its entry), else the error that the worker
+running the call was lost. A resend then runs the call again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from bus.gateway.attempt import state_unreachable, worker_lost
+from bus.gateway.events import Answer, CallEvent, Progress
+from bus.gateway.execution import Call
+from bus.gateway.sessions import Session
+from bus.gateway.state.inflight import CallsInFlight, InFlightCall
+from bus.gateway.state.outage import OUTAGE_ERRORS
+from bus.gateway.state.results import ResultCache
+from bus.protocol import DUPLICATE_NOTE
+from controlplane.config import aget_config
+
+logger = logging.getLogger(__name__)
+
+# Checks that must find the entry gone before the wait ends: its runner ends
+# the entry just before it sends the answer, which may still be on its way.
+MISSES_TO_GIVE_UP = 2
+RELAY_PREFIX = "relay:"
+
+
+@dataclass(eq=False)
+class Joined:
+    """A call run elsewhere, and the sessions of this worker that wait for it."""
+
+    held: InFlightCall
+    replay: str
+    sessions: dict[str, Session]
+    misses: int = 0
+
+
+class Relay:
+    """A transport that sends a call's events to a worker that joined it."""
+
+    def __init__(self, in_flight: CallsInFlight, worker: str, agent_key: str) -> None:
+        self.in_flight, self.worker, self.agent_key = in_flight, worker, agent_key
+
+    async def deliver(self, event: CallEvent) -> int:
+        """Publish the event to the joined worker; it counts no bytes sent here."""
+        await self.in_flight.relay(self.worker, self.agent_key, event)
+        return 0
+
+    async def close(self, code: int) -> None:
+        """Nothing to close: the joined worker's sessions are its own."""
+
+
+class Joins:
+    """This worker's side of calls that cross workers; the seam's listener."""
+
+    def __init__(
+        self,
+        *,
+        in_flight: CallsInFlight,
+        results: ResultCache,
+        running: dict[tuple[str, str], Call],
+    ) -> None:
+        self.in_flight, self.results, self.running = in_flight, results, running
+        self.waiting: dict[tuple[str, str], Joined] = {}
+        self._watcher: asyncio.Task[None] | None = None
+
+    # The waiting side
+
+    async def join(
+        self, session: Session, held: InFlightCall, replay: str, *, note: bool = True
+    ) -> None:
+        """Have a session wait for a call in flight elsewhere (raises on an outage)."""
+        key = (held.agent_key, held.request_id)
+        joined = self.waiting.get(key)
+        if joined is None or joined.held.entry_id != held.entry_id:
+            joined = Joined(held=held, replay=replay, sessions={})
+            self.waiting[key] = joined
+            try:
+                await self.in_flight.join(held)
+            except OUTAGE_ERRORS:
+                del self.waiting[key]
+                raise
+        joined.sessions[session.session_id] = session
+        self._ensure_watcher()
+        if note:
+            await session.deliver(
+                Progress(held.request_id, held.tool_name, time.time(), DUPLICATE_NOTE)
+            )
+
+    def forget(self, session_id: str) -> None:
+        """Stop delivering to a closed session."""
+        for key, joined in list(self.waiting.items()):
+            joined.sessions.pop(session_id, None)
+            if not joined.sessions:
+                del self.waiting[key]
+
+    async def check(self) -> None:
+        """End the waits for calls whose entry is gone (ended, or their worker died)."""
+        for key, joined in list(self.waiting.items()):
+            answer = await self._outcome(joined)
+            if answer is not None and self.waiting.get(key) is joined:
+                del self.waiting[key]
+                for session in list(joined.sessions.values()):
+                    await session.deliver(answer)
+
+    async def _outcome(self, joined: Joined) -> Answer | None:
+        """Return the answer for a call whose entry is gone; None: wait on."""
+        held = joined.held
+        try:
+            current = await self.in_flight.find(held.agent_key, held.request_id)
+            if current is not None and current.entry_id == held.entry_id:
+                joined.misses = 0
+                return None
+            stored, _ = await self.results.lookup(held.agent_key, joined.replay, None)
+        except OUTAGE_ERRORS:
+            logger.warning(
+                "Cannot check call %s in flight", held.request_id, exc_info=True
+            )
+            joined.misses += 1
+            if joined.misses < MISSES_TO_GIVE_UP:
+                return None
+            return Answer(held.request_id, state_unreachable(await aget_config()))
+        # A stored answer is the call's own (its runner stored it before
+        # ending the entry): the same frame the relay would bring.
+        if stored is not None and stored.fingerprint == held.fingerprint:
+            return Answer(held.request_id, stored.body)
+        joined.misses += 1
+        if joined.misses < MISSES_TO_GIVE_UP:
+            return None
+        logger.warning(
+            "Worker %s running call %s was lost", held.worker, held.request_id
+        )
+        return Answer(held.request_id, worker_lost())
+
+    def _ensure_watcher(self) -> None:
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        """Check the joined calls until none is left; the task's boundary."""
+        while self.waiting:
+            interval = min(j.held.lease_secs for j in self.waiting.values()) / 3
+            await asyncio.sleep(interval)
+            try:
+                await self.check()
+            except Exception:
+                # The next round checks again; the waits stay bounded by it.
+                logger.exception("Checking joined calls failed")
+
+    # The running side: InFlightListener
+
+    def cancel_here(self, agent_key: str, request_id: str, reason: str) -> None:
+        """Cancel a call this worker runs, if it still runs."""
+        call = self.running.get((agent_key, request_id))
+        if call is not None:
+            call.cancel(reason)
+
+    def join_here(self, agent_key: str, request_id: str, worker: str) -> None:
+        """Relay a running call's further events to a worker that joined it.
+
+        A call that has ended sends nothing: the joined worker finds its entry
+        gone and its answer in the result cache.
+        """
+        call = self.running.get((agent_key, request_id))
+        if call is None or call.answered:
+            return
+        relay = Relay(self.in_flight, worker, agent_key)
+        session_id = RELAY_PREFIX + worker
+        call.subscribers[session_id] = Session(
+            agent=call.agent, transport=relay, session_id=session_id
+        )
+
+    async def relayed(self, agent_key: str, event: CallEvent) -> None:
+        """Deliver an event of a call run elsewhere to the sessions waiting here."""
+        key = (agent_key, event.request_id)
+        joined = self.waiting.get(key)
+        if joined is None:
+            return
+        if isinstance(event, Answer):
+            del self.waiting[key]
+        for session in list(joined.sessions.values()):
+            await session.deliver(event)

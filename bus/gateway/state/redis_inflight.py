@@ -1,0 +1,355 @@
+"""Calls in flight in Redis, shared by every server process of a deployment.
+
+Each call is two keys holding its entry (JSON): one by agent and request id,
+and, for idempotent tools, one by semantic key. One Lua script checks both and
+sets both, so of several processes registering the same request at once
+exactly one wins and the others get the holder. Entries are leases like the
+capacity slots: they expire after `lease_secs` unless the worker that runs
+the call renews them (one task per process, three times per lease), so the
+calls of a worker that died disappear within that bound. An end deletes only
+its own entry (compared by value), never a newer registration of the request.
+
+Every worker subscribes to one channel named after its worker id. A cancel or
+a join (a session on another worker resent the request id) is published to
+the channel of the worker that runs the call; that worker publishes the
+call's heartbeats and its answer to the channels of the workers that joined
+it. Pub/sub delivers nothing to a worker that is not listening: the joining
+side watches the entry and, once it is gone without an answer, ends the wait
+(``bus.gateway.joins``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import asdict, replace
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
+
+from bus.gateway.events import Answer, CallEvent, Progress
+from bus.gateway.state.inflight import InFlightCall, InFlightListener
+from bus.gateway.state.redis_capacity import LUA_PRELUDE
+from bus.gateway.worker import worker_id
+from bus.protocol import digest
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "ws:{inflight}"
+# How long the subscriber waits for a message before it looks again; a read
+# that finds nothing is not an error, and the wait bounds how late it stops.
+READ_WAIT_SECS = 1.0
+# Pause between attempts to read again after the subscription's connection
+# failed (Redis down): redis-py reconnects and resubscribes on the next read.
+RESUBSCRIBE_PAUSE_SECS = 0.5
+
+# KEYS: the request key, the index of entries, the semantic key (optional).
+# ARGV: the entry, its lease (s), its id. Returns the holder's entry, or nil.
+BEGIN_SCRIPT = (
+    LUA_PRELUDE
+    + """
+local held = redis.call('GET', KEYS[1])
+if not held and KEYS[3] then held = redis.call('GET', KEYS[3]) end
+if held then return held end
+local lease = tonumber(ARGV[2])
+local ms = math.ceil(lease * 1000)
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ms)
+if KEYS[3] then redis.call('SET', KEYS[3], ARGV[1], 'PX', ms) end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+redis.call('ZADD', KEYS[2], now + lease, ARGV[3])
+keep(KEYS[2], lease)
+return false
+"""
+)
+
+# KEYS: the request key, the index, the semantic key (optional). ARGV: the
+# entry, its id. Deletes the keys that still hold this very entry.
+END_SCRIPT = """
+for i, key in ipairs(KEYS) do
+  if i ~= 2 and redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
+end
+redis.call('ZREM', KEYS[2], ARGV[2])
+return 1
+"""
+
+# KEYS: the index, then per entry its request key and semantic key (the
+# request key again when it has none). ARGV: per entry its value, lease, id.
+# Returns the ids of entries that were already gone.
+REFRESH_SCRIPT = (
+    LUA_PRELUDE
+    + """
+local lost = {}
+for n = 0, #ARGV / 3 - 1 do
+  local entry, lease, id = ARGV[3 * n + 1], tonumber(ARGV[3 * n + 2]), ARGV[3 * n + 3]
+  local request, semantic = KEYS[2 * n + 2], KEYS[2 * n + 3]
+  if redis.call('GET', request) == entry then
+    local ms = math.ceil(lease * 1000)
+    redis.call('PEXPIRE', request, ms)
+    if redis.call('GET', semantic) == entry then redis.call('PEXPIRE', semantic, ms) end
+    redis.call('ZADD', KEYS[1], 'XX', now + lease, id)
+    keep(KEYS[1], lease)
+  else
+    table.insert(lost, id)
+  end
+end
+return lost
+"""
+)
+
+COUNT_SCRIPT = (
+    LUA_PRELUDE
+    + """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZCARD', KEYS[1])
+"""
+)
+
+
+class RedisCallsInFlight:
+    """Calls in flight in Redis; cancels, joins and events over pub/sub."""
+
+    def __init__(
+        self, client: Redis, *, worker: str | None = None, prefix: str = PREFIX
+    ) -> None:
+        self.client = client
+        self.worker = worker if worker is not None else worker_id()
+        self.prefix = prefix
+        self._begin = client.register_script(BEGIN_SCRIPT)
+        self._end = client.register_script(END_SCRIPT)
+        self._refresh = client.register_script(REFRESH_SCRIPT)
+        self._count = client.register_script(COUNT_SCRIPT)
+        # The entries this worker registered, by entry id, with their stored
+        # value: what the refresher renews and what an end compares against.
+        self._held: dict[str, tuple[InFlightCall, str]] = {}
+        # Registrations whose reply was lost (a timeout): they may be in Redis
+        # with nobody renewing them; removed before this worker's next lookup.
+        self._doubtful: list[tuple[InFlightCall, str]] = []
+        self._refresher: asyncio.Task[None] | None = None
+        self._listeners: list[InFlightListener] = []
+        self._pubsub: PubSub | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    async def begin(self, call: InFlightCall) -> InFlightCall | None:
+        """Register a call, or return the one holding its request id or semantic key."""
+        await self._settle_doubtful()
+        # Listening before the entry is visible: a cancel sent right after
+        # registration must find this worker subscribed.
+        await self._ensure_listening()
+        entry = replace(call, worker=self.worker)
+        value = _encode_entry(entry)
+        try:
+            holder = await self._begin(
+                keys=self._keys(entry), args=[value, entry.lease_secs, entry.entry_id]
+            )
+        except RedisError:
+            self._doubtful.append((entry, value))
+            raise
+        if holder is not None:
+            return _decode_entry(holder)
+        self._held[entry.entry_id] = (entry, value)
+        self._ensure_refresher()
+        return None
+
+    async def end(self, call: InFlightCall) -> None:
+        """Forget a call that has its answer (a second end changes nothing)."""
+        held = self._held.pop(call.entry_id, None)
+        if held is None:
+            return
+        entry, value = held
+        try:
+            await self._end(keys=self._keys(entry), args=[value, entry.entry_id])
+        except RedisError:
+            # The answer must still go out; no longer renewed, the entry
+            # disappears when its lease runs out.
+            logger.warning(
+                "Ending call %s in Redis failed; its entry expires instead",
+                entry.request_id,
+                exc_info=True,
+            )
+
+    async def find(self, agent_key: str, request_id: str) -> InFlightCall | None:
+        """Return the agent's call in flight under a request id, if any."""
+        await self._settle_doubtful()
+        value = await self.client.get(self._request_key(agent_key, request_id))
+        return None if value is None else _decode_entry(value)
+
+    async def cancel(self, agent_key: str, request_id: str, reason: str) -> bool:
+        """Ask the worker running the call to cancel it; False when none runs."""
+        held = await self.find(agent_key, request_id)
+        if held is None:
+            return False
+        message = {"op": "cancel", "agent": agent_key, "rid": request_id}
+        await self._publish(held.worker, {**message, "reason": reason})
+        return True
+
+    async def join(self, held: InFlightCall) -> None:
+        """Ask the worker running `held` to relay its events to this worker."""
+        await self._ensure_listening()
+        message = {"op": "join", "agent": held.agent_key, "rid": held.request_id}
+        await self._publish(held.worker, {**message, "worker": self.worker})
+
+    async def relay(self, worker: str, agent_key: str, event: CallEvent) -> None:
+        """Send an event of a call this worker runs to a worker that joined it."""
+        message = {"op": "event", "agent": agent_key, "event": _encode_event(event)}
+        await self._publish(worker, message)
+
+    async def count(self) -> int:
+        """Return how many calls are in flight on every worker."""
+        return int(await self._count(keys=[self._index()]))
+
+    def listen(self, listener: InFlightListener) -> None:
+        """Have cancels, joins and events for this worker delivered to a listener."""
+        self._listeners.append(listener)
+
+    async def refresh(self) -> list[str]:
+        """Renew this worker's entries; return the ids of those already gone."""
+        held = list(self._held.values())
+        if not held:
+            return []
+        keys = [self._index()]
+        args: list[str | float] = []
+        for entry, value in held:
+            request = self._request_key(entry.agent_key, entry.request_id)
+            keys += [request, self._semantic_key(entry) or request]
+            args += [value, entry.lease_secs, entry.entry_id]
+        lost = [raw.decode() for raw in await self._refresh(keys=keys, args=args)]
+        for entry_id in lost:
+            gone = self._held.pop(entry_id, None)
+            if gone is not None:
+                # Another worker may run this request by now: this one's
+                # answer still goes to its own sessions and the cache.
+                logger.warning("In-flight entry of %s ran out", gone[0].request_id)
+        return lost
+
+    async def aclose(self) -> None:
+        """Stop listening and renewing (the entries then expire); for shutdown."""
+        for task in (self._reader, self._refresher):
+            if task is not None:
+                task.cancel()
+        if self._pubsub is not None:
+            await self._pubsub.aclose()
+            self._pubsub = None
+
+    # Pub/sub
+
+    def channel(self, worker: str) -> str:
+        """Return the channel a worker listens on."""
+        return f"{self.prefix}:worker:{worker}"
+
+    async def _publish(self, worker: str, message: dict[str, Any]) -> None:
+        await self.client.publish(self.channel(worker), json.dumps(message))
+
+    async def _ensure_listening(self) -> None:
+        if self._pubsub is None:
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+            await pubsub.subscribe(self.channel(self.worker))
+            self._pubsub = pubsub
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read(self._pubsub))
+
+    async def _read(self, pubsub: PubSub) -> None:
+        """Hand this worker's messages to its listeners; the task's boundary."""
+        failing = False
+        while True:
+            try:
+                message = await pubsub.get_message(
+                    ignore_subscribe_messages=True, timeout=READ_WAIT_SECS
+                )
+            except RedisError:
+                # Redis is down or the connection broke: the next read
+                # reconnects and subscribes again. Logged once per outage.
+                if not failing:
+                    logger.warning("Listening on %s failed", self.worker, exc_info=True)
+                failing = True
+                await asyncio.sleep(RESUBSCRIBE_PAUSE_SECS)
+                continue
+            failing = False
+            if message is not None and message["type"] == "message":
+                await self._dispatch(message["data"])
+
+    async def _dispatch(self, data: bytes) -> None:
+        try:
+            message = json.loads(data)
+            for listener in self._listeners:
+                await _deliver(listener, message)
+        except Exception:
+            # One bad message must not stop this worker's listening.
+            logger.exception("Cannot handle an in-flight message on %s", self.worker)
+
+    # Leases
+
+    def _ensure_refresher(self) -> None:
+        if self._refresher is None or self._refresher.done():
+            self._refresher = asyncio.create_task(self._refresh_while_held())
+
+    async def _refresh_while_held(self) -> None:
+        """Renew this worker's entries until it holds none; the task's boundary."""
+        while self._held:
+            await asyncio.sleep(
+                min(entry.lease_secs for entry, _ in self._held.values()) / 3
+            )
+            try:
+                await self.refresh()
+            except RedisError:
+                # The next round tries again; an entry outlives two failed ones.
+                logger.warning("Renewing in-flight entries failed", exc_info=True)
+
+    async def _settle_doubtful(self) -> None:
+        while self._doubtful:
+            entry, value = self._doubtful[0]
+            await self._end(keys=self._keys(entry), args=[value, entry.entry_id])
+            self._doubtful.pop(0)
+
+    # Keys
+
+    def _keys(self, entry: InFlightCall) -> list[str]:
+        keys = [self._request_key(entry.agent_key, entry.request_id), self._index()]
+        semantic = self._semantic_key(entry)
+        return keys if semantic is None else [*keys, semantic]
+
+    def _semantic_key(self, entry: InFlightCall) -> str | None:
+        if entry.semantic is None:
+            return None
+        return f"{self.prefix}:s:{digest(entry.semantic)}"
+
+    def _request_key(self, agent_key: str, request_id: str) -> str:
+        return f"{self.prefix}:r:{agent_key}:{digest(request_id)}"
+
+    def _index(self) -> str:
+        return f"{self.prefix}:calls"
+
+
+async def _deliver(listener: InFlightListener, message: dict[str, Any]) -> None:
+    op, agent, rid = message["op"], message["agent"], message.get("rid", "")
+    if op == "cancel":
+        listener.cancel_here(agent, rid, message["reason"])
+    elif op == "join":
+        listener.join_here(agent, rid, message["worker"])
+    elif op == "event":
+        await listener.relayed(agent, _decode_event(message["event"]))
+    else:
+        raise ValueError(f"unknown in-flight message op {op!r}")
+
+
+def _encode_entry(entry: InFlightCall) -> str:
+    return json.dumps(asdict(entry), sort_keys=True)
+
+
+def _decode_entry(raw: bytes) -> InFlightCall:
+    return InFlightCall(**json.loads(raw))
+
+
+def _encode_event(event: CallEvent) -> dict[str, Any]:
+    return {"kind": type(event).__name__, **asdict(event)}
+
+
+def _decode_event(fields: dict[str, Any]) -> CallEvent:
+    kind = fields.pop("kind")
+    if kind == "Progress":
+        return Progress(**fields)
+    if kind == "Answer":
+        return Answer(**fields)
+    raise ValueError(f"unknown relayed event {kind!r}")
