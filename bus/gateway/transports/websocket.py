@@ -22,11 +22,13 @@ from django.db import DatabaseError
 
 from bus.exceptions import BusError
 from bus.gateway import metrics
+from bus.gateway.attempt import state_unreachable
 from bus.gateway.client_address import client_address
 from bus.gateway.events import Answer, CallEvent
 from bus.gateway.hellos import hello_failed, hello_limited
 from bus.gateway.pipeline import Gateway
 from bus.gateway.sessions import ANONYMOUS, Session
+from bus.gateway.state.outage import OUTAGE_ERRORS
 from bus.gateway.transports.frames import (
     agent_of,
     bus_error,
@@ -293,8 +295,17 @@ class AgentConsumer(AsyncWebsocketConsumer):
     async def op_cancel(self, frame: dict[str, Any], received_at: float) -> None:
         """Cancel one of this agent's calls in flight."""
         request_id = parse_cancel(frame)
-        ok = await self.gateway.cancel(self.session, request_id)
-        await self.send_frame({"op": Op.CANCEL_RES, "request_id": request_id, "ok": ok})
+        reply = {"op": Op.CANCEL_RES, "request_id": request_id}
+        try:
+            ok = await self.gateway.cancel(self.session, request_id)
+        except OUTAGE_ERRORS:
+            # Whether the call runs cannot be known: not ok, and why, so that
+            # the client can cancel again once the shared state is back.
+            logger.warning("Cancel of %s failed", request_id, exc_info=True)
+            unreachable = state_unreachable(await aget_config())
+            await self.send_frame({**reply, "ok": False, **unreachable})
+            return
+        await self.send_frame({**reply, "ok": ok})
 
     async def op_health(self, frame: dict[str, Any], received_at: float) -> None:
         """Report this server's health snapshot."""
