@@ -49,6 +49,7 @@ class Joined:
     replay: str
     sessions: dict[str, Session]
     misses: int = 0
+    heard: bool = False
 
 
 class Relay:
@@ -126,7 +127,14 @@ class Joins:
             current = await self.in_flight.find(held.agent_key, held.request_id)
             if current is not None and current.entry_id == held.entry_id:
                 joined.misses = 0
+                if not joined.heard:
+                    # The join may have reached a runner that was not
+                    # listening (resubscribing): asking again is harmless.
+                    await self.in_flight.join(held)
                 return None
+            final = await self.in_flight.answer_of(held)
+            if final is not None:
+                return final
             stored, _ = await self.results.lookup(held.agent_key, joined.replay, None)
         except OUTAGE_ERRORS:
             logger.warning(
@@ -192,6 +200,7 @@ class Joins:
         joined = self.waiting.get(key)
         if joined is None:
             return
+        joined.heard = True
         if isinstance(event, Answer):
             del self.waiting[key]
         for session in list(joined.sessions.values()):

@@ -359,6 +359,7 @@ class Gateway:
         self, call: Call, arguments: dict[str, Any], timeout: float, config: Config
     ) -> None:
         """Run an accepted call to its one answer; the task's top-level boundary."""
+        answer: Answer | None = None
         try:
             answer = Answer(
                 call.request_id, await self._outcome(call, arguments, timeout, config)
@@ -374,7 +375,7 @@ class Gateway:
         finally:
             # Before the answer goes out: a client that reacts to it at once
             # must find the slot free and the request no longer in flight.
-            await self._finish(call)
+            await self._finish(call, answer)
         call.answered = True
         size = 0
         for session in list(call.subscribers.values()):
@@ -415,11 +416,11 @@ class Gateway:
             # resend of this request id would run it again.
             logger.warning("Answer of %s not cached", call.request_id, exc_info=True)
 
-    async def _finish(self, call: Call) -> None:
+    async def _finish(self, call: Call, answer: Answer | None = None) -> None:
         key = (call.entry.agent_key, call.entry.request_id)
         if self.running.get(key) is call:
             del self.running[key]
-        await self.in_flight.end(call.entry)
+        await self.in_flight.end(call.entry, answer)
         slot, call.slot = call.slot, None
         if slot is not None:
             await self.capacity.release(slot)

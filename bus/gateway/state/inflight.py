@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bus.gateway.events import CallEvent
+from bus.gateway.events import Answer, CallEvent
 from bus.gateway.state.capacity import MAX_LEASE_SECS
 
 
@@ -63,8 +63,15 @@ class CallsInFlight(Protocol):
     async def begin(self, call: InFlightCall) -> InFlightCall | None:
         """Register a call, or return the one holding its request id or semantic key."""
 
-    async def end(self, call: InFlightCall) -> None:
-        """Forget a call that has its answer (a second end changes nothing)."""
+    async def end(self, call: InFlightCall, answer: Answer | None = None) -> None:
+        """Forget a call that has its answer (a second end changes nothing).
+
+        A shared implementation keeps the answer for the call's lease, for
+        joined workers whose relayed copy was lost (``answer_of``).
+        """
+
+    async def answer_of(self, held: InFlightCall) -> Answer | None:
+        """Return the answer a call ended with, if it is still known."""
 
     async def find(self, agent_key: str, request_id: str) -> InFlightCall | None:
         """Return the agent's call in flight under a request id, if any."""

@@ -12,7 +12,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from bus.gateway.events import CallEvent
+from bus.gateway.events import Answer, CallEvent
 from bus.gateway.state.capacity import (
     CapacitySnapshot,
     Limits,
@@ -167,7 +167,7 @@ class MemoryCallsInFlight:
             self._by_semantic[call.semantic] = entry
         return None
 
-    async def end(self, call: InFlightCall) -> None:
+    async def end(self, call: InFlightCall, answer: Answer | None = None) -> None:
         """Forget a call that has its answer (a second end changes nothing)."""
         key = (call.agent_key, call.request_id)
         held = self._by_request.get(key)
@@ -181,6 +181,10 @@ class MemoryCallsInFlight:
     async def find(self, agent_key: str, request_id: str) -> InFlightCall | None:
         """Return the agent's call in flight under a request id, if any."""
         return self._by_request.get((agent_key, request_id))
+
+    async def answer_of(self, held: InFlightCall) -> Answer | None:
+        """Return None: in one process the answer reached every session at once."""
+        return None
 
     async def cancel(self, agent_key: str, request_id: str, reason: str) -> bool:
         """Tell the listeners to cancel the call; False when none runs."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -65,37 +66,50 @@ return false
 """
 )
 
-# KEYS: the request key, the index, the semantic key (optional). ARGV: the
-# entry, its id. Deletes the keys that still hold this very entry.
+# KEYS: the request key, the index, the answer key, the semantic key
+# (optional). ARGV: the entry, its id, its lease, the answer ('' for none).
+# Keeps the answer for the lease, then deletes the keys that still hold this
+# very entry.
 END_SCRIPT = """
+if ARGV[4] ~= '' then
+  redis.call('SET', KEYS[3], ARGV[4], 'PX', math.ceil(tonumber(ARGV[3]) * 1000))
+end
 for i, key in ipairs(KEYS) do
-  if i ~= 2 and redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
+  if (i == 1 or i == 4) and redis.call('GET', key) == ARGV[1] then
+    redis.call('DEL', key)
+  end
 end
 redis.call('ZREM', KEYS[2], ARGV[2])
 return 1
 """
 
-# KEYS: the index, then per entry its request key and semantic key (the
-# request key again when it has none). ARGV: per entry its value, lease, id.
-# Returns the ids of entries that were already gone.
+# KEYS: the index, then per entry its request key, semantic key (the request
+# key again when it has none) and cancel key. ARGV: per entry its value,
+# lease, id. Returns the ids of entries that were already gone, and the ids
+# and reasons of entries asked to cancel (id, reason, id, reason, ...).
 REFRESH_SCRIPT = (
     LUA_PRELUDE
     + """
-local lost = {}
+local lost, cancelled = {}, {}
 for n = 0, #ARGV / 3 - 1 do
   local entry, lease, id = ARGV[3 * n + 1], tonumber(ARGV[3 * n + 2]), ARGV[3 * n + 3]
-  local request, semantic = KEYS[2 * n + 2], KEYS[2 * n + 3]
+  local request, semantic = KEYS[3 * n + 2], KEYS[3 * n + 3]
   if redis.call('GET', request) == entry then
     local ms = math.ceil(lease * 1000)
     redis.call('PEXPIRE', request, ms)
     if redis.call('GET', semantic) == entry then redis.call('PEXPIRE', semantic, ms) end
     redis.call('ZADD', KEYS[1], 'XX', now + lease, id)
     keep(KEYS[1], lease)
+    local reason = redis.call('GET', KEYS[3 * n + 4])
+    if reason then
+      table.insert(cancelled, id)
+      table.insert(cancelled, reason)
+    end
   else
     table.insert(lost, id)
   end
 end
-return lost
+return {lost, cancelled}
 """
 )
 
@@ -130,6 +144,7 @@ class RedisCallsInFlight:
         self._refresher: asyncio.Task[None] | None = None
         self._listeners: list[InFlightListener] = []
         self._pubsub: PubSub | None = None
+        self._subscribing = asyncio.Lock()
         self._reader: asyncio.Task[None] | None = None
 
     async def begin(self, call: InFlightCall) -> InFlightCall | None:
@@ -153,14 +168,22 @@ class RedisCallsInFlight:
         self._ensure_refresher()
         return None
 
-    async def end(self, call: InFlightCall) -> None:
-        """Forget a call that has its answer (a second end changes nothing)."""
+    async def end(self, call: InFlightCall, answer: Answer | None = None) -> None:
+        """Forget a call that has its answer (a second end changes nothing).
+
+        The answer stays for the call's lease, for joined workers whose
+        relayed copy was lost.
+        """
         held = self._held.pop(call.entry_id, None)
         if held is None:
             return
         entry, value = held
+        kept = "" if answer is None else json.dumps(_encode_event(answer))
         try:
-            await self._end(keys=self._keys(entry), args=[value, entry.entry_id])
+            await self._end(
+                keys=self._end_keys(entry),
+                args=[value, entry.entry_id, entry.lease_secs, kept],
+            )
         except RedisError:
             # The answer must still go out; no longer renewed, the entry
             # disappears when its lease runs out.
@@ -176,11 +199,29 @@ class RedisCallsInFlight:
         value = await self.client.get(self._request_key(agent_key, request_id))
         return None if value is None else _decode_entry(value)
 
+    async def answer_of(self, held: InFlightCall) -> Answer | None:
+        """Return the answer a call ended with, for the lease after its end."""
+        raw = await self.client.get(self._answer_key(held.entry_id))
+        if raw is None:
+            return None
+        answer = _decode_event(json.loads(raw))
+        return answer if isinstance(answer, Answer) else None
+
     async def cancel(self, agent_key: str, request_id: str, reason: str) -> bool:
-        """Ask the worker running the call to cancel it; False when none runs."""
+        """Ask the worker running the call to cancel it; False when none runs.
+
+        The request is also left in Redis for the call's lease, so that a
+        runner that missed the message (resubscribing after an outage) finds
+        it when it renews its entries.
+        """
         held = await self.find(agent_key, request_id)
         if held is None:
             return False
+        await self.client.set(
+            self._cancel_key(held.entry_id),
+            reason,
+            px=math.ceil(held.lease_secs * 1000),
+        )
         message = {"op": "cancel", "agent": agent_key, "rid": request_id}
         await self._publish(held.worker, {**message, "reason": reason})
         return True
@@ -205,7 +246,8 @@ class RedisCallsInFlight:
         self._listeners.append(listener)
 
     async def refresh(self) -> list[str]:
-        """Renew this worker's entries; return the ids of those already gone."""
+        """Renew this worker's entries, act on cancels left for them; return
+        the ids of those already gone."""
         held = list(self._held.values())
         if not held:
             return []
@@ -214,8 +256,17 @@ class RedisCallsInFlight:
         for entry, value in held:
             request = self._request_key(entry.agent_key, entry.request_id)
             keys += [request, self._semantic_key(entry) or request]
+            keys.append(self._cancel_key(entry.entry_id))
             args += [value, entry.lease_secs, entry.entry_id]
-        lost = [raw.decode() for raw in await self._refresh(keys=keys, args=args)]
+        gone, cancelled = await self._refresh(keys=keys, args=args)
+        for raw_id, reason in zip(cancelled[::2], cancelled[1::2], strict=True):
+            asked = self._held.get(raw_id.decode())
+            if asked is not None:
+                for listener in self._listeners:
+                    listener.cancel_here(
+                        asked[0].agent_key, asked[0].request_id, reason.decode()
+                    )
+        lost = [raw.decode() for raw in gone]
         for entry_id in lost:
             gone = self._held.pop(entry_id, None)
             if gone is not None:
@@ -229,9 +280,7 @@ class RedisCallsInFlight:
         for task in (self._reader, self._refresher):
             if task is not None:
                 task.cancel()
-        if self._pubsub is not None:
-            await self._pubsub.aclose()
-            self._pubsub = None
+        await self._unsubscribed()
 
     # Pub/sub
 
@@ -243,32 +292,54 @@ class RedisCallsInFlight:
         await self.client.publish(self.channel(worker), json.dumps(message))
 
     async def _ensure_listening(self) -> None:
-        if self._pubsub is None:
-            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-            await pubsub.subscribe(self.channel(self.worker))
-            self._pubsub = pubsub
+        await self._subscribed()
         if self._reader is None or self._reader.done():
-            self._reader = asyncio.create_task(self._read(self._pubsub))
+            self._reader = asyncio.create_task(self._read())
 
-    async def _read(self, pubsub: PubSub) -> None:
+    async def _subscribed(self) -> PubSub:
+        # One subscription per worker, whoever (a call, the reader) asks first.
+        async with self._subscribing:
+            if self._pubsub is None:
+                pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+                try:
+                    await pubsub.subscribe(self.channel(self.worker))
+                except RedisError:
+                    await pubsub.aclose()
+                    raise
+                self._pubsub = pubsub
+            return self._pubsub
+
+    async def _read(self) -> None:
         """Hand this worker's messages to its listeners; the task's boundary."""
         failing = False
         while True:
             try:
+                pubsub = await self._subscribed()
                 message = await pubsub.get_message(
                     ignore_subscribe_messages=True, timeout=READ_WAIT_SECS
                 )
             except RedisError:
-                # Redis is down or the connection broke: the next read
-                # reconnects and subscribes again. Logged once per outage.
+                # Redis is down or the connection broke: subscribe afresh.
+                # Messages sent meanwhile are lost; cancels and answers are
+                # also left in Redis, and joins are sent again. Logged once.
                 if not failing:
                     logger.warning("Listening on %s failed", self.worker, exc_info=True)
                 failing = True
+                await self._unsubscribed()
                 await asyncio.sleep(RESUBSCRIBE_PAUSE_SECS)
                 continue
+            if failing:
+                logger.info("Listening on %s again", self.worker)
             failing = False
             if message is not None and message["type"] == "message":
                 await self._dispatch(message["data"])
+
+    async def _unsubscribed(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            # Closing only releases the broken connection; it cannot fail in
+            # a way that matters to the new subscription.
+            await pubsub.aclose()
 
     async def _dispatch(self, data: bytes) -> None:
         try:
@@ -300,7 +371,10 @@ class RedisCallsInFlight:
     async def _settle_doubtful(self) -> None:
         while self._doubtful:
             entry, value = self._doubtful[0]
-            await self._end(keys=self._keys(entry), args=[value, entry.entry_id])
+            await self._end(
+                keys=self._end_keys(entry),
+                args=[value, entry.entry_id, entry.lease_secs, ""],
+            )
             self._doubtful.pop(0)
 
     # Keys
@@ -317,6 +391,16 @@ class RedisCallsInFlight:
 
     def _request_key(self, agent_key: str, request_id: str) -> str:
         return f"{self.prefix}:r:{agent_key}:{digest(request_id)}"
+
+    def _end_keys(self, entry: InFlightCall) -> list[str]:
+        request, index, *semantic = self._keys(entry)
+        return [request, index, self._answer_key(entry.entry_id), *semantic]
+
+    def _answer_key(self, entry_id: str) -> str:
+        return f"{self.prefix}:answer:{entry_id}"
+
+    def _cancel_key(self, entry_id: str) -> str:
+        return f"{self.prefix}:cancel:{entry_id}"
 
     def _index(self) -> str:
         return f"{self.prefix}:calls"

@@ -238,6 +238,22 @@ async def test_redis_calls_in_flight__a_renewed_entry_outlives_its_lease(
     assert await other.find("a1", "r-1") is None
 
 
+@needs_redis
+async def test_redis_calls_in_flight__a_cancel_the_runner_missed_reaches_it(
+    redis_workers,
+) -> None:
+    """A runner that was not subscribed (reconnecting) finds the cancel when it
+    renews its entries."""
+    runner, other = redis_workers(), redis_workers()
+    heard = Heard()
+    runner.listen(heard)
+    assert await runner.begin(_entry(lease_secs=0.3)) is None
+    await runner._pubsub.unsubscribe(runner.channel(runner.worker))
+    assert await other.cancel("a1", "r-1", "cancelled by the client") is True
+    await _until(lambda: heard.cancels)
+    assert heard.cancels[0] == ("a1", "r-1", "cancelled by the client")
+
+
 def test_build_gateway__calls_in_flight_in_redis_when_redis_url_is_set(
     ws_config,
 ) -> None:

@@ -1,0 +1,149 @@
+"""Calls while the deployment's Redis is down, for real: a Redis server of the
+test's own is stopped and started again under two real `serve` processes.
+Calls are refused at once with a retryable OVER_CAPACITY, calls already
+running still answer, and once Redis is back calls, joins and cancels across
+the workers work again without a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from tests.servers import Server, free_port
+from tests.workers.test_calls_in_flight import (
+    _acked,
+    _error,
+    _frames,
+    _open,
+    _result,
+    _send_call,
+)
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+REDIS_TIMEOUT_SECS = 1.0
+RETRY_AFTER_SECS = 1
+UNREACHABLE = "unavailable: shared state (Redis) cannot be reached"
+# A refused call is answered within REDIS_TIMEOUT_SECS per command it tried,
+# plus scheduling on a loaded machine: a bound, not a speed target.
+REFUSED_WITHIN_SECS = 4 * REDIS_TIMEOUT_SECS + 3.0
+RECOVERY_DEADLINE_SECS = 20.0
+START_DEADLINE_SECS = 10.0
+
+
+class RedisServer:
+    """A redis-server of this test's own, without persistence, on one port."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.port = folder, free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                *("--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no", "--dir", str(self.folder)),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        client = Redis.from_url(self.url)
+        deadline = time.monotonic() + START_DEADLINE_SECS
+        while True:
+            try:
+                client.ping()
+                break
+            except RedisConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        client.close()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def own_redis(tmp_path) -> Iterator[RedisServer]:
+    """A Redis the test may take down; stopped at the end."""
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_calls__redis_outage_refuses_them_clearly_and_recovery_needs_no_restart(
+    control_plane, agent, own_redis
+) -> None:
+    environment = {
+        "REDIS_URL": own_redis.url,
+        "REDIS_TIMEOUT_SECS": str(REDIS_TIMEOUT_SECS),
+        "WS_RETRY_AFTER_SECS": str(RETRY_AFTER_SECS),
+        "WS_CALL_TIMEOUT_SECS": "3",
+    }
+    one, two = control_plane(**environment), control_plane(**environment)
+    asyncio.run(_outage(one, two, agent[1], own_redis))
+
+
+def _unreachable(error: dict[str, Any]) -> None:
+    assert error["code"] == "OVER_CAPACITY", error
+    assert error["scope"] == "global" and error["retry_after"] == RETRY_AFTER_SECS
+    assert error["message"].startswith(UNREACHABLE), error
+
+
+async def _outage(one: Server, two: Server, token: str, redis: RedisServer) -> None:
+    on_one, on_two = await _open(one, token), await _open(two, token)
+    await _send_call(on_one, "echo", "warm", {"text": "up"})
+    assert "error" not in (await _frames(on_one, "warm", _result))[-1]
+    await _send_call(on_one, "sleep", "running", {"seconds": 1.0})
+    assert (await _frames(on_one, "running", _acked))[-1]["op"] == "call_tool_ack"
+
+    redis.stop()
+    started = time.monotonic()
+    await _send_call(on_two, "echo", "down", {"text": "x"})
+    _unreachable(_error(await _frames(on_two, "down", _acked)))
+    assert time.monotonic() - started < REFUSED_WITHIN_SECS
+    await on_two.send(json.dumps({"op": "cancel", "request_id": "down"}))
+    cancel = (await _frames(on_two, "down", lambda f: True))[-1]
+    assert cancel["op"] == "cancel_res" and cancel["ok"] is False
+    _unreachable(cancel["error"])
+    # A call that was running still gets its answer.
+    running = (await _frames(on_one, "running", _result))[-1]
+    assert running["outputs"][0]["text"] == "slept 1"
+
+    redis.start()
+    deadline = time.monotonic() + RECOVERY_DEADLINE_SECS
+    while True:
+        await _send_call(on_two, "echo", "down", {"text": "x"})
+        answer = (await _frames(on_two, "down", _result))[-1]
+        if "error" not in answer:
+            break
+        _unreachable(answer["error"])
+        assert time.monotonic() < deadline, "calls did not recover"
+        await asyncio.sleep(answer["error"]["retry_after"])
+    assert answer["outputs"][0]["text"] == "x"
+
+    # Both workers listen again: a resend joins, a cancel crosses workers.
+    await _send_call(on_one, "sleep", "after", {"seconds": 2.5})
+    assert (await _frames(on_one, "after", _acked))[-1]["op"] == "call_tool_ack"
+    await _send_call(on_two, "sleep", "after", {"seconds": 2.5})
+    assert (await _frames(on_two, "after", lambda f: True))[0]["note"]
+    await on_two.send(json.dumps({"op": "cancel", "request_id": "after"}))
+    for ws in (on_one, on_two):
+        assert _error(await _frames(ws, "after", _result))["code"] == "CANCELLED"
+    await on_one.close()
+    await on_two.close()
