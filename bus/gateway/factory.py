@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from django.conf import settings
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bus.gateway.pipeline import Gateway
 from bus.gateway.registry import ToolRegistry
@@ -24,6 +27,8 @@ from bus.gateway.state.redis_inflight import RedisCallsInFlight
 from bus.gateway.state.redis_results import RedisResultCache
 from bus.gateway.state.results import ResultCache
 from bus.store.claims import ClaimStore
+
+STALE_CONNECTION_RETRIES = 1
 
 
 def build_gateway(*, claims: ClaimStore) -> Gateway:
@@ -55,7 +60,14 @@ def build_redis() -> Redis | None:
         return None
     timeout = values["REDIS_TIMEOUT_SECS"]
     return Redis.from_url(
-        values["REDIS_URL"], socket_timeout=timeout, socket_connect_timeout=timeout
+        values["REDIS_URL"],
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        # After Redis restarts, each pooled connection fails once ("closed by
+        # server"): one retry on a fresh connection. Not on timeouts, so a
+        # Redis that hangs still fails a command within REDIS_TIMEOUT_SECS.
+        retry=Retry(NoBackoff(), STALE_CONNECTION_RETRIES),
+        retry_on_error=[RedisConnectionError],
     )
 
 

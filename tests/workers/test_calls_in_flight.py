@@ -11,20 +11,25 @@ import json
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from websockets.asyncio.client import ClientConnection
-from websockets.asyncio.client import connect as ws_connect
 
 from bus.gateway.state.redis_capacity import PREFIX as CAPACITY_PREFIX
 from bus.gateway.state.redis_inflight import PREFIX as IN_FLIGHT_PREFIX
 from bus.models import Provider, Tool
 from bus.protocol import DUPLICATE_NOTE
 from tests.servers import Server, redis_keys_cleared
-from tests.workers.clients import hello
+from tests.workers.clients import (
+    accepted,
+    error_of,
+    frames_of,
+    is_first_reply,
+    is_result,
+    open_session,
+    send_call,
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -82,46 +87,6 @@ def two_workers(
         yield control_plane(**environment), control_plane(**environment)
 
 
-async def _open(server: Server, token: str) -> ClientConnection:
-    ws = await ws_connect(f"ws://127.0.0.1:{server.port}/ws/")
-    assert (await hello(ws, token))["ok"] is True
-    return ws
-
-
-async def _send_call(
-    ws: ClientConnection, name: str, request_id: str, arguments: dict[str, Any]
-) -> None:
-    frame = {"op": "call_tool", "name": name, "request_id": request_id}
-    await ws.send(json.dumps({**frame, "arguments": arguments}))
-
-
-async def _frames(
-    ws: ClientConnection, request_id: str, until: Callable[[dict[str, Any]], bool]
-) -> list[dict[str, Any]]:
-    """Return the frames of one request, up to the first that `until` accepts."""
-    frames = []
-    while True:
-        frame = json.loads(await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT_SECS))
-        if frame.get("request_id") != request_id:
-            continue
-        frames.append(frame)
-        if until(frame):
-            return frames
-
-
-def _result(frame: dict[str, Any]) -> bool:
-    return frame["op"] == "call_tool_res"
-
-
-def _acked(frame: dict[str, Any]) -> bool:
-    return frame["op"] in ("call_tool_ack", "call_tool_res")
-
-
-def _error(frames: list[dict[str, Any]]) -> dict[str, Any]:
-    assert _result(frames[-1]) and "error" in frames[-1], frames[-1]
-    return frames[-1]["error"]
-
-
 def _lines(path: Path) -> int:
     return len(path.read_text().splitlines()) if path.exists() else 0
 
@@ -134,41 +99,41 @@ def test_calls_in_flight__behave_on_two_workers_as_on_one(
 
 async def _across_workers(one: Server, two: Server, token: str, runs: Path) -> None:
     on_one, on_two, also_two = (
-        await _open(one, token),
-        await _open(two, token),
-        await _open(two, token),
+        await open_session(one.port, token),
+        await open_session(two.port, token),
+        await open_session(two.port, token),
     )
     paid = {"path": str(runs), "line": "paid", "seconds": 1.0}
 
     # A resend on the other worker: the note at once, heartbeats, the one answer.
-    await _send_call(on_one, "append_line_after", "pay", paid)
-    assert (await _frames(on_one, "pay", _acked))[-1]["op"] == "call_tool_ack"
-    await _send_call(on_two, "append_line_after", "pay", paid)
-    joined = await _frames(on_two, "pay", _result)
+    await send_call(on_one, "append_line_after", "pay", paid)
+    await accepted(on_one, "pay")
+    await send_call(on_two, "append_line_after", "pay", paid)
+    joined = await frames_of(on_two, "pay", is_result)
     assert joined[0]["op"] == "progress" and joined[0]["note"] == DUPLICATE_NOTE
     assert any(f["op"] == "progress" and f.get("note") is None for f in joined)
     assert joined[-1]["outputs"][0]["text"] == "1 lines"
-    assert (await _frames(on_one, "pay", _result))[-1] == joined[-1]
+    assert (await frames_of(on_one, "pay", is_result))[-1] == joined[-1]
     assert _lines(runs) == 1
 
     # A request id in flight on one worker means that call on the other too.
-    await _send_call(on_one, "sleep", "nap", {"seconds": 1.5})
-    assert (await _frames(on_one, "nap", _acked))[-1]["op"] == "call_tool_ack"
-    await _send_call(on_two, "sleep", "nap", {"seconds": 2})
-    conflict = _error(await _frames(on_two, "nap", _acked))
+    await send_call(on_one, "sleep", "nap", {"seconds": 1.5})
+    await accepted(on_one, "nap")
+    await send_call(on_two, "sleep", "nap", {"seconds": 2})
+    conflict = error_of(await frames_of(on_two, "nap", is_first_reply))
     assert conflict["code"] == "REQUEST_ID_CONFLICT"
     # The same call under another request id is DUPLICATE across workers.
-    await _send_call(on_two, "sleep", "nap-again", {"seconds": 1.5})
-    duplicate = _error(await _frames(on_two, "nap-again", _acked))
+    await send_call(on_two, "sleep", "nap-again", {"seconds": 1.5})
+    duplicate = error_of(await frames_of(on_two, "nap-again", is_first_reply))
     assert duplicate["code"] == "DUPLICATE"
     assert duplicate["original_request_id"] == "nap"
-    assert "error" not in (await _frames(on_one, "nap", _result))[-1]
+    assert "error" not in (await frames_of(on_one, "nap", is_result))[-1]
 
     # A cancel from the other worker: ok, and CANCELLED to every waiting session.
-    await _send_call(on_one, "sleep", "long", {"seconds": 2.5})
-    assert (await _frames(on_one, "long", _acked))[-1]["op"] == "call_tool_ack"
-    await _send_call(also_two, "sleep", "long", {"seconds": 2.5})
-    assert (await _frames(also_two, "long", lambda f: True))[0]["note"] == (
+    await send_call(on_one, "sleep", "long", {"seconds": 2.5})
+    await accepted(on_one, "long")
+    await send_call(also_two, "sleep", "long", {"seconds": 2.5})
+    assert (await frames_of(also_two, "long", lambda f: True))[0]["note"] == (
         DUPLICATE_NOTE
     )
     await on_two.send(json.dumps({"op": "cancel", "request_id": "long"}))
@@ -176,7 +141,7 @@ async def _across_workers(one: Server, two: Server, token: str, runs: Path) -> N
     # The cancelling session waits for the call too: heartbeats may come first.
     ends = {"cancel_res", "call_tool_res"}
     seen: set[str] = set()
-    cancelled = await _frames(
+    cancelled = await frames_of(
         on_two, "long", lambda f: seen.add(f["op"]) or ends <= seen
     )
     ops = {frame["op"]: frame for frame in cancelled}
@@ -184,7 +149,7 @@ async def _across_workers(one: Server, two: Server, token: str, runs: Path) -> N
     assert ops["cancel_res"]["ok"] is True
     assert ops["call_tool_res"]["error"]["code"] == "CANCELLED"
     for ws in (on_one, also_two):
-        assert _error(await _frames(ws, "long", _result))["code"] == "CANCELLED"
+        assert error_of(await frames_of(ws, "long", is_result))["code"] == "CANCELLED"
     for ws in (on_one, on_two, also_two):
         await ws.close()
 
@@ -197,18 +162,21 @@ def test_calls_in_flight__a_killed_worker_leaves_no_session_waiting(
 
 
 async def _killed(one: Server, two: Server, token: str, runs: Path) -> None:
-    on_one, on_two = await _open(one, token), await _open(two, token)
+    on_one, on_two = (
+        await open_session(one.port, token),
+        await open_session(two.port, token),
+    )
     # A call that ended on the worker before it died: its answer is stored.
     quick = {"path": str(runs), "line": "quick", "seconds": 0.1}
-    await _send_call(on_one, "append_line_after", "stored", quick)
-    stored = (await _frames(on_one, "stored", _result))[-1]
+    await send_call(on_one, "append_line_after", "stored", quick)
+    stored = (await frames_of(on_one, "stored", is_result))[-1]
     assert stored["outputs"][0]["text"] == "1 lines"
 
     slow = {"path": str(runs), "line": "slow", "seconds": 2.5}
-    await _send_call(on_one, "append_line_after", "lost", slow)
-    assert (await _frames(on_one, "lost", _acked))[-1]["op"] == "call_tool_ack"
-    await _send_call(on_two, "append_line_after", "lost", slow)
-    assert (await _frames(on_two, "lost", lambda f: True))[0]["note"] == (
+    await send_call(on_one, "append_line_after", "lost", slow)
+    await accepted(on_one, "lost")
+    await send_call(on_two, "append_line_after", "lost", slow)
+    assert (await frames_of(on_two, "lost", lambda f: True))[0]["note"] == (
         DUPLICATE_NOTE
     )
     assert one.process is not None
@@ -216,7 +184,7 @@ async def _killed(one: Server, two: Server, token: str, runs: Path) -> None:
     killed_at = time.monotonic()
     one.process.wait()
 
-    lost = _error(await _frames(on_two, "lost", _result))
+    lost = error_of(await frames_of(on_two, "lost", is_result))
     assert lost["code"] == "EXEC_ERROR"
     assert lost["message"].startswith("the worker running this call was lost")
     assert time.monotonic() - killed_at < LOST_WITHIN_SECS
@@ -224,10 +192,10 @@ async def _killed(one: Server, two: Server, token: str, runs: Path) -> None:
 
     # On the surviving worker: the stored answer is replayed, the lost call
     # runs again, once.
-    await _send_call(on_two, "append_line_after", "stored", quick)
-    assert (await _frames(on_two, "stored", _result))[-1] == stored
-    await _send_call(on_two, "append_line_after", "lost", slow)
-    rerun = await _frames(on_two, "lost", _result)
+    await send_call(on_two, "append_line_after", "stored", quick)
+    assert (await frames_of(on_two, "stored", is_result))[-1] == stored
+    await send_call(on_two, "append_line_after", "lost", slow)
+    rerun = await frames_of(on_two, "lost", is_result)
     assert rerun[0]["op"] == "call_tool_ack"
     assert rerun[-1]["outputs"][0]["text"] == "2 lines"
     await on_two.close()

@@ -19,13 +19,14 @@ from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tests.servers import Server, free_port
-from tests.workers.test_calls_in_flight import (
-    _acked,
-    _error,
-    _frames,
-    _open,
-    _result,
-    _send_call,
+from tests.workers.clients import (
+    accepted,
+    error_of,
+    frames_of,
+    is_first_reply,
+    is_result,
+    open_session,
+    send_call,
 )
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -106,30 +107,33 @@ def _unreachable(error: dict[str, Any]) -> None:
 
 
 async def _outage(one: Server, two: Server, token: str, redis: RedisServer) -> None:
-    on_one, on_two = await _open(one, token), await _open(two, token)
-    await _send_call(on_one, "echo", "warm", {"text": "up"})
-    assert "error" not in (await _frames(on_one, "warm", _result))[-1]
-    await _send_call(on_one, "sleep", "running", {"seconds": 1.0})
-    assert (await _frames(on_one, "running", _acked))[-1]["op"] == "call_tool_ack"
+    on_one, on_two = (
+        await open_session(one.port, token),
+        await open_session(two.port, token),
+    )
+    await send_call(on_one, "echo", "warm", {"text": "up"})
+    assert "error" not in (await frames_of(on_one, "warm", is_result))[-1]
+    await send_call(on_one, "sleep", "running", {"seconds": 1.0})
+    await accepted(on_one, "running")
 
     redis.stop()
     started = time.monotonic()
-    await _send_call(on_two, "echo", "down", {"text": "x"})
-    _unreachable(_error(await _frames(on_two, "down", _acked)))
+    await send_call(on_two, "echo", "down", {"text": "x"})
+    _unreachable(error_of(await frames_of(on_two, "down", is_first_reply)))
     assert time.monotonic() - started < REFUSED_WITHIN_SECS
     await on_two.send(json.dumps({"op": "cancel", "request_id": "down"}))
-    cancel = (await _frames(on_two, "down", lambda f: True))[-1]
+    cancel = (await frames_of(on_two, "down", lambda f: True))[-1]
     assert cancel["op"] == "cancel_res" and cancel["ok"] is False
     _unreachable(cancel["error"])
     # A call that was running still gets its answer.
-    running = (await _frames(on_one, "running", _result))[-1]
+    running = (await frames_of(on_one, "running", is_result))[-1]
     assert running["outputs"][0]["text"] == "slept 1"
 
     redis.start()
     deadline = time.monotonic() + RECOVERY_DEADLINE_SECS
     while True:
-        await _send_call(on_two, "echo", "down", {"text": "x"})
-        answer = (await _frames(on_two, "down", _result))[-1]
+        await send_call(on_two, "echo", "down", {"text": "x"})
+        answer = (await frames_of(on_two, "down", is_result))[-1]
         if "error" not in answer:
             break
         _unreachable(answer["error"])
@@ -138,12 +142,12 @@ async def _outage(one: Server, two: Server, token: str, redis: RedisServer) -> N
     assert answer["outputs"][0]["text"] == "x"
 
     # Both workers listen again: a resend joins, a cancel crosses workers.
-    await _send_call(on_one, "sleep", "after", {"seconds": 2.5})
-    assert (await _frames(on_one, "after", _acked))[-1]["op"] == "call_tool_ack"
-    await _send_call(on_two, "sleep", "after", {"seconds": 2.5})
-    assert (await _frames(on_two, "after", lambda f: True))[0]["note"]
+    await send_call(on_one, "sleep", "after", {"seconds": 2.5})
+    await accepted(on_one, "after")
+    await send_call(on_two, "sleep", "after", {"seconds": 2.5})
+    assert (await frames_of(on_two, "after", lambda f: True))[0]["note"]
     await on_two.send(json.dumps({"op": "cancel", "request_id": "after"}))
     for ws in (on_one, on_two):
-        assert _error(await _frames(ws, "after", _result))["code"] == "CANCELLED"
+        assert error_of(await frames_of(ws, "after", is_result))["code"] == "CANCELLED"
     await on_one.close()
     await on_two.close()

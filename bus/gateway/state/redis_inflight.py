@@ -162,8 +162,10 @@ class RedisCallsInFlight:
         except RedisError:
             self._doubtful.append((entry, value))
             raise
-        if holder is not None:
-            return _decode_entry(holder)
+        found = None if holder is None else _decode_entry(holder)
+        # A command retried after a lost reply finds its own entry: registered.
+        if found is not None and found.entry_id != entry.entry_id:
+            return found
         self._held[entry.entry_id] = (entry, value)
         self._ensure_refresher()
         return None
