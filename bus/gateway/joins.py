@@ -29,7 +29,7 @@ from bus.gateway.execution import Call
 from bus.gateway.sessions import Session
 from bus.gateway.state.inflight import CallsInFlight, InFlightCall
 from bus.gateway.state.outage import OUTAGE_ERRORS
-from bus.gateway.state.results import ResultCache
+from bus.gateway.state.results import ResultCache, replay_key
 from bus.protocol import DUPLICATE_NOTE
 from controlplane.config import aget_config
 
@@ -103,6 +103,25 @@ class Joins:
             await session.deliver(
                 Progress(held.request_id, held.tool_name, time.time(), DUPLICATE_NOTE)
             )
+
+    async def cancel(self, session: Session, request_id: str, reason: str) -> bool:
+        """Cancel an agent's call in flight here or on another worker.
+
+        The cancelling session waits for the call's answer too (CANCELLED),
+        as when it runs here; False when no such call is in flight.
+        """
+        key = (session.agent.key, request_id)
+        call = self.running.get(key)
+        if call is not None:
+            call.subscribers[session.session_id] = session
+            call.cancel(reason)
+            return True
+        held = await self.in_flight.find(*key)
+        if held is None:
+            return False
+        replay = replay_key(session.agent.key, request_id)
+        await self.join(session, held, replay, note=False)
+        return await self.in_flight.cancel(*key, reason)
 
     def forget(self, session_id: str) -> None:
         """Stop delivering to a closed session."""

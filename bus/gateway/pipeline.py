@@ -23,17 +23,14 @@ from bus.gateway.attempt import (
     duplicate_of,
     invalid_arguments,
     over_capacity,
-    remembered,
     replay_or_conflict,
     request_id_conflict,
-    retention,
-    reusable,
     state_unreachable,
     unknown_tool,
 )
 from bus.gateway.delivery import bus_status, deliver_result
 from bus.gateway.events import Accepted, Answer
-from bus.gateway.execution import Call, Failure, execute
+from bus.gateway.execution import Call, Failure, execute, remember
 from bus.gateway.joins import Joins
 from bus.gateway.registry import Registry, ToolRegistry
 from bus.gateway.revocation import RevocationWatch
@@ -42,7 +39,7 @@ from bus.gateway.state.capacity import CapacityLimiter, CapacitySnapshot, Reject
 from bus.gateway.state.hello_failures import HelloFailures
 from bus.gateway.state.inflight import CallsInFlight, InFlightCall
 from bus.gateway.state.outage import OUTAGE_ERRORS
-from bus.gateway.state.results import Cached, ResultCache, replay_key
+from bus.gateway.state.results import Cached, ResultCache
 from bus.gateway.worker import worker_id
 from bus.protocol import DUPLICATE_NOTE, CallRequest, ErrorCode, Scope, error_body
 from bus.store.claims import ClaimStore
@@ -166,22 +163,10 @@ class Gateway:
     async def cancel(self, session: Session, request_id: str) -> bool:
         """Cancel an agent's call in flight on any worker; False when there is none.
 
-        The cancelling session waits for the call's answer too (CANCELLED).
-        Raises one of OUTAGE_ERRORS when the call is not here and the shared
+        Raises one of OUTAGE_ERRORS when the call runs elsewhere and the shared
         state cannot be reached.
         """
-        key, reason = (session.agent.key, request_id), "cancelled by the client"
-        call = self.running.get(key)
-        if call is not None:
-            call.subscribers[session.session_id] = session
-            call.cancel(reason)
-            return True
-        held = await self.in_flight.find(*key)
-        if held is None:
-            return False
-        replay = replay_key(session.agent.key, request_id)
-        await self.joins.join(session, held, replay, note=False)
-        return await self.in_flight.cancel(*key, reason)
+        return await self.joins.cancel(session, request_id, "cancelled by the client")
 
     async def health(self) -> dict[str, Any]:
         """Return the health op's snapshot of this process."""
@@ -364,7 +349,7 @@ class Gateway:
             answer = Answer(
                 call.request_id, await self._outcome(call, arguments, timeout, config)
             )
-            await self._remember(call, answer, config)
+            await remember(self.results, call, answer, config)
         except Exception:
             logger.exception(
                 "Call %s of tool %s failed in the gateway", call.request_id, call.tool
@@ -399,22 +384,6 @@ class Gateway:
         return await deliver_result(
             outputs=result, producer=call.producer(), claims=self.claims, config=config
         )
-
-    async def _remember(self, call: Call, answer: Answer, config: Config) -> None:
-        if not remembered(answer):
-            return
-        try:
-            await self.results.store(
-                Cached(fingerprint=call.entry.fingerprint, body=answer.body),
-                agent=call.entry.agent_key,
-                replay=call.replay,
-                semantic=call.semantic if reusable(answer) else None,
-                retention=retention(config),
-            )
-        except OUTAGE_ERRORS:
-            # The answer still goes to the sessions waiting; only a later
-            # resend of this request id would run it again.
-            logger.warning("Answer of %s not cached", call.request_id, exc_info=True)
 
     async def _finish(self, call: Call, answer: Answer | None = None) -> None:
         key = (call.entry.agent_key, call.entry.request_id)

@@ -9,13 +9,13 @@ the call renews them (one task per process, three times per lease), so the
 calls of a worker that died disappear within that bound. An end deletes only
 its own entry (compared by value), never a newer registration of the request.
 
-Every worker subscribes to one channel named after its worker id. A cancel or
-a join (a session on another worker resent the request id) is published to
-the channel of the worker that runs the call; that worker publishes the
-call's heartbeats and its answer to the channels of the workers that joined
-it. Pub/sub delivers nothing to a worker that is not listening: the joining
-side watches the entry and, once it is gone without an answer, ends the wait
-(``bus.gateway.joins``).
+Workers reach each other on their pub/sub channels (``redis_channel``): a
+cancel or a join (a session on another worker resent the request id) goes to
+the worker that runs the call, which sends the call's heartbeats and answer to
+the workers that joined it. Pub/sub loses what is sent while a worker
+resubscribes, so what must arrive is also left in Redis for the lease: a
+cancel, which the runner finds when it renews its entries, and the answer,
+which a joined worker reads once the entry is gone (``bus.gateway.joins``).
 """
 
 from __future__ import annotations
@@ -28,24 +28,18 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from bus.gateway.events import Answer, CallEvent, Progress
 from bus.gateway.state.inflight import InFlightCall, InFlightListener
 from bus.gateway.state.redis_capacity import LUA_PRELUDE
+from bus.gateway.state.redis_channel import WorkerChannel
 from bus.gateway.worker import worker_id
 from bus.protocol import digest
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "ws:{inflight}"
-# How long the subscriber waits for a message before it looks again; a read
-# that finds nothing is not an error, and the wait bounds how late it stops.
-READ_WAIT_SECS = 1.0
-# Pause between attempts to read again after the subscription's connection
-# failed (Redis down): redis-py reconnects and resubscribes on the next read.
-RESUBSCRIBE_PAUSE_SECS = 0.5
 
 # KEYS: the request key, the index of entries, the semantic key (optional).
 # ARGV: the entry, its lease (s), its id. Returns the holder's entry, or nil.
@@ -143,16 +137,16 @@ class RedisCallsInFlight:
         self._doubtful: list[tuple[InFlightCall, str]] = []
         self._refresher: asyncio.Task[None] | None = None
         self._listeners: list[InFlightListener] = []
-        self._pubsub: PubSub | None = None
-        self._subscribing = asyncio.Lock()
-        self._reader: asyncio.Task[None] | None = None
+        self.channel = WorkerChannel(
+            client, worker=self.worker, prefix=prefix, handler=self._handle
+        )
 
     async def begin(self, call: InFlightCall) -> InFlightCall | None:
         """Register a call, or return the one holding its request id or semantic key."""
         await self._settle_doubtful()
         # Listening before the entry is visible: a cancel sent right after
         # registration must find this worker subscribed.
-        await self._ensure_listening()
+        await self.channel.listen()
         entry = replace(call, worker=self.worker)
         value = _encode_entry(entry)
         try:
@@ -225,19 +219,19 @@ class RedisCallsInFlight:
             px=math.ceil(held.lease_secs * 1000),
         )
         message = {"op": "cancel", "agent": agent_key, "rid": request_id}
-        await self._publish(held.worker, {**message, "reason": reason})
+        await self.channel.publish(held.worker, {**message, "reason": reason})
         return True
 
     async def join(self, held: InFlightCall) -> None:
         """Ask the worker running `held` to relay its events to this worker."""
-        await self._ensure_listening()
+        await self.channel.listen()
         message = {"op": "join", "agent": held.agent_key, "rid": held.request_id}
-        await self._publish(held.worker, {**message, "worker": self.worker})
+        await self.channel.publish(held.worker, {**message, "worker": self.worker})
 
     async def relay(self, worker: str, agent_key: str, event: CallEvent) -> None:
         """Send an event of a call this worker runs to a worker that joined it."""
         message = {"op": "event", "agent": agent_key, "event": _encode_event(event)}
-        await self._publish(worker, message)
+        await self.channel.publish(worker, message)
 
     async def count(self) -> int:
         """Return how many calls are in flight on every worker."""
@@ -279,78 +273,13 @@ class RedisCallsInFlight:
 
     async def aclose(self) -> None:
         """Stop listening and renewing (the entries then expire); for shutdown."""
-        for task in (self._reader, self._refresher):
-            if task is not None:
-                task.cancel()
-        await self._unsubscribed()
+        if self._refresher is not None:
+            self._refresher.cancel()
+        await self.channel.aclose()
 
-    # Pub/sub
-
-    def channel(self, worker: str) -> str:
-        """Return the channel a worker listens on."""
-        return f"{self.prefix}:worker:{worker}"
-
-    async def _publish(self, worker: str, message: dict[str, Any]) -> None:
-        await self.client.publish(self.channel(worker), json.dumps(message))
-
-    async def _ensure_listening(self) -> None:
-        await self._subscribed()
-        if self._reader is None or self._reader.done():
-            self._reader = asyncio.create_task(self._read())
-
-    async def _subscribed(self) -> PubSub:
-        # One subscription per worker, whoever (a call, the reader) asks first.
-        async with self._subscribing:
-            if self._pubsub is None:
-                pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-                try:
-                    await pubsub.subscribe(self.channel(self.worker))
-                except RedisError:
-                    await pubsub.aclose()
-                    raise
-                self._pubsub = pubsub
-            return self._pubsub
-
-    async def _read(self) -> None:
-        """Hand this worker's messages to its listeners; the task's boundary."""
-        failing = False
-        while True:
-            try:
-                pubsub = await self._subscribed()
-                message = await pubsub.get_message(
-                    ignore_subscribe_messages=True, timeout=READ_WAIT_SECS
-                )
-            except RedisError:
-                # Redis is down or the connection broke: subscribe afresh.
-                # Messages sent meanwhile are lost; cancels and answers are
-                # also left in Redis, and joins are sent again. Logged once.
-                if not failing:
-                    logger.warning("Listening on %s failed", self.worker, exc_info=True)
-                failing = True
-                await self._unsubscribed()
-                await asyncio.sleep(RESUBSCRIBE_PAUSE_SECS)
-                continue
-            if failing:
-                logger.info("Listening on %s again", self.worker)
-            failing = False
-            if message is not None and message["type"] == "message":
-                await self._dispatch(message["data"])
-
-    async def _unsubscribed(self) -> None:
-        pubsub, self._pubsub = self._pubsub, None
-        if pubsub is not None:
-            # Closing only releases the broken connection; it cannot fail in
-            # a way that matters to the new subscription.
-            await pubsub.aclose()
-
-    async def _dispatch(self, data: bytes) -> None:
-        try:
-            message = json.loads(data)
-            for listener in self._listeners:
-                await _deliver(listener, message)
-        except Exception:
-            # One bad message must not stop this worker's listening.
-            logger.exception("Cannot handle an in-flight message on %s", self.worker)
+    async def _handle(self, message: dict[str, Any]) -> None:
+        for listener in self._listeners:
+            await _deliver(listener, message)
 
     # Leases
 

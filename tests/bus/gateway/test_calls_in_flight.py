@@ -248,7 +248,7 @@ async def test_redis_calls_in_flight__a_cancel_the_runner_missed_reaches_it(
     heard = Heard()
     runner.listen(heard)
     assert await runner.begin(_entry(lease_secs=0.3)) is None
-    await runner._pubsub.unsubscribe(runner.channel(runner.worker))
+    await runner.channel._pubsub.unsubscribe(runner.channel.name(runner.worker))
     assert await other.cancel("a1", "r-1", "cancelled by the client") is True
     await _until(lambda: heard.cancels)
     assert heard.cancels[0] == ("a1", "r-1", "cancelled by the client")
