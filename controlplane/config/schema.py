@@ -67,14 +67,15 @@ class Config:
     REDIS_URL: str = setting(
         "",
         "Redis URL for the state the workers share (result caches, capacity "
-        "leases, failed-hello counts); empty keeps it in process memory (one "
-        "server process).",
+        "leases, failed-hello counts, calls in flight); empty keeps it in "
+        "process memory (one server process).",
         secret=True,
     )
     REDIS_TIMEOUT_SECS: float = setting(
         5.0,
-        "Seconds a Redis command of the gateway (the result cache) may take before "
-        "it fails, so that a Redis that hangs fails calls instead of stalling them.",
+        "Seconds a Redis command of the gateway (shared state of calls) may take "
+        "before it fails, so that a Redis that hangs fails calls instead of "
+        "stalling them.",
         minimum=0.1,
         maximum=300,
     )
