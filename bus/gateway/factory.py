@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from django.conf import settings
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bus.gateway.pipeline import Gateway
 from bus.gateway.registry import ToolRegistry
 from bus.gateway.state.capacity import CapacityLimiter
+from bus.gateway.state.deployment import (
+    DeploymentRegistry,
+    MemoryDeployment,
+    RedisDeployment,
+)
 from bus.gateway.state.hello_failures import (
     HelloFailures,
     MemoryHelloFailures,
@@ -29,9 +37,11 @@ def build_gateway(*, claims: ClaimStore) -> Gateway:
     client = build_redis()
     capacity: CapacityLimiter = MemoryCapacity()
     hello_failures: HelloFailures = MemoryHelloFailures()
+    deployment: DeploymentRegistry = MemoryDeployment()
     if client is not None:
         capacity = RedisCapacity(client)
         hello_failures = RedisHelloFailures(client)
+        deployment = RedisDeployment(client)
     return Gateway(
         capacity=capacity,
         in_flight=MemoryCallsInFlight(),
@@ -39,6 +49,7 @@ def build_gateway(*, claims: ClaimStore) -> Gateway:
         hello_failures=hello_failures,
         registry=ToolRegistry(),
         claims=claims,
+        deployment=deployment,
     )
 
 
@@ -51,7 +62,14 @@ def build_redis() -> Redis | None:
         return None
     timeout = values["REDIS_TIMEOUT_SECS"]
     return Redis.from_url(
-        values["REDIS_URL"], socket_timeout=timeout, socket_connect_timeout=timeout
+        values["REDIS_URL"],
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        # One immediate retry on a broken connection (a pooled one that a
+        # Redis restart closed reconnects), none on a timeout: redis-py's
+        # default of three retries with backoff would let a Redis that hangs
+        # stall a hello or a call for four times REDIS_TIMEOUT_SECS.
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     )
 
 
