@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
+
+import httpx
 
 RECEIVE_TIMEOUT_SECS = 10
 
@@ -27,3 +30,21 @@ async def health(ws: Any) -> dict[str, Any]:
     """Return the health op's snapshot."""
     await ws.send(json.dumps({"op": "health"}))
     return (await receive(ws, "health_res"))["health"]
+
+
+def admin_client(base_url: str, username: str, password: str) -> httpx.Client:
+    """Return an HTTP client logged in to a real server's admin as staff."""
+    http = httpx.Client(base_url=base_url, timeout=RECEIVE_TIMEOUT_SECS)
+    form = http.get("/admin/login/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
+    assert token is not None, form.text
+    answer = http.post(
+        "/admin/login/?next=/admin/",
+        data={
+            "csrfmiddlewaretoken": token.group(1),
+            "username": username,
+            "password": password,
+        },
+    )
+    assert answer.status_code == 302, answer.text
+    return http

@@ -197,7 +197,16 @@ class RedisCapacity:
 
     async def forget_session(self, session_id: str) -> None:
         """Drop the duration history of a closed session (its slots stay counted)."""
-        await self.client.delete(self._durations(Scope.SESSION, session_id))
+        try:
+            await self.client.delete(self._durations(Scope.SESSION, session_id))
+        except RedisError:
+            # A disconnect must finish while Redis is down; the history
+            # expires after HISTORY_TTL_SECS by itself.
+            logger.warning(
+                "Cannot forget session %s in Redis; its history expires instead",
+                session_id,
+                exc_info=True,
+            )
 
     async def acquire(self, limits: Limits) -> Slot | Rejection:
         """Take a slot in every scope, or return the first full scope."""
