@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from bus.gateway.deployment import deployment_view, worker_snapshot
+from bus.gateway.deployment import deployment_view
 from bus.gateway.worker import worker_id
 from bus.protocol import Op, dumps
 
@@ -244,8 +244,10 @@ class GatewayCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         """Yield this worker's gauges, then the deployment's."""
-        # Scrapes run in a sync view; the snapshot is read through the seam.
-        own = worker_snapshot(self.gateway)
+        # Scrapes run in a sync view: the view is taken on the event loop,
+        # which owns the gateway's state (its first worker is this one).
+        view = async_to_sync(deployment_view)(self.gateway)
+        own = view.workers[0]
         worker = worker_id()
         inflight, sessions = self._families()
         inflight.add_metric(["global", "", worker], own.slots)
@@ -255,7 +257,6 @@ class GatewayCollector(Collector):
         yield inflight
         sessions.add_metric([worker], own.sessions)
         yield sessions
-        view = async_to_sync(deployment_view)(self.gateway)
         total, open_sessions, workers, stale = self._deployment_families()
         total.add_metric(["global", "", worker], view.inflight)
         used = view.providers()
