@@ -14,6 +14,7 @@ import pytest
 from redis.asyncio import Redis
 
 from bus.gateway.deployment import deployment_view, worker_snapshot
+from bus.gateway.live_capacity import ScopeRow, human_duration
 from bus.gateway.state.deployment import (
     DeploymentRegistry,
     MemoryDeployment,
@@ -195,3 +196,28 @@ async def test_deployment_view__without_redis_is_this_worker_marked_stale(
     assert worker_snapshot(gateway).sessions == 1
     await ws.close()
     await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(0, "0 s"), (4.9, "4 s"), (59, "59 s"), (60, "1 min"), (150, "2 min"),
+     (3600, "1 h"), (3900, "1 h 5 min"), (-1, "0 s")],
+)  # fmt: skip
+def test_human_duration__reads_as_an_operator_says_it(seconds, shown) -> None:
+    assert human_duration(seconds) == shown
+
+
+def test_scope_row__percent_and_full_against_the_limit() -> None:
+    assert (
+        ScopeRow("global", "", 12, 12).percent,
+        ScopeRow("global", "", 12, 12).full,
+    ) == (100, True)
+    assert (
+        ScopeRow("provider", "p", 3, 12).percent,
+        ScopeRow("provider", "p", 3, 12).full,
+    ) == (25, False)
+    # A provider without a limit of its own is never full and has no share.
+    assert (
+        ScopeRow("provider", "p", 7, 0).percent,
+        ScopeRow("provider", "p", 7, 0).full,
+    ) == (None, False)
