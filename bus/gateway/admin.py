@@ -22,6 +22,7 @@ from bus.apps import bus_app
 from bus.gateway.live_capacity import live_capacity
 from bus.gateway.registry import schema_error
 from bus.models import Provider, Tool
+from controlplane.config import get_config
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,9 @@ class ProviderAdmin(admin.ModelAdmin):
         """Show the deployment's usage per scope, workers, calls and rejections."""
         gateway = bus_app().gateway
         shared = bool(settings.CONTROLPLANE_BASE_CONFIG.values["REDIS_URL"])
-        live = async_to_sync(live_capacity)(gateway, shared=shared)
+        live = async_to_sync(live_capacity)(
+            gateway, config=get_config(), registry=gateway.registry.get(), shared=shared
+        )
         context = {
             **self.admin_site.each_context(request),
             "title": "Live capacity",

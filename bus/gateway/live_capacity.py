@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING
 from redis.exceptions import RedisError
 
 from bus.gateway.deployment import DeploymentView, deployment_view
+from bus.gateway.registry import Registry
 from bus.gateway.state.capacity import CapacitySnapshot, RejectionRecord, ScopeUsage
 from bus.gateway.state.deployment import RunningCall, WorkerSnapshot
 from bus.protocol import Scope
-from controlplane.config import Config, aget_config
+from controlplane.config import Config
 
 if TYPE_CHECKING:
     from bus.gateway.pipeline import Gateway
@@ -124,10 +125,14 @@ class LiveCapacity:
     rejections: list[RejectionRow]
 
 
-async def live_capacity(gateway: Gateway, *, shared: bool) -> LiveCapacity:
-    """Return the page's figures; Redis down gives this worker's, marked so."""
-    config = await aget_config()
-    registry = await gateway.registry.aget()
+async def live_capacity(
+    gateway: Gateway, *, config: Config, registry: Registry, shared: bool
+) -> LiveCapacity:
+    """Return the page's figures; Redis down gives this worker's, marked so.
+
+    The caller passes the configuration and registry it read in its own
+    thread (a sync view), so that this coroutine touches no database.
+    """
     view = await deployment_view(gateway)
     redis_down = view.stale
     try:
