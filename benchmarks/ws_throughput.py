@@ -2,13 +2,21 @@
 
     python benchmarks/ws_throughput.py [--seconds 5] [--conns 1,16,64]
         [--servers raw,bare-daphne,ours-daphne,bare-uvicorn,ours-uvicorn]
+    python benchmarks/ws_throughput.py --redis redis://127.0.0.1:6379/3 \
+        [--workers 2] [--server daphne] [--conns 64] [--clients 2]
 
 Starts each server in its own process (ours with `manage.py serve`), drives it
-from a separate client process with N connections doing `call_tool echo` round
+from separate client processes with N connections doing `call_tool echo` round
 trips (each waits for its `call_tool_res`), and prints calls/s and p50/p99
 latency, with the ratios ours/raw and ours/bare under the same server. Ours
 needs a migrated database (DATABASE_URL or the SQLite default); the script
 creates a throwaway agent token. Not run by CI.
+
+With `--redis URL` the servers are ours in memory, ours with REDIS_URL (one
+worker), and with `--workers N` also `serve --workers N` on Redis: it prints
+redis/memory and N workers/one, and the CPU seconds the clients and the
+servers used during each run, to tell a server limit from a client one.
+A server name is `ours-<daphne|uvicorn>[+redis][xN]`.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 WARMUP_SECS = 1.0
+DEFAULT_SERVERS = "raw,bare-daphne,ours-daphne,bare-uvicorn,ours-uvicorn"
 START_TIMEOUT_SECS = 30
 
 
@@ -126,33 +135,62 @@ async def _client(url: str, token: str, conns: int, seconds: float) -> dict[str,
             for _ in range(conns)
         )
     )
-    latencies.sort()
-    total = sum(counts)
-    return {
-        "calls_per_s": total / seconds,
-        "p50_ms": 1000 * statistics.median(latencies),
-        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
-    }
+    return {"calls": sum(counts), "latencies": latencies, "cpu_s": time.process_time()}
 
 
 # The orchestrator.
 
 
+def _cpu_seconds(pid: int) -> float:
+    """Return the CPU time (user + system) of a process and its descendants."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            # Fields after the command name (which may hold spaces): utime is
+            # the 12th, stime the 13th.
+            fields = stat.read().rsplit(")", 1)[1].split()
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            child_pids = [int(child) for child in children.read().split()]
+    except FileNotFoundError:
+        # Exited between the listing and the read: it no longer uses CPU.
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(_cpu_seconds(child) for child in child_pids)
+
+
 class Server:
     """One server under test, in its own process."""
 
-    def __init__(self, name: str, env: dict[str, str]) -> None:
-        self.name, self.env = name, env
+    def __init__(
+        self, name: str, env: dict[str, str], redis_url: str = "", token: str = ""
+    ) -> None:
+        self.name, self.token = name, token
         self.port = _free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        base, _, workers = name.partition("x")
+        self.workers = int(workers or 1)
+        self.kind, _, server = base.partition("-")
+        self.server, _, shared = server.partition("+")
+        self.env = dict(env)
+        if shared == "redis":
+            if not redis_url:
+                raise SystemExit(f"{name} needs --redis URL")
+            self.env["REDIS_URL"] = redis_url
+
+    def cpu_seconds(self) -> float:
+        """Return the CPU time the server's processes used so far."""
+        assert self.process is not None
+        return _cpu_seconds(self.process.pid)
 
     def command(self) -> list[str]:
-        kind, _, server = self.name.partition("-")
-        port = str(self.port)
+        kind, server, port = self.kind, self.server, str(self.port)
         if kind == "raw":
             return [PYTHON, __file__, "raw-server", "--port", port]
         if kind == "ours":
-            return [PYTHON, "manage.py", "serve", "--port", port, "--server", server]
+            workers = ["--workers", str(self.workers)] if self.workers > 1 else []
+            return [
+                PYTHON, "manage.py", "serve", "--port", port, "--server", server,
+                *workers,
+            ]  # fmt: skip
         app = "benchmarks.bare_channels:application"
         if server == "uvicorn":
             return [
@@ -174,10 +212,31 @@ class Server:
         while time.monotonic() < deadline:
             try:
                 socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return self
+                break
             except OSError:
                 time.sleep(0.1)
-        raise SystemExit(f"{self.name} did not start")
+        else:
+            raise SystemExit(f"{self.name} did not start")
+        if self.kind == "ours" and self.workers > 1:
+            # The parent listens before its workers are up: measuring at once
+            # would count their start-up as the deployment's slowness.
+            asyncio.run(self._workers_answering(deadline))
+        return self
+
+    async def _workers_answering(self, deadline: float) -> None:
+        from websockets.asyncio.client import connect
+
+        seen: set[str] = set()
+        while len(seen) < self.workers:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{self.name}: only {len(seen)} workers answered")
+            async with connect(f"ws://127.0.0.1:{self.port}/ws/") as ws:
+                await ws.send(json.dumps({"op": "hello", "token": self.token}))
+                await ws.recv()
+                await ws.send(json.dumps({"op": "health"}))
+                while (reply := json.loads(await ws.recv()))["op"] != "health_res":
+                    continue
+                seen.add(reply["health"]["worker"])
 
     def __exit__(self, *exc: object) -> None:
         assert self.process is not None
@@ -189,28 +248,51 @@ class Server:
             self.process.wait()
 
 
-def _run_client(port: int, token: str, conns: int, seconds: float) -> dict[str, Any]:
-    out = subprocess.run(
-        [
-            PYTHON,
-            __file__,
-            "client",
-            "--url",
-            f"ws://127.0.0.1:{port}/ws/",
-            # One argument: a token may start with "-", which argparse would
-            # otherwise take for an option.
-            f"--token={token}",
-            "--conns",
-            str(conns),
-            "--seconds",
-            str(seconds),
-        ],  # fmt: skip
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(out.stdout)
+def _run_clients(
+    server: Server, token: str, conns: int, seconds: float, clients: int
+) -> dict[str, Any]:
+    """Drive the server from `clients` processes sharing `conns` connections."""
+    shares = [
+        conns // clients + (1 if n < conns % clients else 0) for n in range(clients)
+    ]
+    server_cpu = server.cpu_seconds()
+    started = time.perf_counter()
+    running = [
+        subprocess.Popen(
+            [
+                PYTHON,
+                __file__,
+                "client",
+                "--url",
+                f"ws://127.0.0.1:{server.port}/ws/",
+                # One argument: a token may start with "-", which argparse
+                # would otherwise take for an option.
+                f"--token={token}",
+                "--conns",
+                str(share),
+                "--seconds",
+                str(seconds),
+            ],  # fmt: skip
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for share in shares
+        if share
+    ]
+    outputs = [json.loads(process.communicate()[0]) for process in running]
+    if any(process.returncode for process in running):
+        raise SystemExit(f"a client of {server.name} failed")
+    wall = time.perf_counter() - started
+    latencies = sorted(lat for out in outputs for lat in out["latencies"])
+    return {
+        "calls_per_s": sum(out["calls"] for out in outputs) / seconds,
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
+        # Cores busy on average over the whole run (warm-up included).
+        "client_cores": sum(out["cpu_s"] for out in outputs) / wall,
+        "server_cores": (server.cpu_seconds() - server_cpu) / wall,
+    }
 
 
 def _token(env: dict[str, str]) -> str:
@@ -244,18 +326,25 @@ def _benchmark(args: argparse.Namespace) -> None:
     token = _token(env)
     conns = [int(n) for n in args.conns.split(",")]
     results: dict[str, dict[int, dict[str, Any]]] = {}
-    for name in args.servers.split(","):
-        with Server(name, env) as server:
+    for name in _servers(args):
+        with Server(name, env, args.redis, token) as server:
             results[name] = {}
             for n in conns:
-                results[name][n] = _run_client(server.port, token, n, args.seconds)
+                results[name][n] = _run_clients(
+                    server, token, n, args.seconds, args.clients
+                )
                 row = results[name][n]
                 print(
-                    f"{name:14} conns={n:3}  {row['calls_per_s']:9.0f} calls/s  "
-                    f"p50 {row['p50_ms']:6.2f} ms  p99 {row['p99_ms']:6.2f} ms",
+                    f"{name:20} conns={n:3}  {row['calls_per_s']:9.0f} calls/s  "
+                    f"p50 {row['p50_ms']:6.2f} ms  p99 {row['p99_ms']:6.2f} ms  "
+                    f"cores: client {row['client_cores']:.2f} "
+                    f"server {row['server_cores']:.2f}  "
+                    f"{row['calls_per_s'] / max(row['server_cores'], 0.01):5.0f} "
+                    "calls per server core-second",
                     flush=True,
                 )
     print()
+    _shared_state_ratios(results, conns)
     for name in results:
         if not name.startswith("ours-"):
             continue
@@ -269,6 +358,34 @@ def _benchmark(args: argparse.Namespace) -> None:
             if bare:
                 parts.append(f"ours/bare {ours / bare[n]['calls_per_s']:.2f}")
             print("  ".join(parts))
+
+
+def _servers(args: argparse.Namespace) -> list[str]:
+    if args.servers:
+        return args.servers.split(",")
+    if not args.redis:
+        return DEFAULT_SERVERS.split(",")
+    names = [f"ours-{args.server}", f"ours-{args.server}+redis"]
+    if args.workers > 1:
+        names.append(f"ours-{args.server}+redisx{args.workers}")
+    return names
+
+
+def _shared_state_ratios(
+    results: dict[str, dict[int, dict[str, Any]]], conns: list[int]
+) -> None:
+    """Print redis/memory (one worker each) and N workers/one (both on Redis)."""
+    for name in results:
+        base, _, workers = name.partition("x")
+        if not base.endswith("+redis"):
+            continue
+        against = base if workers else base.removesuffix("+redis")
+        if against not in results:
+            continue
+        label = f"{workers} workers/one" if workers else "redis/memory"
+        for n in conns:
+            ratio = results[name][n]["calls_per_s"] / results[against][n]["calls_per_s"]
+            print(f"{name} conns={n:3}  {label} {ratio:.2f}")
 
 
 def main() -> None:
@@ -285,7 +402,22 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--conns", default="1,16,64")
     parser.add_argument(
-        "--servers", default="raw,bare-daphne,ours-daphne,bare-uvicorn,ours-uvicorn"
+        "--servers",
+        default="",
+        help=f"comma-separated server names (default {DEFAULT_SERVERS}; with "
+        "--redis: ours in memory, on Redis, and --workers N on Redis)",
+    )
+    parser.add_argument(
+        "--redis", default="", help="REDIS_URL for the +redis servers (a test db)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="with --redis: also serve --workers N"
+    )
+    parser.add_argument(
+        "--server", default="daphne", choices=("daphne", "uvicorn"), help="with --redis"
+    )
+    parser.add_argument(
+        "--clients", type=int, default=1, help="client processes sharing --conns"
     )
     args = parser.parse_args()
     if args.role == "raw-server":

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from django.conf import settings
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 ROOT = Path(settings.BASE_DIR)
 MIB = 1024 * 1024
@@ -120,3 +121,61 @@ def redis_keys_cleared(url: str, prefix: str) -> Iterator[None]:
     finally:
         clear()
         client.close()
+
+
+class RedisServer:
+    """A throwaway `redis-server` of one test, on its own port, to stop for real."""
+
+    def __init__(self, tmp: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.log = tmp / f"redis-{self.port}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start it (again, on the same port) and wait until it answers."""
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    "redis-server",
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ],
+                stdout=log,
+                stderr=log,
+            )
+        client = Redis.from_url(self.url, socket_timeout=0.5)
+        deadline = time.monotonic() + START_TIMEOUT_SECS
+        try:
+            while True:
+                assert self.process.poll() is None, self.log.read_text()
+                try:
+                    client.ping()
+                    return
+                except RedisConnectionError:
+                    assert time.monotonic() < deadline, self.log.read_text()
+                    time.sleep(0.05)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        """Stop it: connections are refused until it starts again."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+    def pause(self) -> None:
+        """Freeze it (SIGSTOP): connections open, nothing answers, as a hung Redis."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server answer again."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)

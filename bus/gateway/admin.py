@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
-import time
+import logging
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from django import forms
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.core.validators import URLValidator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.module_loading import import_string
+from redis.exceptions import RedisError
 
 from bus.apps import bus_app
+from bus.gateway.live_capacity import live_capacity
 from bus.gateway.registry import schema_error
 from bus.models import Provider, Tool
 from controlplane.config import get_config
 
+logger = logging.getLogger(__name__)
+
 CAPACITY_REFRESH_SECS = 5
+# Who may cancel a running call from the page: operators who may change the
+# providers' limits, the page's other lever on capacity.
+CANCEL_PERMISSION = "bus.change_provider"
 
 
 @admin.register(Provider)
@@ -39,36 +49,57 @@ class ProviderAdmin(admin.ModelAdmin):
 
     def get_urls(self) -> list:
         view = self.admin_site.admin_view(self.capacity_view)
-        return [path("capacity/", view, name="bus_capacity")] + super().get_urls()
+        cancel = self.admin_site.admin_view(self.cancel_view)
+        return [
+            path("capacity/", view, name="bus_capacity"),
+            path("capacity/cancel/", cancel, name="bus_capacity_cancel"),
+        ] + super().get_urls()
 
     def capacity_view(self, request: HttpRequest) -> HttpResponse:
-        """Show slots used of available per scope and the recent rejections."""
+        """Show the deployment's usage per scope, workers, calls and rejections."""
         gateway = bus_app().gateway
-        snapshot = async_to_sync(gateway.capacity_snapshot)(
-            get_config(), gateway.registry.get()
+        shared = bool(settings.CONTROLPLANE_BASE_CONFIG.values["REDIS_URL"])
+        live = async_to_sync(live_capacity)(
+            gateway, config=get_config(), registry=gateway.registry.get(), shared=shared
         )
-        sessions = dict(gateway.sessions)
-        rows = [
-            {
-                "usage": usage,
-                "session": sessions.get(usage.name),
-            }
-            for usage in snapshot.sessions
-        ]
-        now = time.time()
         context = {
             **self.admin_site.each_context(request),
             "title": "Live capacity",
-            "snapshot": snapshot,
-            "session_rows": rows,
-            "rejections": [
-                {"ago": now - record.at, "record": record}
-                for record in snapshot.rejections
-            ],
+            "live": live,
+            "may_cancel": request.user.has_perm(CANCEL_PERMISSION),
             "refresh_secs": CAPACITY_REFRESH_SECS,
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/bus/capacity.html", context)
+
+    def cancel_view(self, request: HttpRequest) -> HttpResponse:
+        """Cancel one call in flight (POST), then show the capacity page again."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not request.user.has_perm(CANCEL_PERMISSION):
+            raise PermissionDenied
+        agent_key = request.POST.get("agent_key", "")
+        request_id = request.POST.get("request_id", "")
+        label = f"{request.POST.get('agent', '')} {request_id}".strip()
+        if not (agent_key and request_id):
+            messages.error(request, "Name a call to cancel.")
+            return redirect("admin:bus_capacity")
+        try:
+            cancelled = async_to_sync(bus_app().gateway.in_flight.cancel)(
+                agent_key, request_id, "cancelled by an operator"
+            )
+        except RedisError:
+            logger.warning("Cannot cancel call %s: Redis unavailable", request_id)
+            messages.error(request, f"Cannot cancel {label}: Redis is unavailable.")
+            return redirect("admin:bus_capacity")
+        logger.info(
+            "Operator %s cancelled call %s: %s", request.user, request_id, cancelled
+        )
+        if cancelled:
+            messages.success(request, f"Cancelled {label}; its agent gets CANCELLED.")
+        else:
+            messages.warning(request, f"{label} is no longer in flight.")
+        return redirect("admin:bus_capacity")
 
 
 class ToolForm(forms.ModelForm):

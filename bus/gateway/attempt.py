@@ -79,6 +79,8 @@ class Attempt:
             session_max=config.WS_SESSION_MAX_INFLIGHT,
             retry_floor=config.WS_RETRY_AFTER_SECS,
             lease_secs=lease_secs(config.WS_CALL_TIMEOUT_SECS),
+            agent=self.session.agent.name,
+            tool=self.tool.name,
         )
 
 

@@ -11,6 +11,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from bus.gateway.pipeline import Gateway
 from bus.gateway.registry import ToolRegistry
 from bus.gateway.state.capacity import CapacityLimiter
+from bus.gateway.state.deployment import (
+    DeploymentRegistry,
+    MemoryDeployment,
+    RedisDeployment,
+)
 from bus.gateway.state.hello_failures import (
     HelloFailures,
     MemoryHelloFailures,
@@ -37,10 +42,12 @@ def build_gateway(*, claims: ClaimStore) -> Gateway:
     capacity: CapacityLimiter = MemoryCapacity()
     hello_failures: HelloFailures = MemoryHelloFailures()
     in_flight: CallsInFlight = MemoryCallsInFlight()
+    deployment: DeploymentRegistry = MemoryDeployment()
     if client is not None:
         capacity = RedisCapacity(client)
         hello_failures = RedisHelloFailures(client)
         in_flight = RedisCallsInFlight(client)
+        deployment = RedisDeployment(client)
     return Gateway(
         capacity=capacity,
         in_flight=in_flight,
@@ -48,6 +55,7 @@ def build_gateway(*, claims: ClaimStore) -> Gateway:
         hello_failures=hello_failures,
         registry=ToolRegistry(),
         claims=claims,
+        deployment=deployment,
     )
 
 

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from bus.gateway.deployment import worker_snapshot
 from bus.gateway.metrics import resolve_path
 from bus.gateway.pipeline import Gateway
 
@@ -21,8 +22,14 @@ HEALTH_FILE_INTERVAL_SECS = 10.0
 async def health_record(
     gateway: Gateway, *, host: str, port: int, started_at: float
 ) -> dict[str, Any]:
-    """Return the snapshot in the EX-AI daemon's health file format."""
+    """Return the snapshot in the EX-AI daemon's health file format.
+
+    The file describes its own worker (each worker writes its own file, and a
+    local supervisor asks about the process it watches), so its `sessions` and
+    `global_inflight` are this worker's, not the deployment's of `health`.
+    """
     health = await gateway.health()
+    own = worker_snapshot(gateway)
     return {
         "t": health["t"],
         "pid": os.getpid(),
@@ -30,9 +37,9 @@ async def health_record(
         "port": port,
         "started_at": started_at,
         "uptime_human": health["uptime_human"],
-        "sessions": health["sessions"],
+        "sessions": own.sessions,
         "global_capacity": health["global_capacity"],
-        "global_inflight": health["global_inflight"],
+        "global_inflight": own.slots,
         "tool_count": health["tool_count"],
     }
 

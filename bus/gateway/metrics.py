@@ -16,9 +16,9 @@ from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from bus.gateway.deployment import deployment_view
 from bus.gateway.worker import worker_id
 from bus.protocol import Op, dumps
-from controlplane.config import get_config
 
 if TYPE_CHECKING:
     from bus.gateway.events import Answer
@@ -181,6 +181,11 @@ def record_hello_refusal(reason: str) -> None:
 class GatewayCollector(Collector):
     """Report in-flight calls (global, per provider) and open sessions at scrape time.
 
+    Two sets of gauges: `controlplane_ws_*` describe the worker that answers
+    the scrape; `controlplane_deployment_*` are deployment-wide totals (every
+    live worker, as of at most 2 s ago), the same on every worker, so that a
+    dashboard needs neither every worker's scrape nor a sum across them.
+
     No series per session: session ids are unbounded label values, and a scrape
     must not tell anyone which sessions exist. The admin's capacity page has them.
     """
@@ -202,24 +207,65 @@ class GatewayCollector(Collector):
         )
         return inflight, sessions
 
+    @staticmethod
+    def _deployment_families() -> tuple[GaugeMetricFamily, ...]:
+        every = "; every worker reports the same total: take max, never sum"
+        return (
+            GaugeMetricFamily(
+                "controlplane_deployment_inflight",
+                "Tool calls in flight, deployment-wide (every live worker, as of "
+                "<=2 s), global and by provider" + every + ".",
+                labels=["scope", "name", WORKER],
+            ),
+            GaugeMetricFamily(
+                "controlplane_deployment_sessions",
+                "Open agent sessions, deployment-wide (every live worker, as of "
+                "<=2 s)" + every + ".",
+                labels=[WORKER],
+            ),
+            GaugeMetricFamily(
+                "controlplane_deployment_workers",
+                "Live workers of the deployment (those that published a snapshot "
+                "within 3 s), as this worker sees them.",
+                labels=[WORKER],
+            ),
+            GaugeMetricFamily(
+                "controlplane_deployment_stale",
+                "1 when this worker cannot read the other workers (Redis down): "
+                "the deployment gauges then hold its own figures only.",
+                labels=[WORKER],
+            ),
+        )
+
     def describe(self) -> Iterator[GaugeMetricFamily]:
         """Name the gauges without reading any state (used at registration)."""
         yield from self._families()
+        yield from self._deployment_families()
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        """Yield the in-flight and session gauges."""
-        # Scrapes run in a sync view; the snapshot is read through the seam.
-        snapshot = async_to_sync(self.gateway.capacity_snapshot)(
-            get_config(), self.gateway.registry.get()
-        )
+        """Yield this worker's gauges, then the deployment's."""
+        # Scrapes run in a sync view: the view is taken on the event loop,
+        # which owns the gateway's state (its first worker is this one).
+        view = async_to_sync(deployment_view)(self.gateway)
+        own = view.workers[0]
         worker = worker_id()
         inflight, sessions = self._families()
-        inflight.add_metric(["global", "", worker], snapshot.global_usage.used)
-        for usage in snapshot.providers:
-            inflight.add_metric(["provider", usage.name, worker], usage.used)
+        inflight.add_metric(["global", "", worker], own.slots)
+        provider_limits = self.gateway.registry.get().provider_limits
+        for name in sorted(set(provider_limits) | set(own.providers)):
+            inflight.add_metric(["provider", name, worker], own.providers.get(name, 0))
         yield inflight
-        sessions.add_metric([worker], len(self.gateway.sessions))
+        sessions.add_metric([worker], own.sessions)
         yield sessions
+        total, open_sessions, workers, stale = self._deployment_families()
+        total.add_metric(["global", "", worker], view.inflight)
+        used = view.providers()
+        for name in sorted(set(provider_limits) | set(used)):
+            total.add_metric(["provider", name, worker], used.get(name, 0))
+        open_sessions.add_metric([worker], view.sessions)
+        workers.add_metric([worker], len(view.workers))
+        stale.add_metric([worker], int(view.stale))
+        yield from (total, open_sessions, workers, stale)
 
 
 def register_collector(gateway: Gateway) -> None:

@@ -29,6 +29,7 @@ from bus.gateway.attempt import (
     unknown_tool,
 )
 from bus.gateway.delivery import bus_status, deliver_result
+from bus.gateway.deployment import deployment_view
 from bus.gateway.events import Accepted, Answer
 from bus.gateway.execution import Call, Failure, execute, remember
 from bus.gateway.joins import Joins
@@ -36,6 +37,7 @@ from bus.gateway.registry import Registry, ToolRegistry
 from bus.gateway.revocation import RevocationWatch
 from bus.gateway.sessions import Agent, Session, Transport
 from bus.gateway.state.capacity import CapacityLimiter, CapacitySnapshot, Rejection
+from bus.gateway.state.deployment import DeploymentRegistry, MemoryDeployment
 from bus.gateway.state.hello_failures import HelloFailures
 from bus.gateway.state.inflight import CallsInFlight, InFlightCall
 from bus.gateway.state.outage import OUTAGE_ERRORS
@@ -62,8 +64,11 @@ class Gateway:
         hello_failures: HelloFailures,
         registry: ToolRegistry,
         claims: ClaimStore,
+        deployment: DeploymentRegistry | None = None,
     ) -> None:
         self.capacity = capacity
+        # Without a shared registry this process is the whole deployment.
+        self.deployment = deployment if deployment is not None else MemoryDeployment()
         self.in_flight = in_flight
         self.results = results
         self.hello_failures = hello_failures
@@ -169,20 +174,28 @@ class Gateway:
         return await self.joins.cancel(session, request_id, "cancelled by the client")
 
     async def health(self) -> dict[str, Any]:
-        """Return the health op's snapshot of this process."""
+        """Return the health op's snapshot: deployment-wide figures, this worker named.
+
+        `sessions` and `global_inflight` sum every live worker (as of at most
+        2 s ago); `stale` is true when the other workers could not be read and
+        the figures are this worker's alone.
+        """
         config = await aget_config()
         registry = await self.registry.aget()
+        view = await deployment_view(self)
         uptime = int(time.time() - self.started_at)
         return {
             "t": time.time(),
             "uptime_human": str(timedelta(seconds=uptime)),
             "uptime_s": uptime,
-            "sessions": len(self.sessions),
+            "sessions": view.sessions,
             "global_capacity": config.WS_GLOBAL_MAX_INFLIGHT,
-            "global_inflight": await self.capacity.global_inflight(),
+            "global_inflight": view.inflight,
             "tool_count": len(registry.tools),
             "bus": bus_status(self.claims, config),
             "worker": worker_id(),
+            "workers": len(view.workers),
+            "stale": view.stale,
         }
 
     async def capacity_snapshot(

@@ -23,6 +23,7 @@ from types import FrameType
 from typing import Any
 
 from bus.apps import bus_app
+from bus.gateway.deployment import keep_published, withdraw
 from bus.gateway.health_file import keep_health_file, remove_health_file
 from bus.protocol import CloseCode
 from controlplane.config import aget_config
@@ -96,6 +97,7 @@ class Lifecycle:
         self.host, self.port = host, port
         self.started_at = time.time()
         self.health_task: asyncio.Task[None] | None = None
+        self.publish_task: asyncio.Task[None] | None = None
         self.health_path = ""
         self.loop: asyncio.AbstractEventLoop | None = None
         self.hurried = asyncio.Event()
@@ -110,7 +112,7 @@ class Lifecycle:
             self.loop.call_soon_threadsafe(self.hurried.set)
 
     async def start(self) -> None:
-        """Begin rewriting the health file."""
+        """Begin rewriting the health file and publishing this worker's snapshot."""
         self.loop = asyncio.get_running_loop()
         config = await aget_config()
         self.health_path = config.WS_HEALTH_PATH
@@ -123,6 +125,7 @@ class Lifecycle:
                 started_at=self.started_at,
             )
         )
+        self.publish_task = asyncio.create_task(keep_published(bus_app().gateway))
         logger.info("Serving on %s:%s", self.host, self.port)
 
     async def stop(self) -> None:
@@ -143,6 +146,9 @@ class Lifecycle:
         if self.health_task is not None:
             self.health_task.cancel()
             remove_health_file(self.health_path)
+        if self.publish_task is not None:
+            self.publish_task.cancel()
+            await withdraw(bus_app().gateway)
         logger.info("Shutdown complete")
 
     async def _drain(self, grace: float) -> int:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
@@ -83,3 +85,19 @@ def error_of(frames: list[dict[str, Any]]) -> dict[str, Any]:
     """Return the error of the result that ends `frames`."""
     assert is_result(frames[-1]) and "error" in frames[-1], frames[-1]
     return frames[-1]["error"]
+def admin_client(base_url: str, username: str, password: str) -> httpx.Client:
+    """Return an HTTP client logged in to a real server's admin as staff."""
+    http = httpx.Client(base_url=base_url, timeout=RECEIVE_TIMEOUT_SECS)
+    form = http.get("/admin/login/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
+    assert token is not None, form.text
+    answer = http.post(
+        "/admin/login/?next=/admin/",
+        data={
+            "csrfmiddlewaretoken": token.group(1),
+            "username": username,
+            "password": password,
+        },
+    )
+    assert answer.status_code == 302, answer.text
+    return http

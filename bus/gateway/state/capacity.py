@@ -39,6 +39,9 @@ class Limits:
     session_max: int
     retry_floor: float
     lease_secs: float
+    # Who asks, for the record of a rejection (the admin's recent rejections).
+    agent: str = ""
+    tool: str = ""
 
 
 @dataclass(eq=False, slots=True)
@@ -72,6 +75,8 @@ class RejectionRecord:
     scope: str
     name: str
     session_id: str
+    agent: str = ""
+    tool: str = ""
 
 
 @dataclass(frozen=True)

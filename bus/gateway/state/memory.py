@@ -62,7 +62,14 @@ class MemoryCapacity:
                 scope, self._retry_after((scope, name), held, limits.retry_floor)
             )
             self._rejections.append(
-                RejectionRecord(time.time(), scope, name, limits.session_id)
+                RejectionRecord(
+                    time.time(),
+                    scope,
+                    name,
+                    limits.session_id,
+                    agent=limits.agent,
+                    tool=limits.tool,
+                )
             )
             return rejection
         slot = Slot(limits.provider, limits.session_id, limits.lease_secs)

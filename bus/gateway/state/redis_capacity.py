@@ -58,7 +58,7 @@ end
 # KEYS: global, provider, session scopes; their durations lists; the provider
 # and session indexes; the rejections list. ARGV: slot id, lease, the three
 # maxima (0 provider maximum: no limit), provider name, session id, history
-# length, rejections kept, history TTL.
+# length, rejections kept, history TTL, agent and tool names (for the record).
 ACQUIRE_SCRIPT = (
     LUA_PRELUDE
     + """
@@ -76,7 +76,8 @@ for i = 1, 3 do
       if oldest == nil or started < oldest then oldest = started end
     end
     redis.call('LPUSH', KEYS[9], cjson.encode(
-      {at = now, scope = scopes[i], name = names[i], session_id = ARGV[7]}))
+      {at = now, scope = scopes[i], name = names[i], session_id = ARGV[7],
+       agent = ARGV[11], tool = ARGV[12]}))
     redis.call('LTRIM', KEYS[9], 0, tonumber(ARGV[9]) - 1)
     keep(KEYS[9], tonumber(ARGV[10]))
     local durations = redis.call('LRANGE', KEYS[3 + i], 0, -1)
@@ -196,7 +197,16 @@ class RedisCapacity:
 
     async def forget_session(self, session_id: str) -> None:
         """Drop the duration history of a closed session (its slots stay counted)."""
-        await self.client.delete(self._durations(Scope.SESSION, session_id))
+        try:
+            await self.client.delete(self._durations(Scope.SESSION, session_id))
+        except RedisError:
+            # A disconnect must finish while Redis is down; the history
+            # expires after HISTORY_TTL_SECS by itself.
+            logger.warning(
+                "Cannot forget session %s in Redis; its history expires instead",
+                session_id,
+                exc_info=True,
+            )
 
     async def acquire(self, limits: Limits) -> Slot | Rejection:
         """Take a slot in every scope, or return the first full scope."""
@@ -218,6 +228,8 @@ class RedisCapacity:
                 RECENT_DURATIONS,
                 RECENT_REJECTIONS,
                 HISTORY_TTL_SECS,
+                limits.agent,
+                limits.tool,
             ],
         )
         if outcome[0] == 0:
@@ -365,4 +377,7 @@ def _rejection(raw: bytes) -> RejectionRecord:
         scope=fields["scope"],
         name=fields["name"],
         session_id=fields["session_id"],
+        # Records written before they named agent and tool lack the two.
+        agent=fields.get("agent", ""),
+        tool=fields.get("tool", ""),
     )

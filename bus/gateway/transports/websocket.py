@@ -19,6 +19,7 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import DatabaseError
+from redis.exceptions import RedisError
 
 from bus.exceptions import BusError
 from bus.gateway import metrics
@@ -210,12 +211,19 @@ class AgentConsumer(AsyncWebsocketConsumer):
 
     async def _fail(self, address: str, error: str, code: int, config: Config) -> None:
         # A failure of the client's making: it counts towards the rate limit.
-        await hello_failed(
-            failures=self.gateway.hello_failures,
-            address=address,
-            reason=error,
-            config=config,
-        )
+        try:
+            await hello_failed(
+                failures=self.gateway.hello_failures,
+                address=address,
+                reason=error,
+                config=config,
+            )
+        except RedisError:
+            # A failure that cannot be counted must not be free to repeat:
+            # refused as unavailable, like every hello while Redis is down.
+            logger.warning("Cannot count a failed hello: Redis unavailable")
+            await self._refuse(HelloError.UNAVAILABLE, CloseCode.TRY_AGAIN_LATER)
+            return
         await self._refuse(error, code)
 
     async def _hello(self, text: str) -> None:
@@ -224,9 +232,17 @@ class AgentConsumer(AsyncWebsocketConsumer):
         config = await aget_config()
         address = client_address(self.scope, config.WS_TRUSTED_PROXIES)
         # Before anything is parsed or looked up: a limited address costs no query.
-        if await hello_limited(
-            failures=self.gateway.hello_failures, address=address, config=config
-        ):
+        try:
+            limited = await hello_limited(
+                failures=self.gateway.hello_failures, address=address, config=config
+            )
+        except RedisError:
+            # The limit cannot be checked (REDIS_URL set, Redis down or slower
+            # than REDIS_TIMEOUT_SECS): like a token that cannot be checked.
+            logger.warning("Cannot check the failed-hello limit: Redis unavailable")
+            await self._refuse(HelloError.UNAVAILABLE, CloseCode.TRY_AGAIN_LATER)
+            return
+        if limited:
             await self._refuse(HelloError.RATE_LIMITED, CloseCode.TRY_AGAIN_LATER)
             return
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.test import Client
 from django.urls import reverse
 
 from bus.gateway.worker import worker_id
@@ -62,25 +63,77 @@ def test_admin__gateway_pages_load(admin_client_logged_in, builtin_tools) -> Non
         assert admin_client_logged_in.get(reverse(name)).status_code == 200
 
 
-async def test_capacity_page__shows_sessions_slots_and_rejections(
+async def test_capacity_page__shows_limits_calls_sessions_and_rejections(
     admin_client_logged_in, connect_to_process, agent, ws_config
 ) -> None:
-    ws_config(WS_SESSION_MAX_INFLIGHT=1)
+    ws_config(WS_SESSION_MAX_INFLIGHT=1, WS_GLOBAL_MAX_INFLIGHT=4)
     client = await connect_to_process(agent[1])
-    await client.start("sleep", {"seconds": 0.3}, request_id="a")
+    await client.start("sleep", {"seconds": 5}, request_id="a")
     rejected = await client.call("sleep", {"seconds": 0.2}, request_id="b")
     assert rejected[-1]["error"]["scope"] == "session"
     page = await sync_to_async(admin_client_logged_in.get)(
         reverse("admin:bus_capacity")
     )
     text = page.text
-    session_id = client.hello_ack["session_id"]
-    assert session_id in text and "agent-one" in text
-    sessions_table = text.split('id="capacity-sessions"')[1].split("</table>")[0]
-    assert "<td>1</td><td>1</td>" in sessions_table
-    rejections = text.split('id="capacity-rejections"')[1].split("</table>")[0]
+    assert "One server process (no REDIS_URL)" in text
+    scopes = _table(text, "capacity-scopes")
+    assert "1 / 4" in scopes and "25%" in scopes
+    calls = _table(text, "capacity-calls")
+    assert "<td>agent-one</td><td>sleep</td><td>builtin</td>" in calls
+    assert "<code>a</code>" in calls and worker_id() in calls
+    assert "0 s" in calls or "1 s" in calls
+    sessions = _table(text, "capacity-sessions")
+    assert client.hello_ack["session_id"] in sessions
+    assert 'class="cap-full"' in sessions and "1 / 1" in sessions
+    rejections = _table(text, "capacity-rejections")
+    assert "<td>agent-one</td><td>sleep</td>" in rejections
     assert "<td>session</td>" in rejections
-    await client.until_result("a")
+    workers = _table(text, "capacity-workers")
+    assert worker_id() in workers and "(this page)" in workers
+    await _cancel_from_page(admin_client_logged_in, f"a{agent[0].pk}", "a")
+    frames = await client.until_result("a")
+    assert frames[-1]["error"] == {
+        "code": "CANCELLED",
+        "message": "cancelled by an operator",
+    }
+
+
+async def test_capacity_cancel__needs_post_and_permission(
+    django_user_model, connect_to_process, agent, admin_client_logged_in
+) -> None:
+    ws = await connect_to_process(agent[1])
+    await ws.start("sleep", {"seconds": 5}, request_id="kept")
+    url = reverse("admin:bus_capacity_cancel")
+    assert (await sync_to_async(admin_client_logged_in.get)(url)).status_code == 405
+    viewer = await sync_to_async(django_user_model.objects.create_user)(
+        username="viewer", password="viewer-pass-123", is_staff=True
+    )
+    other = Client()
+    await sync_to_async(other.force_login)(viewer)
+    refused = await sync_to_async(other.post)(
+        url, {"agent_key": f"a{agent[0].pk}", "request_id": "kept"}
+    )
+    assert refused.status_code == 403
+    page = await sync_to_async(admin_client_logged_in.get)(
+        reverse("admin:bus_capacity")
+    )
+    assert "<code>kept</code>" in _table(page.text, "capacity-calls")
+    gone = await _cancel_from_page(admin_client_logged_in, f"a{agent[0].pk}", "nothing")
+    assert "is no longer in flight" in gone
+
+
+def _table(text: str, table_id: str) -> str:
+    return text.split(f'id="{table_id}"')[1].split("</table>")[0]
+
+
+async def _cancel_from_page(client, agent_key: str, request_id: str) -> str:
+    response = await sync_to_async(client.post)(
+        reverse("admin:bus_capacity_cancel"),
+        {"agent_key": agent_key, "request_id": request_id, "agent": "agent-one"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    return response.text
 
 
 async def test_metrics__prometheus_counts_calls(

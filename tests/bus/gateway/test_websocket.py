@@ -673,8 +673,11 @@ async def test_health__reports_the_process(connect, agent) -> None:
         "tool_count",
         "bus",
         "worker",
+        "workers",
+        "stale",
     }
     assert health["worker"] == worker_id()
+    assert health["workers"] == 1 and health["stale"] is False
     assert health["sessions"] == 1 and health["global_capacity"] == 24
     assert health["tool_count"] == 3
     assert health["bus"] == {"enabled": True, "breaker": "closed"}
