@@ -7,6 +7,8 @@ from controlplane import views
 
 admin.site.site_header = "Agent tool control plane"
 admin.site.site_title = "Control plane admin"
+# There is no public site behind the admin: no "View site" link leading to a 404.
+admin.site.site_url = None
 
 urlpatterns = [
     path("admin/", admin.site.urls),
