@@ -11,6 +11,12 @@ admin.site.site_title = "Control plane admin"
 admin.site.site_url = None
 
 urlpatterns = [
+    # Before the admin's own URLs, which would take it for an app's page.
+    path(
+        "admin/dashboard/",
+        admin.site.admin_view(views.dashboard),
+        name="admin-dashboard",
+    ),
     path("admin/", admin.site.urls),
     path("health/", views.HealthView.as_view(), name="health"),
     path("health/live", views.live, name="health-live"),
