@@ -2,6 +2,8 @@
 
     python benchmarks/ws_throughput.py [--seconds 5] [--conns 1,16,64]
         [--servers raw,bare-daphne,ours-daphne,bare-uvicorn,ours-uvicorn]
+    python benchmarks/ws_throughput.py --records [--repeat 3] [--conns 64]
+        [--servers ours-daphne]
 
 Starts each server in its own process (ours with `manage.py serve`), drives it
 from a separate client process with N connections doing `call_tool echo` round
@@ -9,6 +11,10 @@ trips (each waits for its `call_tool_res`), and prints calls/s and p50/p99
 latency, with the ratios ours/raw and ours/bare under the same server. Ours
 needs a migrated database (DATABASE_URL or the SQLite default); the script
 creates a throwaway agent token. Not run by CI.
+
+With --records, each of our servers runs alternately with call records on and
+off (CALL_HISTORY_ENABLED), --repeat times each, and the script prints the
+median calls/s of both and their ratio: what writing the call history costs.
 """
 
 from __future__ import annotations
@@ -231,8 +237,8 @@ def _token(env: dict[str, str]) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-def _benchmark(args: argparse.Namespace) -> None:
-    env = {
+def _environment() -> dict[str, str]:
+    return {
         **os.environ,
         "LOG_LEVEL": "WARNING",
         # Heavy load on a 2-core box: do not let limits shape the measurement.
@@ -241,6 +247,10 @@ def _benchmark(args: argparse.Namespace) -> None:
             "WS_METRICS_PATH", "/tmp/ws_throughput.metrics.jsonl"
         ),
     }
+
+
+def _benchmark(args: argparse.Namespace) -> None:
+    env = _environment()
     token = _token(env)
     conns = [int(n) for n in args.conns.split(",")]
     results: dict[str, dict[int, dict[str, Any]]] = {}
@@ -271,6 +281,37 @@ def _benchmark(args: argparse.Namespace) -> None:
             print("  ".join(parts))
 
 
+def _records_benchmark(args: argparse.Namespace, env: dict[str, str]) -> None:
+    """Run each of our servers with call records on and off, alternately."""
+    token = _token(env)
+    conns = [int(n) for n in args.conns.split(",")]
+    for name in args.servers.split(","):
+        if not name.startswith("ours-"):
+            raise SystemExit(f"--records compares our servers only, not {name}")
+        rates: dict[tuple[str, int], list[float]] = {}
+        # Alternating on and off spreads the machine's changing load over both.
+        for _ in range(args.repeat):
+            for records in ("true", "false"):
+                with Server(name, {**env, "CALL_HISTORY_ENABLED": records}) as server:
+                    for n in conns:
+                        row = _run_client(server.port, token, n, args.seconds)
+                        rates.setdefault((records, n), []).append(row["calls_per_s"])
+                        print(
+                            f"{name:14} records={records:5} conns={n:3}  "
+                            f"{row['calls_per_s']:9.0f} calls/s  "
+                            f"p50 {row['p50_ms']:6.2f} ms  p99 {row['p99_ms']:6.2f} ms",
+                            flush=True,
+                        )
+        for n in conns:
+            on = statistics.median(rates[("true", n)])
+            off = statistics.median(rates[("false", n)])
+            print(
+                f"{name} conns={n:3}  median calls/s with records {on:.0f}, "
+                f"without {off:.0f}: ratio {on / off:.3f} "
+                f"(cost {100 * (1 - on / off):+.1f} %)"
+            )
+
+
 def main() -> None:
     """Parse the command line: the benchmark, or one of its helper processes."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -287,12 +328,20 @@ def main() -> None:
     parser.add_argument(
         "--servers", default="raw,bare-daphne,ours-daphne,bare-uvicorn,ours-uvicorn"
     )
+    parser.add_argument(
+        "--records",
+        action="store_true",
+        help="compare our servers with call records on and off",
+    )
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     if args.role == "raw-server":
         asyncio.run(_raw_server(args.port))
     elif args.role == "client":
         result = asyncio.run(_client(args.url, args.token, args.conns, args.seconds))
         print(json.dumps(result))
+    elif args.records:
+        _records_benchmark(args, _environment())
     else:
         _benchmark(args)
 
