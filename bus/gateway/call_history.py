@@ -28,7 +28,7 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from django.db import IntegrityError, connection
+from django.db import connection
 from prometheus_client import Counter, Gauge
 
 from bus.gateway.worker import worker_id
@@ -209,16 +209,13 @@ def _insert(batch: list[Entry]) -> None:
     """Insert one batch of records (in a worker thread)."""
     worker = worker_id()
     rows = [_values(*entry, worker=worker) for entry in batch]
-    try:
-        _write(rows)
-    except IntegrityError:
-        # A token deleted after its call: the record stays, without the link,
-        # as SET_NULL leaves the rows already written.
-        agent_ids = {row[AGENT] for row in rows if row[AGENT] is not None}
-        known = set(
-            AgentToken.objects.filter(pk__in=agent_ids).values_list("pk", flat=True)
-        )
-        _write([_unlinked(row) if row[AGENT] not in known else row for row in rows])
+    # A token deleted after its call: the record stays, without the link, as
+    # SET_NULL leaves the rows already written (the column has no constraint).
+    agent_ids = {row[AGENT] for row in rows if row[AGENT] is not None}
+    known = set(
+        AgentToken.objects.filter(pk__in=agent_ids).values_list("pk", flat=True)
+    )
+    _write([row if row[AGENT] in known else _unlinked(row) for row in rows])
 
 
 def _write(rows: list[Row]) -> None:

@@ -103,6 +103,7 @@ class Migration(migrations.Migration):
                     "agent",
                     models.ForeignKey(
                         blank=True,
+                        db_constraint=False,
                         help_text="The call's token; empty once it is deleted.",
                         null=True,
                         on_delete=django.db.models.deletion.SET_NULL,
@@ -122,12 +123,15 @@ class Migration(migrations.Migration):
                         fields=["tool_name", "-created_at"], name="call_record_tool_idx"
                     ),
                     models.Index(
+                        condition=models.Q(("outcome", "ok"), _negated=True),
                         fields=["outcome", "-created_at"],
                         name="call_record_outcome_idx",
                     ),
                     models.Index(fields=["request_id"], name="call_record_request_idx"),
                     models.Index(
-                        fields=["transaction_id"], name="call_record_transaction_idx"
+                        condition=models.Q(("transaction_id", ""), _negated=True),
+                        fields=["transaction_id"],
+                        name="call_record_transaction_idx",
                     ),
                 ],
             },
