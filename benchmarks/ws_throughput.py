@@ -4,6 +4,8 @@
         [--servers raw,bare-daphne,ours-daphne,bare-uvicorn,ours-uvicorn]
     python benchmarks/ws_throughput.py --redis redis://127.0.0.1:6379/3 \
         [--workers 2] [--server daphne] [--conns 64] [--clients 2]
+    python benchmarks/ws_throughput.py --records [--repeat 3] [--conns 64]
+        [--servers ours-daphne]
 
 Starts each server in its own process (ours with `manage.py serve`), drives it
 from separate client processes with N connections doing `call_tool echo` round
@@ -17,6 +19,9 @@ worker), and with `--workers N` also `serve --workers N` on Redis: it prints
 redis/memory and N workers/one, and the CPU seconds the clients and the
 servers used during each run, to tell a server limit from a client one.
 A server name is `ours-<daphne|uvicorn>[+redis][xN]`.
+With --records, each of our servers runs alternately with call records on and
+off (CALL_HISTORY_ENABLED), --repeat times each, and the script prints the
+median calls/s of both and their ratio: what writing the call history costs.
 """
 
 from __future__ import annotations
@@ -313,8 +318,8 @@ def _token(env: dict[str, str]) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-def _benchmark(args: argparse.Namespace) -> None:
-    env = {
+def _environment() -> dict[str, str]:
+    return {
         **os.environ,
         "LOG_LEVEL": "WARNING",
         # Heavy load on a 2-core box: do not let limits shape the measurement.
@@ -323,6 +328,10 @@ def _benchmark(args: argparse.Namespace) -> None:
             "WS_METRICS_PATH", "/tmp/ws_throughput.metrics.jsonl"
         ),
     }
+
+
+def _benchmark(args: argparse.Namespace) -> None:
+    env = _environment()
     token = _token(env)
     conns = [int(n) for n in args.conns.split(",")]
     results: dict[str, dict[int, dict[str, Any]]] = {}
@@ -386,6 +395,43 @@ def _shared_state_ratios(
         for n in conns:
             ratio = results[name][n]["calls_per_s"] / results[against][n]["calls_per_s"]
             print(f"{name} conns={n:3}  {label} {ratio:.2f}")
+def _records_benchmark(args: argparse.Namespace, env: dict[str, str]) -> None:
+    """Run each of our servers with call records on and off, alternately."""
+    token = _token(env)
+    conns = [int(n) for n in args.conns.split(",")]
+    for name in args.servers.split(",") if args.servers else ["ours-daphne"]:
+        if not name.startswith("ours-"):
+            raise SystemExit(f"--records compares our servers only, not {name}")
+        rates: dict[tuple[str, int], list[float]] = {}
+        # Alternating on and off spreads the machine's changing load over both.
+        for _ in range(args.repeat):
+            for records in ("true", "false"):
+                with Server(
+                    name, {**env, "CALL_HISTORY_ENABLED": records}, args.redis, token
+                ) as server:
+                    for n in conns:
+                        row = _run_clients(server, token, n, args.seconds, args.clients)
+                        rates.setdefault((records, n), []).append(row["calls_per_s"])
+                        print(
+                            f"{name:14} records={records:5} conns={n:3}  "
+                            f"{row['calls_per_s']:9.0f} calls/s  "
+                            f"p50 {row['p50_ms']:6.2f} ms  p99 {row['p99_ms']:6.2f} ms",
+                            flush=True,
+                        )
+        for n in conns:
+            on = statistics.median(rates[("true", n)])
+            off = statistics.median(rates[("false", n)])
+            # Each on run against the off run right after it: the machine's
+            # load drifts less within a pair than across the whole benchmark.
+            paired = statistics.median(
+                a / b
+                for a, b in zip(rates[("true", n)], rates[("false", n)], strict=True)
+            )
+            print(
+                f"{name} conns={n:3}  median calls/s with records {on:.0f}, "
+                f"without {off:.0f}: ratio {on / off:.3f}; median of the "
+                f"{args.repeat} paired ratios {paired:.3f}"
+            )
 
 
 def main() -> None:
@@ -419,12 +465,20 @@ def main() -> None:
     parser.add_argument(
         "--clients", type=int, default=1, help="client processes sharing --conns"
     )
+    parser.add_argument(
+        "--records",
+        action="store_true",
+        help="compare our servers with call records on and off",
+    )
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     if args.role == "raw-server":
         asyncio.run(_raw_server(args.port))
     elif args.role == "client":
         result = asyncio.run(_client(args.url, args.token, args.conns, args.seconds))
         print(json.dumps(result))
+    elif args.records:
+        _records_benchmark(args, _environment())
     else:
         _benchmark(args)
 

@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.html import format_html
 
 from bus.models import Tool
 from controlplane import config
@@ -234,6 +235,7 @@ class AgentTokenAdmin(admin.ModelAdmin):
         "last_used_at",
         "allowed",
         "created_at",
+        "calls",
     ]
     search_fields = ["name"]
     readonly_fields = ["created_at", "created_by", "last_used_at", "revoked_at"]
@@ -242,6 +244,11 @@ class AgentTokenAdmin(admin.ModelAdmin):
     @admin.display(description="allowed tools")
     def allowed(self, obj: AgentToken) -> str:
         return ", ".join(obj.allowed_tools) if obj.allowed_tools else "all"
+
+    @admin.display(description="calls")
+    def calls(self, obj: AgentToken) -> str:
+        url = reverse("admin:bus_callrecord_changelist")
+        return format_html('<a href="{}?agent__id__exact={}">Calls</a>', url, obj.pk)
 
     def save_model(
         self, request: HttpRequest, obj: AgentToken, form: forms.Form, change: bool

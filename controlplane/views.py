@@ -1,13 +1,16 @@
-"""Liveness, readiness and Prometheus endpoints for orchestrators and monitoring."""
+"""Liveness, readiness and Prometheus endpoints for orchestrators and monitoring,
+and the admin home's refreshing state panel."""
 
 import hmac
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from health_check.exceptions import ServiceWarning
 from health_check.views import HealthCheckView
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from controlplane.config import get_config
+from controlplane.dashboard import dashboard_state
 
 BEARER = "bearer"
 
@@ -93,3 +96,8 @@ def metrics(request: HttpRequest) -> HttpResponse:
         refused["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return refused
     return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
+
+
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """Render the admin home's state panel alone, for the page to refresh itself."""
+    return render(request, "admin/dashboard.html", {"d": dashboard_state()})

@@ -1,4 +1,7 @@
-"""Call metrics: one JSON line per answered call, and Prometheus metrics at /metrics."""
+"""Call metrics: one JSON line per answered call, and Prometheus metrics at /metrics.
+
+Each answered call is also handed to the call history (``call_history``).
+"""
 
 from __future__ import annotations
 
@@ -21,9 +24,12 @@ from bus.gateway.worker import worker_id
 from bus.protocol import Op, dumps
 
 if TYPE_CHECKING:
+    from bus.gateway.call_history import CallHistory
     from bus.gateway.events import Answer
     from bus.gateway.pipeline import Gateway
     from bus.gateway.registry import ToolSpec
+    from bus.gateway.sessions import Session
+    from controlplane.config import Config
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +68,7 @@ def resolve_path(path: str) -> Path:
 
 @dataclass(frozen=True, slots=True)
 class CallRecord:
-    """One answered call as the metrics file and Prometheus see it."""
+    """One answered call as the metrics file, Prometheus and the call history see it."""
 
     session_id: str
     name: str
@@ -71,31 +77,55 @@ class CallRecord:
     received_at: float
     size: int
     bus: bool
+    request_id: str = ""
+    agent_id: int | None = None
+    agent_name: str = ""
+    transport: str = ""
+    transaction_id: str = ""
+    error: str = ""
+    replay: bool = False
+    cached: bool = False
 
     @classmethod
     def of(
         cls,
-        session_id: str,
+        session: Session,
         tool: ToolSpec | None,
         asked: str,
         answer: Answer,
         received_at: float,
         size: int,
+        *,
+        replay: bool = False,
     ) -> CallRecord:
-        """Return the record of an answer; `asked` names a tool that matched none."""
+        """Return the record of an answer; `asked` names a tool that matched none.
+
+        `replay` marks an answer taken from the replay cache (step 3).
+        """
+        body = answer.body
+        error = body.get("error")
+        bus = body.get("bus")
         return cls(
-            session_id=session_id,
+            session_id=session.session_id,
             name=tool.name if tool is not None else asked,
             provider=tool.provider if tool is not None else "",
             outcome=answer.outcome,
             received_at=received_at,
             size=size,
-            bus="bus" in answer.body,
+            bus=bus is not None,
+            request_id=answer.request_id,
+            agent_id=session.agent.id,
+            agent_name=session.agent.name,
+            transport=session.transport.name,
+            transaction_id=bus["transaction_id"] if bus is not None else "",
+            error=error["message"] if error is not None else "",
+            replay=replay,
+            cached=answer.cached,
         )
 
     def line(self, latency: float) -> dict[str, Any]:
         """Return the JSON line of PROTOCOL.md "Observability of calls"."""
-        return {
+        line = {
             "t": time.time(),
             "op": Op.CALL_TOOL,
             "lat": round(latency, 6),
@@ -105,8 +135,16 @@ class CallRecord:
             "outcome": self.outcome,
             "bytes": self.size,
             "bus": self.bus,
+            "rid": self.request_id,
+            "agent": self.agent_name,
             "worker": worker_id(),
         }
+        # Only on answers that did not run the tool, as revision 1.1 adds them.
+        if self.replay:
+            line["replay"] = True
+        if self.cached:
+            line["cached"] = True
+        return line
 
 
 class CallLog:
@@ -149,10 +187,17 @@ _calls_by_label: dict[tuple[str, str], Any] = {}
 _latency_by_tool: dict[str, Any] = {}
 
 
-def record_call(path: str, log: CallLog, record: CallRecord) -> None:
-    """Write an answered call to the metrics file and the Prometheus metrics."""
+def record_call(
+    config: Config, log: CallLog, history: CallHistory, record: CallRecord
+) -> None:
+    """Write an answered call to the metrics file, Prometheus and the call history.
+
+    Neither waits for I/O: the line and the call record are queued, and written
+    by their own timers, so a call is never slowed or failed by its record.
+    """
     latency = time.perf_counter() - record.received_at
-    log.append(path, record.line(latency))
+    log.append(config.WS_METRICS_PATH, record.line(latency))
+    history.add(record, latency, config)
     # A tool name that matched nothing is the client's text: one label for all.
     tool = record.name if record.provider else UNKNOWN_TOOL
     _observe_call(tool, record.outcome, latency)

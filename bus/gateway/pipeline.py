@@ -28,6 +28,7 @@ from bus.gateway.attempt import (
     state_unreachable,
     unknown_tool,
 )
+from bus.gateway.call_history import CallHistory
 from bus.gateway.delivery import bus_status, deliver_result
 from bus.gateway.deployment import deployment_view
 from bus.gateway.events import Accepted, Answer
@@ -75,6 +76,7 @@ class Gateway:
         self.registry = registry
         self.claims = claims
         self.call_log = metrics.CallLog()
+        self.call_history = CallHistory()
         self.sessions: dict[str, Session] = {}
         self.revocations = RevocationWatch(self.sessions)
         self.running: dict[tuple[str, str], Call] = {}
@@ -224,6 +226,8 @@ class Gateway:
         if pending:
             await asyncio.wait(pending, timeout=SHUTDOWN_CANCEL_WAIT_SECS)
         self.call_log.flush()
+        if await self.call_history.flush():
+            self.call_history.abandon()
         return len(pending)
 
     async def close_sessions(self, code: int) -> None:
@@ -269,7 +273,9 @@ class Gateway:
         return call
 
     async def _replay(self, attempt: Attempt, replayed: Cached) -> None:
-        await self._answer(attempt, replay_or_conflict(attempt, replayed))
+        body = replay_or_conflict(attempt, replayed)
+        replay = replayed.fingerprint == attempt.fingerprint
+        await self._answer(attempt, body, replay=replay)
 
     async def _join_running(self, attempt: Attempt) -> bool:
         held = await self.in_flight.find(attempt.agent_key, attempt.request_id)
@@ -379,9 +385,9 @@ class Gateway:
         for session in list(call.subscribers.values()):
             size = max(size, await session.deliver(answer))
         record = metrics.CallRecord.of(
-            call.origin.session_id, call.tool, "", answer, call.received_at, size
+            call.origin, call.tool, "", answer, call.received_at, size
         )
-        metrics.record_call(config.WS_METRICS_PATH, self.call_log, record)
+        metrics.record_call(config, self.call_log, self.call_history, record)
 
     async def _outcome(
         self, call: Call, arguments: dict[str, Any], timeout: float, config: Config
@@ -415,16 +421,22 @@ class Gateway:
     # Answers and their records
 
     async def _answer(
-        self, attempt: Attempt, body: dict[str, Any], *, cached: bool = False
+        self,
+        attempt: Attempt,
+        body: dict[str, Any],
+        *,
+        cached: bool = False,
+        replay: bool = False,
     ) -> None:
         answer = Answer(attempt.request_id, body, cached=cached)
         size = await attempt.session.deliver(answer)
         record = metrics.CallRecord.of(
-            attempt.session.session_id,
+            attempt.session,
             attempt.tool,
             attempt.name,
             answer,
             attempt.received_at,
             size,
+            replay=replay,
         )
-        metrics.record_call(attempt.config.WS_METRICS_PATH, self.call_log, record)
+        metrics.record_call(attempt.config, self.call_log, self.call_history, record)

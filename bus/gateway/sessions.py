@@ -31,7 +31,12 @@ ANONYMOUS = Agent(key="anonymous", id=None, name="anonymous")
 
 
 class Transport(Protocol):
-    """How a session's events reach its client; one per connection."""
+    """How a session's events reach its client; one per connection.
+
+    `name` says which transport it is in the call history ("websocket", "mcp").
+    """
+
+    name: str
 
     async def deliver(self, event: CallEvent) -> int:
         """Send one event to the client and return the bytes sent."""

@@ -1,7 +1,7 @@
 """Read queries of the message bus: the overview page's counts and series."""
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db.models import BigIntegerField, Count, Sum
 from django.db.models.fields.json import KT
@@ -114,3 +114,33 @@ def _daily_stored(today: date, days: int) -> list[DayStats]:
         )
         for day in (first + timedelta(days=offset) for offset in range(days))
     ]
+
+
+@dataclass(frozen=True)
+class BusNow:
+    """What the bus holds at this moment, for the admin home."""
+
+    rows: int
+    expired_rows: int
+    payload_bytes: int
+    stored_bytes: int
+    next_expiry: datetime | None
+
+
+def bus_now() -> BusNow:
+    """Return the rows and bytes stored and when the next live message expires."""
+    totals = Message.objects.aggregate(
+        rows=Count("id"),
+        payload=Sum("payload_size_bytes"),
+        stored=Sum("compressed_size_bytes"),
+    )
+    # Walks message_bus_expires_at_idx from now: the first live row is the next.
+    upcoming = Message.objects.live().order_by("expires_at").values("expires_at")
+    first = upcoming.first()
+    return BusNow(
+        rows=totals["rows"],
+        expired_rows=Message.objects.expired().count(),
+        payload_bytes=totals["payload"] or 0,
+        stored_bytes=totals["stored"] or 0,
+        next_expiry=first["expires_at"] if first else None,
+    )

@@ -291,6 +291,43 @@ class Config:
         maximum=16 * 1024 * MIB,
         overridable=True,
     )
+    CALL_HISTORY_ENABLED: bool = setting(
+        True,
+        "Keep a call record (admin: Call records) of every answered call_tool; "
+        "the JSON-lines metrics file is written either way.",
+        overridable=True,
+    )
+    CALL_HISTORY_DAYS: int = setting(
+        7,
+        "Days call records are kept; `manage.py purge_calls` deletes older ones.",
+        minimum=1,
+        maximum=3650,
+        overridable=True,
+    )
+    CALL_HISTORY_BUFFER: int = setting(
+        10000,
+        "Call records a process holds while they wait to be written (also while "
+        "the database is down); past it new records are dropped and counted in "
+        "/metrics (controlplane_call_records_dropped_total).",
+        minimum=100,
+        maximum=1000000,
+        overridable=True,
+    )
+    CALL_HISTORY_BATCH: int = setting(
+        500,
+        "Most call records written by one insert.",
+        minimum=1,
+        maximum=10000,
+        overridable=True,
+    )
+    CALL_HISTORY_FLUSH_SECS: float = setting(
+        1.0,
+        "Seconds between writes of waiting call records, and between retries "
+        "while the database is down.",
+        minimum=0.05,
+        maximum=60,
+        overridable=True,
+    )
 
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Config)}

@@ -160,3 +160,46 @@ def test_bar_chart_template__coordinates_ignore_the_locale(orientation) -> None:
     numbers = re.findall(r' (?:x|y|width|height)="([^"]*)"', html)
     assert any("." in number for number in numbers)
     assert all(float(number) >= 0 for number in numbers)
+
+
+def test_column_chart__y_axis_has_round_ticks_from_zero_to_above_the_largest():
+    chart = charts.column_chart(
+        "calls", [("10:00", 7, 2), ("10:01", 0, 0), ("10:02", 13, 13)],
+        y_title="calls", x_title="time",
+    )  # fmt: skip
+    assert [tick.label for tick in chart.y_ticks] == ["0", "5", "10", "15"]
+    assert chart.y_ticks[0].y == chart.plot_bottom
+    assert chart.y_ticks[-1].y == chart.plot_top
+    tallest = chart.columns[2]
+    assert tallest.part_height == tallest.height > 0
+    assert chart.columns[1].height == 0
+
+
+def test_column_chart__labels_every_nth_column_and_keeps_captions():
+    items = [(f"{minute:02d}", minute, 0) for minute in range(60)]
+    captions = [f"minute {minute}" for minute in range(60)]
+    chart = charts.column_chart(
+        "hour", items, y_title="calls", x_title="time", captions=captions,
+        label_every=10,
+    )  # fmt: skip
+    assert [tick.label for tick in chart.x_ticks] == [
+        "00",
+        "10",
+        "20",
+        "30",
+        "40",
+        "50",
+    ]
+    assert chart.columns[59].caption == "minute 59"
+    right = max(column.x + column.width for column in chart.columns)
+    assert right <= chart.plot_right
+
+
+def test_column_chart__refuses_a_part_larger_than_its_column():
+    with pytest.raises(ValueError, match="part"):
+        charts.column_chart("bad", [("a", 1, 2)], y_title="y", x_title="x")
+
+
+def test_column_chart__empty_series_has_an_axis():
+    chart = charts.column_chart("none", [], y_title="y", x_title="x")
+    assert chart.columns == [] and [t.label for t in chart.y_ticks] == ["0", "1"]

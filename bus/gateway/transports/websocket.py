@@ -82,6 +82,8 @@ class AgentConsumer(AsyncWebsocketConsumer):
     # timeout and closed sessions with 1011. Sessions are reached through the
     # gateway, never through groups.
     channel_layer_alias = None
+    # The session's transport, as call records name it (sessions.Transport).
+    name = "websocket"
     session: Session | None = None
     refused = False
     hello_timer: asyncio.Task[None] | None = None

@@ -19,6 +19,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 class Recorder:
     """An in-memory transport: keeps every event the pipeline delivers."""
 
+    name = "memory"
+
     def __init__(self) -> None:
         self.events: list[CallEvent] = []
         self.closed_with: int | None = None

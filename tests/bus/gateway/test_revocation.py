@@ -21,6 +21,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 class Connection:
     """An in-memory transport that remembers how it was closed."""
 
+    name = "memory"
+
     def __init__(self) -> None:
         self.closed_with: int | None = None
         self.events: list = []

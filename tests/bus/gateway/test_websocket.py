@@ -743,8 +743,11 @@ async def test_call_tool__metrics_line_per_answer(connect, agent, gateway, tmp_p
         "outcome",
         "bytes",
         "bus",
+        "rid",
+        "agent",
         "worker",
     }
+    assert (entries[0]["rid"], entries[0]["agent"]) == ("r-1", "agent-one")
     assert entries[0]["worker"] == worker_id()
     assert entries[0]["sess"] == client.hello_ack["session_id"]
     assert entries[0]["bus"] is False and entries[0]["bytes"] > 0
