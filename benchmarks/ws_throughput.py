@@ -395,6 +395,8 @@ def _shared_state_ratios(
         for n in conns:
             ratio = results[name][n]["calls_per_s"] / results[against][n]["calls_per_s"]
             print(f"{name} conns={n:3}  {label} {ratio:.2f}")
+
+
 def _records_benchmark(args: argparse.Namespace, env: dict[str, str]) -> None:
     """Run each of our servers with call records on and off, alternately."""
     token = _token(env)
