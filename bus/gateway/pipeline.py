@@ -87,11 +87,19 @@ class Gateway:
         transport: Transport,
         token_hash: str | None,
         client: str = "",
+        session_id: str | None = None,
     ) -> Session:
-        """Register a connection that authenticated."""
+        """Register a connection that authenticated.
+
+        A transport whose session outlives one process (an MCP session, whose
+        requests reach any worker) passes its own `session_id`, so that the
+        session limit counts its calls on every worker as one session's.
+        """
         session = Session(
             agent=agent, transport=transport, token_hash=token_hash, client=client
         )
+        if session_id is not None:
+            session.session_id = session_id
         self.sessions[session.session_id] = session
         self.revocations.start()
         return session
