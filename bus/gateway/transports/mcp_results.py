@@ -19,6 +19,13 @@ from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 from bus.exceptions import BusError
 from bus.gateway.events import Answer
 from bus.gateway.sessions import Agent
+from bus.gateway.transports.mcp_content import (
+    RESOURCE_MIME_TYPE,
+    content_of,
+    error_body_result,
+    error_result,
+    joined_text,
+)
 from bus.protocol import ErrorCode
 from bus.store.claims import ClaimStore
 from controlplane.config import Config
@@ -27,50 +34,6 @@ logger = logging.getLogger(__name__)
 
 BUS_SCHEME = "bus://"
 INLINE = "inline"
-# What resources/read serves: the joined text of the result's text outputs.
-RESOURCE_MIME_TYPE = "text/plain"
-# Details of an error body besides code and message that an agent acts on.
-ERROR_DETAILS = ("retry_after", "scope", "original_request_id")
-
-
-def error_result(code: str, message: str, **details: Any) -> types.CallToolResult:
-    """Return a protocol error as MCP's tool error: `CODE: message`, isError."""
-    shown = [f"{key} {details[key]}" for key in ERROR_DETAILS if key in details]
-    text = f"{code}: {message}" + (f" ({', '.join(shown)})" if shown else "")
-    return types.CallToolResult(
-        content=[types.TextContent(text=text)],
-        structured_content={"error": {"code": code, "message": message, **details}},
-        is_error=True,
-    )
-
-
-def content_of(outputs: list[dict[str, Any]]) -> list[types.ContentBlock]:
-    """Return the MCP content blocks of a call's outputs."""
-    blocks: list[types.ContentBlock] = []
-    for output in outputs:
-        kind = output.get("type")
-        if kind == "text":
-            blocks.append(types.TextContent(text=str(output.get("text", ""))))
-        elif kind == "image" and isinstance(output.get("data"), str):
-            blocks.append(
-                types.ImageContent(
-                    data=output["data"],
-                    mime_type=str(output.get("mimeType", "application/octet-stream")),
-                )
-            )
-        else:
-            # An output kind MCP has no block for still reaches the agent, as JSON.
-            blocks.append(types.TextContent(text=json.dumps(output)))
-    return blocks
-
-
-def joined_text(outputs: list[dict[str, Any]]) -> str:
-    """Return the text outputs joined, as the WebSocket `text` field joins them."""
-    return "".join(
-        str(output.get("text", ""))
-        for output in outputs
-        if output.get("type") == "text"
-    )
 
 
 async def tool_result(
@@ -80,8 +43,7 @@ async def tool_result(
     body = answer.body
     error = body.get("error")
     if error is not None:
-        details = {k: v for k, v in error.items() if k not in ("code", "message")}
-        return error_result(error["code"], error["message"], **details)
+        return error_body_result(error)
     bus = body.get("bus")
     if bus is None:
         return types.CallToolResult(content=content_of(body.get("outputs", [])))
