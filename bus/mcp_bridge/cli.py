@@ -60,7 +60,7 @@ def settings_of(options: dict[str, object]) -> Settings:
     variable = str(options["token_env"])
     # The bridge's one input from the environment, named on its command line:
     # MCP clients pass secrets to the servers they launch as environment.
-    token = os.environ.get(variable, "").strip()
+    token = (os.environ.get(variable) or "").strip()
     if not token:
         raise ValueError(f"environment variable {variable} holds no agent token")
     if int(options["capacity_retries"]) < 0:
