@@ -37,7 +37,7 @@ from starlette.types import Message, Receive, Scope, Send
 from bus.gateway.client_address import client_address
 from bus.gateway.hellos import hello_failed, hello_limited
 from bus.gateway.pipeline import Gateway
-from bus.gateway.sessions import ANONYMOUS
+from bus.gateway.sessions import ANONYMOUS, Agent
 from bus.gateway.state.hello_failures import WINDOW_SECS
 from bus.gateway.transports.frames import CLIENT_LABEL_CHARS, agent_of
 from bus.gateway.transports.mcp_calls import CALLER_SCOPE_KEY, Caller, McpCalls
@@ -91,6 +91,11 @@ class McpEndpoint:
         self.manager: StreamableHTTPSessionManager | None = None
         self._started: asyncio.Future[StreamableHTTPSessionManager] | None = None
         self._runner: asyncio.Task[None] | None = None
+        # Agents of the tokens this worker verified last, by token hash: what
+        # a database outage falls back on. As large as the valid tokens that
+        # reached this worker (operators create them; a wrong one is never
+        # added), and a token found revoked or expired leaves it.
+        self.verified: dict[str, Agent] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one HTTP request of an MCP client."""
@@ -154,20 +159,26 @@ class McpEndpoint:
         scheme, _, token = headers.get("authorization", "").partition(" ")
         token = token.strip() if scheme.lower() == "bearer" else ""
         session_id = headers.get(SESSION_HEADER)
+        digest = token_hash(token) if token else None
         try:
-            # A new session records the token's use, as a hello does; the
-            # requests of a session only check it.
-            check = agent_token_find if session_id else agent_token_use
-            row = await database_sync_to_async(check)(token) if token else None
+            agent = await self._agent(token, digest, new_session=session_id is None)
         except DatabaseError:
-            logger.warning("Cannot check an agent token: database unavailable")
-            return _json_rpc_error(
-                UNKNOWN_SESSION,
-                "agent tokens cannot be checked right now; retry later",
-                503,
-                **{"Retry-After": str(config.WS_RETRY_AFTER_SECS)},
+            agent = self.verified.get(digest or "")
+            if agent is None:
+                logger.warning("Cannot check an agent token: database unavailable")
+                return _json_rpc_error(
+                    UNKNOWN_SESSION,
+                    "agent tokens cannot be checked right now; retry later",
+                    503,
+                    **{"Retry-After": str(config.WS_RETRY_AFTER_SECS)},
+                )
+            # As a WebSocket session stays open through an outage, an agent
+            # whose token this worker verified keeps calling: nothing can
+            # have revoked it where this worker could see.
+            logger.warning(
+                "Database unavailable: agent %s admitted on its last check", agent.name
             )
-        if row is None and (token or config.WS_AUTH_REQUIRED):
+        if agent is None and (token or config.WS_AUTH_REQUIRED):
             await hello_failed(
                 failures=failures,
                 address=address,
@@ -175,7 +186,7 @@ class McpEndpoint:
                 config=config,
             )
             return _unauthorized()
-        agent = agent_of(row) if row is not None else ANONYMOUS
+        agent = agent or ANONYMOUS
         if session_id is None:
             session_id = _new_session_id(agent.key)
         elif not _session_id_valid(session_id, agent.key):
@@ -185,10 +196,27 @@ class McpEndpoint:
             session_id = f"{uuid.uuid4().hex}.modern"
         return Caller(
             agent=agent,
-            token_hash=token_hash(token) if token else None,
+            token_hash=digest,
             session_id=session_id,
             client=headers.get("user-agent", "")[:CLIENT_LABEL_CHARS],
         )
+
+    async def _agent(
+        self, token: str, digest: str | None, *, new_session: bool
+    ) -> Agent | None:
+        """Return the token's agent, None if unknown, revoked or expired; raise
+        DatabaseError when it cannot be checked."""
+        if digest is None:
+            return None
+        # A new session records the token's use, as a hello does; the
+        # requests of a session only check it.
+        check = agent_token_use if new_session else agent_token_find
+        row = await database_sync_to_async(check)(token)
+        if row is None:
+            self.verified.pop(digest, None)
+            return None
+        agent = self.verified[digest] = agent_of(row)
+        return agent
 
     async def _manager(self, config: Config) -> StreamableHTTPSessionManager:
         if self._started is None:
