@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
+from websockets.asyncio.client import connect as ws_connect
 
 from bus.models import Message
 from tests.servers import ROOT, Server, database_url
+from tests.workers.clients import health, hello
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -155,3 +157,69 @@ async def test_bridge__a_call_survives_the_gateway_restarting(
         finally:
             restarted.stop()
     assert "unreachable" in log.read_text()
+
+
+async def test_bridge__retries_over_capacity_a_bounded_number_of_times(
+    control_plane, agent, tmp_path
+) -> None:
+    server = control_plane(WS_SESSION_MAX_INFLIGHT="1", WS_RETRY_AFTER_SECS="0.2")
+    retrying = bridge_session(
+        server.port,
+        agent[1],
+        tmp_path / "retrying.log",
+        "module",
+        "--capacity-retries",
+        "50",
+    )
+    async with retrying as session:
+        slow = asyncio.create_task(session.call_tool("sleep", {"seconds": 1}))
+        await asyncio.sleep(0.3)
+        # Refused while the sleep holds the session's one slot, then retried.
+        echoed = await session.call_tool("echo", {"text": "after the sleep"})
+        assert echoed.content[0].text == "after the sleep"
+        assert (await slow).content[0].text == "slept 1"
+    assert "over capacity" in (tmp_path / "retrying.log").read_text()
+    giving_up = bridge_session(
+        server.port,
+        agent[1],
+        tmp_path / "giving-up.log",
+        "module",
+        "--capacity-retries",
+        "0",
+    )
+    async with giving_up as session:
+        slow = asyncio.create_task(session.call_tool("sleep", {"seconds": 1.5}))
+        await asyncio.sleep(0.3)
+        refused = await session.call_tool("echo", {"text": "too soon"})
+        assert refused.is_error
+        assert refused.content[0].text.startswith("OVER_CAPACITY: ")
+        await slow
+
+
+async def test_bridge__cancel_ends_the_call_on_the_gateway(
+    control_plane, agent, tmp_path
+) -> None:
+    server = control_plane()
+    async with bridge_session(server.port, agent[1], tmp_path / "b.log") as session:
+        started = asyncio.Event()
+
+        async def heard(value: float, total: float | None, message: str | None):
+            started.set()
+
+        call = asyncio.create_task(
+            session.call_tool("sleep", {"seconds": 60}, progress_callback=heard)
+        )
+        await asyncio.wait_for(started.wait(), PROGRESS_TIMEOUT_SECS)
+        call.cancel()
+        await asyncio.gather(call, return_exceptions=True)
+
+        async def nothing_in_flight() -> bool:
+            async with ws_connect(f"ws://127.0.0.1:{server.port}/ws/") as ws:
+                await hello(ws, agent[1])
+                return (await health(ws))["global_inflight"] == 0
+
+        deadline = asyncio.get_running_loop().time() + PROGRESS_TIMEOUT_SECS
+        while not await nothing_in_flight():
+            assert asyncio.get_running_loop().time() < deadline, "still running"
+            await asyncio.sleep(0.1)
+        assert (await session.call_tool("echo", {"text": "on"})).content[0].text == "on"

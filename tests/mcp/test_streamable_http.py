@@ -10,6 +10,7 @@ from email.message import Message
 
 import httpx2
 import pytest
+from asgiref.sync import sync_to_async
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
@@ -17,6 +18,7 @@ from mcp_types import INVALID_PARAMS
 from websockets.asyncio.client import connect as ws_connect
 
 from bus.models import Message as BusMessage
+from controlplane.tokens import agent_token_revoke
 from tests.mcp.clients import TIMEOUT, mcp_session, mcp_url, metrics_lines
 from tests.workers.clients import health, hello
 
@@ -250,3 +252,26 @@ async def test_mcp__a_2026_client_without_sessions_is_served_too(
         assert echoed.content[0].text == "modern"
         unknown = await client.call_tool("no_such_tool", {})
         assert unknown.is_error and unknown.content[0].text.startswith("TOOL_NOT_FOUND")
+
+
+async def test_mcp__revoking_the_token_ends_waiting_calls_and_later_requests(
+    control_plane, agent
+) -> None:
+    server = control_plane()
+    async with mcp_session(server.port, agent[1]) as session:
+        started = asyncio.Event()
+
+        async def heard(value: float, total: float | None, message: str | None):
+            started.set()
+
+        call = asyncio.create_task(
+            session.call_tool("sleep", {"seconds": 60}, progress_callback=heard)
+        )
+        await asyncio.wait_for(started.wait(), SETTLE_SECS)
+        await sync_to_async(agent_token_revoke)(agent=agent[0])
+        # Within the 5 s PROTOCOL.md gives a revocation.
+        ended = await asyncio.wait_for(call, SETTLE_SECS)
+        assert ended.is_error
+        assert ended.content[0].text.startswith("UNAUTHORIZED: ")
+    status, _ = _post(server.port, {"Authorization": f"Bearer {agent[1]}"})
+    assert status == 401
