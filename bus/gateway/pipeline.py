@@ -41,7 +41,14 @@ from bus.gateway.state.hello_failures import HelloFailures
 from bus.gateway.state.inflight import CallsInFlight, InFlightCall
 from bus.gateway.state.results import Cached, ResultCache
 from bus.gateway.worker import worker_id
-from bus.protocol import DUPLICATE_NOTE, CallRequest, ErrorCode, Scope, error_body
+from bus.protocol import (
+    DUPLICATE_NOTE,
+    SHUTDOWN_CANCEL_MESSAGE,
+    CallRequest,
+    ErrorCode,
+    Scope,
+    error_body,
+)
 from bus.store.claims import ClaimStore
 from controlplane.config import Config, aget_config
 
@@ -216,7 +223,7 @@ class Gateway:
         if pending:
             _, pending = await asyncio.wait(pending, timeout=grace)
         for call in list(self.running.values()):
-            call.cancel("server shutting down")
+            call.cancel(SHUTDOWN_CANCEL_MESSAGE)
         if pending:
             await asyncio.wait(pending, timeout=SHUTDOWN_CANCEL_WAIT_SECS)
         self.call_log.flush()

@@ -24,7 +24,13 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from bus.protocol import SERVER_VERSION, ErrorCode, HelloError, Op
+from bus.protocol import (
+    SERVER_VERSION,
+    SHUTDOWN_CANCEL_MESSAGE,
+    ErrorCode,
+    HelloError,
+    Op,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -271,6 +277,11 @@ class Upstream:
             await self._send(pending.frame)
             while True:
                 reply = await self._next(pending)
+                if _interrupted(reply):
+                    # The gateway is stopping (a restart): the connection
+                    # drops next, and the reconnect sends the call again.
+                    logger.info("%s was interrupted by a gateway shutdown", request_id)
+                    continue
                 if reply["op"] == Op.CALL_TOOL_RES:
                     return reply
                 if reply["op"] == Op.PROGRESS:
@@ -344,3 +355,13 @@ class Upstream:
             logger.info(
                 "Connection lost before acking %s; the TTL purges it", transaction_id
             )
+
+
+def _interrupted(reply: dict[str, Any]) -> bool:
+    """Return whether a reply is the CANCELLED of a gateway that shuts down."""
+    error = reply.get("error") or {}
+    return (
+        reply["op"] == Op.CALL_TOOL_RES
+        and error.get("code") == ErrorCode.CANCELLED
+        and error.get("message") == SHUTDOWN_CANCEL_MESSAGE
+    )

@@ -124,10 +124,12 @@ async def test_bridge__refuses_to_start_without_a_token(tmp_path) -> None:
     assert b"NO_SUCH_VARIABLE_FOR_THE_BRIDGE holds no agent token" in stderr
 
 
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM], ids=["kill", "term"])
 async def test_bridge__a_call_survives_the_gateway_restarting(
-    control_plane, agent, tmp_path
+    control_plane, agent, tmp_path, stop
 ) -> None:
-    """The gateway is killed mid-call and started again on the same port."""
+    """The gateway is killed (or stopped, cancelling its calls after the grace)
+    mid-call and started again on the same port."""
     server = control_plane()
     log = tmp_path / "bridge.log"
     async with bridge_session(
@@ -142,7 +144,7 @@ async def test_bridge__a_call_survives_the_gateway_restarting(
             session.call_tool("sleep", {"seconds": 2}, progress_callback=heard)
         )
         await asyncio.wait_for(heard_once.wait(), PROGRESS_TIMEOUT_SECS)
-        server.process.send_signal(signal.SIGKILL)
+        server.process.send_signal(stop)
         server.process.wait()
         restarted = Server(tmp_path / "restarted", server.port)
         (tmp_path / "restarted").mkdir()
@@ -156,7 +158,11 @@ async def test_bridge__a_call_survives_the_gateway_restarting(
             assert echoed.content[0].text == "still here"
         finally:
             restarted.stop()
-    assert "unreachable" in log.read_text()
+    logged = log.read_text()
+    assert "unreachable" in logged
+    if stop == signal.SIGTERM:
+        # Cancelled by the shutdown after the grace, then sent again.
+        assert "interrupted by a gateway shutdown" in logged
 
 
 async def test_bridge__retries_over_capacity_a_bounded_number_of_times(
