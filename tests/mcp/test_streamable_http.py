@@ -252,6 +252,23 @@ async def test_mcp__a_2026_client_without_sessions_is_served_too(
         assert echoed.content[0].text == "modern"
         unknown = await client.call_tool("no_such_tool", {})
         assert unknown.is_error and unknown.content[0].text.startswith("TOOL_NOT_FOUND")
+        # Cancelling closes the request's stream, which cancels the call.
+        started = asyncio.Event()
+
+        async def heard(value: float, total: float | None, message: str | None):
+            started.set()
+
+        call = asyncio.create_task(
+            client.call_tool("sleep", {"seconds": 60}, progress_callback=heard)
+        )
+        await asyncio.wait_for(started.wait(), SETTLE_SECS)
+        call.cancel()
+        await asyncio.gather(call, return_exceptions=True)
+
+        async def nothing_in_flight() -> bool:
+            return await _global_inflight(server.port, agent[1]) == 0
+
+        await _eventually(nothing_in_flight)
 
 
 async def test_mcp__revoking_the_token_ends_waiting_calls_and_later_requests(
