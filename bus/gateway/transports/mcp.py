@@ -29,6 +29,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import DatabaseError
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp_types import INVALID_REQUEST
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
@@ -51,8 +52,6 @@ SESSION_HEADER = "mcp-session-id"
 PROTOCOL_VERSION_HEADER = "mcp-protocol-version"
 # 96 bits; the whole id stays within the 64 characters a session id may have.
 SIGNATURE_CHARS = 24
-# What the SDK's manager answers for a session it does not know.
-UNKNOWN_SESSION = -32600
 
 
 def _json_rpc_error(code: int, message: str, status: int, **headers: str) -> Response:
@@ -88,7 +87,6 @@ class McpEndpoint:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.calls = McpCalls(gateway)
-        self.manager: StreamableHTTPSessionManager | None = None
         self._started: asyncio.Future[StreamableHTTPSessionManager] | None = None
         self._runner: asyncio.Task[None] | None = None
         # Agents of the tokens this worker verified last, by token hash: what
@@ -151,7 +149,7 @@ class McpEndpoint:
         # from the WebSocket to /mcp/.
         if await hello_limited(failures=failures, address=address, config=config):
             return _json_rpc_error(
-                UNKNOWN_SESSION,
+                INVALID_REQUEST,
                 "too many failed authentications from this address; retry later",
                 429,
                 **{"Retry-After": str(int(WINDOW_SECS))},
@@ -167,7 +165,7 @@ class McpEndpoint:
             if agent is None:
                 logger.warning("Cannot check an agent token: database unavailable")
                 return _json_rpc_error(
-                    UNKNOWN_SESSION,
+                    INVALID_REQUEST,
                     "agent tokens cannot be checked right now; retry later",
                     503,
                     **{"Retry-After": str(config.WS_RETRY_AFTER_SECS)},
@@ -187,13 +185,14 @@ class McpEndpoint:
             )
             return _unauthorized()
         agent = agent or ANONYMOUS
-        if session_id is None:
-            session_id = _new_session_id(agent.key)
-        elif not _session_id_valid(session_id, agent.key):
-            return _json_rpc_error(UNKNOWN_SESSION, "Session not found", 404)
         if _modern(headers):
             # A 2026-07-28 request is a session of its own: it carries no id.
             session_id = f"{uuid.uuid4().hex}.modern"
+        elif session_id is None:
+            session_id = _new_session_id(agent.key)
+        elif not _session_id_valid(session_id, agent.key):
+            # What the SDK answers for a session it does not know.
+            return _json_rpc_error(INVALID_REQUEST, "Session not found", 404)
         return Caller(
             agent=agent,
             token_hash=digest,
@@ -234,7 +233,6 @@ class McpEndpoint:
         )
         try:
             async with manager.run():
-                self.manager = manager
                 self._started.set_result(manager)
                 # Until the event loop ends with the process, which cancels
                 # this task: the manager's task group holds every request.

@@ -32,7 +32,14 @@ from bus.gateway.transports.mcp_results import (
     read_bus_resource,
     tool_result,
 )
-from bus.protocol import SERVER_VERSION, UNAUTHORIZED, CallRequest, CloseCode, dumps
+from bus.protocol import (
+    SERVER_VERSION,
+    UNAUTHORIZED,
+    CallRequest,
+    CloseCode,
+    ErrorCode,
+    dumps,
+)
 from controlplane.config import aget_config
 
 logger = logging.getLogger(__name__)
@@ -42,8 +49,9 @@ SERVER_NAME = "agent-tool-control-plane"
 CALLER_SCOPE_KEY = "controlplane.mcp_caller"
 CLOSED_MESSAGES = {
     CloseCode.UNAUTHORIZED: (UNAUTHORIZED, "the agent token was revoked or expired"),
-    CloseCode.GOING_AWAY: ("CANCELLED", "the server is shutting down"),
+    CloseCode.GOING_AWAY: (ErrorCode.CANCELLED, "the server is shutting down"),
 }
+CLOSED_OTHERWISE = (ErrorCode.EXEC_ERROR, "the session was closed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,15 +238,21 @@ class McpCalls:
                 )
                 outcome = await self._follow(ctx, waiter)
             except anyio.get_cancelled_exc_class():
-                # The client cancelled (notifications/cancelled on this worker,
-                # or a closed stream): the call must not run on for nobody.
+                # The request ended without its answer (a 2026-07-28 client
+                # closed the stream, the server stops): the call must not run
+                # on for nobody.
                 with anyio.CancelScope(shield=True):
                     await self.gateway.cancel(session, request_id)
                 raise
+            except Exception:
+                # The request's boundary, as a WebSocket frame's: logged, and
+                # answered with the protocol's error for a call.
+                logger.exception("MCP call %s of %s failed", request_id, params.name)
+                return error_result(ErrorCode.EXEC_ERROR, "internal error")
             finally:
                 transport.forget(waiter)
         if isinstance(outcome, Closed):
-            return error_result(*CLOSED_MESSAGES[outcome.code])
+            return error_result(*CLOSED_MESSAGES.get(outcome.code, CLOSED_OTHERWISE))
         return await tool_result(
             outcome,
             agent=caller.agent,
