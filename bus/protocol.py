@@ -122,6 +122,9 @@ class Scope:
 
 
 DUPLICATE_NOTE = "duplicate request; still processing"
+# The CANCELLED message of calls still running when a server stops: clients
+# that reconnect (the MCP bridge) send such a call again instead of failing it.
+SHUTDOWN_CANCEL_MESSAGE = "server shutting down"
 
 
 class FrameError(Exception):

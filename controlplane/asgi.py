@@ -1,9 +1,11 @@
-"""ASGI entry point: HTTP to Django, WebSocket through origin checks to bus.routing."""
+"""ASGI entry point: HTTP to Django (and /mcp/ to the MCP endpoint), WebSocket
+through origin checks to bus.routing."""
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -23,16 +25,32 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 
 from bus.apps import bus_app  # noqa: E402
 from bus.gateway.pipeline import Gateway  # noqa: E402
+from bus.gateway.transports.mcp import McpEndpoint  # noqa: E402
 from bus.gateway.transports.origins import BrowserOriginValidator  # noqa: E402
 from bus.routing import websocket_urlpatterns  # noqa: E402
 
+MCP_PATHS = frozenset({"/mcp", "/mcp/"})
+
+
+class McpMount:
+    """HTTP: /mcp/ (and /mcp) to the MCP endpoint, everything else to Django."""
+
+    def __init__(self, mcp: McpEndpoint, django: Any) -> None:
+        self.mcp, self.django = mcp, django
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        app = self.mcp if scope["path"] in MCP_PATHS else self.django
+        await app(scope, receive, send)
+
 
 def build_application(gateway: Gateway) -> ProtocolTypeRouter:
-    """Return the ASGI application with its WebSocket consumers on this gateway."""
+    """Return the ASGI application with its WebSocket and MCP transports on this
+    gateway."""
+    mcp = McpEndpoint(gateway)
     return ProtocolTypeRouter(
         {
             # The admin's CSS/JS come from the installed apps; one process serves all.
-            "http": ASGIStaticFilesHandler(django_asgi_app),
+            "http": McpMount(mcp, ASGIStaticFilesHandler(django_asgi_app)),
             # Agents authenticate in the hello frame (PROTOCOL.md), so the only
             # middleware is the check that keeps foreign browser pages out.
             "websocket": BrowserOriginValidator(

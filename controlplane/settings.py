@@ -132,5 +132,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": _cfg["LOG_LEVEL"]},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
+        # The MCP SDK logs every stateless /mcp/ request ("Terminating session")
+        # at INFO; its warnings and errors still show.
+        "mcp.server": {"level": "WARNING"},
     },
 }

@@ -44,7 +44,14 @@ from bus.gateway.state.inflight import CallsInFlight, InFlightCall
 from bus.gateway.state.outage import OUTAGE_ERRORS
 from bus.gateway.state.results import Cached, ResultCache
 from bus.gateway.worker import worker_id
-from bus.protocol import DUPLICATE_NOTE, CallRequest, ErrorCode, Scope, error_body
+from bus.protocol import (
+    DUPLICATE_NOTE,
+    SHUTDOWN_CANCEL_MESSAGE,
+    CallRequest,
+    ErrorCode,
+    Scope,
+    error_body,
+)
 from bus.store.claims import ClaimStore
 from controlplane.config import Config, aget_config
 
@@ -95,11 +102,19 @@ class Gateway:
         transport: Transport,
         token_hash: str | None,
         client: str = "",
+        session_id: str | None = None,
     ) -> Session:
-        """Register a connection that authenticated."""
+        """Register a connection that authenticated.
+
+        A transport whose session outlives one process (an MCP session, whose
+        requests reach any worker) passes its own `session_id`, so that the
+        session limit counts its calls on every worker as one session's.
+        """
         session = Session(
             agent=agent, transport=transport, token_hash=token_hash, client=client
         )
+        if session_id is not None:
+            session.session_id = session_id
         self.sessions[session.session_id] = session
         self.revocations.start()
         return session
@@ -222,7 +237,7 @@ class Gateway:
         if pending:
             _, pending = await asyncio.wait(pending, timeout=grace)
         for call in list(self.running.values()):
-            call.cancel("server shutting down")
+            call.cancel(SHUTDOWN_CANCEL_MESSAGE)
         if pending:
             await asyncio.wait(pending, timeout=SHUTDOWN_CANCEL_WAIT_SECS)
         self.call_log.flush()

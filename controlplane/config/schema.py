@@ -328,6 +328,14 @@ class Config:
         maximum=60,
         overridable=True,
     )
+    MCP_LARGE_RESULTS: str = setting(
+        "inline",
+        "How /mcp/ returns a result that went to the message bus: inline (the "
+        "whole result, fetched and checksum-verified) or resource_link (its "
+        "preview and a bus:// link that resources/read serves to its owner).",
+        choices=("inline", "resource_link"),
+        overridable=True,
+    )
 
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Config)}
