@@ -2,5 +2,6 @@
 
 from bus.models.messages import BusEvent, Message
 from bus.models.tools import Provider, Tool
+from bus.models.upstreams import McpUpstream
 
-__all__ = ["BusEvent", "Message", "Provider", "Tool"]
+__all__ = ["BusEvent", "McpUpstream", "Message", "Provider", "Tool"]
