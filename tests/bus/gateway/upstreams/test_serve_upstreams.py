@@ -4,15 +4,20 @@ WebSocket agent."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
 import time
 from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import call_command
+from websockets.asyncio.client import connect as ws_connect
 
-from bus.models import McpUpstream, Tool
+from bus.models import McpUpstream, Provider, Tool
 from tests.bus.gateway.upstreams.helpers import (
     HttpUpstream,
     call,
@@ -22,11 +27,19 @@ from tests.bus.gateway.upstreams.helpers import (
     stdio_command,
     wait_until,
 )
+from tests.servers import redis_keys_cleared
+from tests.workers.clients import health as worker_health
+from tests.workers.clients import hello, receive
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 LISTED_WITHIN_SECS = 10
 BACK_WITHIN_SECS = 15
+REDIS_URL = os.environ.get("REDIS_TEST_URL", "")
+WORKERS = 2
+# Connections until both workers have answered: the kernel hands each one to
+# whichever worker accepts first.
+MAX_CONNECTIONS = 40
 
 
 @pytest.fixture
@@ -147,3 +160,84 @@ def test_mcp_upstream__annotations_decide_idempotence(http_upstream, db) -> None
     assert idempotent["web__echo"] is True  # readOnlyHint
     assert idempotent["web__upper"] is True  # idempotentHint, readOnlyHint false
     assert idempotent["web__record"] is False  # no annotations: MCP's defaults
+
+
+async def _cancel_limit_and_bus(port: int, token: str, state: Path) -> None:
+    async with ws_connect(f"ws://127.0.0.1:{port}/ws/", max_size=None) as ws:
+        assert (await hello(ws, token))["ok"] is True
+        await ws.send(json.dumps(_sleep("s-1", 30)))
+        assert (await receive(ws, "call_tool_ack"))["request_id"] == "s-1"
+        # The provider allows one call at a time: the second waits for nothing.
+        await ws.send(json.dumps(_sleep("s-2", 29)))
+        refused = await receive(ws, "call_tool_res")
+        assert refused["error"]["code"] == "OVER_CAPACITY"
+        assert refused["error"]["scope"] == "provider"
+        # A cancel before the request reached the upstream would leave it
+        # nothing to cancel: wait until its tool runs.
+        await asyncio.to_thread(
+            wait_until, (state / "started").exists, 10, "upstream sleep started"
+        )
+        await ws.send(json.dumps({"op": "cancel", "request_id": "s-1"}))
+        cancelled = await receive(ws, "call_tool_res")
+        assert cancelled["error"]["code"] == "CANCELLED"
+        big = {"op": "call_tool", "name": "web__big", "request_id": "b-1"}
+        await ws.send(json.dumps({**big, "arguments": {"size": 2 * 1024 * 1024}}))
+        stored = await receive(ws, "call_tool_res")
+        assert stored["bus"]["size_bytes"] > 2 * 1024 * 1024
+        assert stored["bus"]["preview"] == "x" * 512
+
+
+def _sleep(request_id: str, seconds: float) -> dict[str, Any]:
+    return {
+        "op": "call_tool",
+        "name": "web__sleep",
+        "request_id": request_id,
+        "arguments": {"seconds": seconds},
+    }
+
+
+def test_mcp_upstream__cancel_reaches_upstream_provider_limits_and_bus_holds_big(
+    control_plane, agent, http_upstream, state
+) -> None:
+    _add("web", "--url", http_upstream.url, "--provider", "one-at-a-time")
+    Provider.objects.filter(name="one-at-a-time").update(max_inflight=1)
+    server = control_plane()
+    asyncio.run(_cancel_limit_and_bus(server.port, agent[1], state))
+    # notifications/cancelled reached the upstream: its tool saw the cancel.
+    wait_until(lambda: (state / "cancelled").exists(), 10, "upstream cancelled")
+
+
+async def _workers_serving(port: int, token: str) -> dict[str, str]:
+    answers: dict[str, str] = {}
+    for attempt in range(MAX_CONNECTIONS):
+        async with ws_connect(f"ws://127.0.0.1:{port}/ws/") as ws:
+            assert (await hello(ws, token))["ok"] is True
+            worker = (await worker_health(ws))["worker"]
+            text = f"{worker} #{attempt}"
+            await ws.send(
+                json.dumps(
+                    {
+                        "op": "call_tool",
+                        "name": "local__echo",
+                        "request_id": f"w-{attempt}",
+                        "arguments": {"text": text},
+                    }
+                )
+            )
+            answer = await receive(ws, "call_tool_res")
+            assert answer.get("text") == text, answer
+            answers[worker] = text
+        if len(answers) == WORKERS:
+            return answers
+    return answers
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="needs REDIS_TEST_URL (make test)")
+def test_mcp_upstream__two_workers_on_redis_both_serve_upstream_tools(
+    control_plane, agent, state
+) -> None:
+    _add("local", "--stdio", stdio_command(), "--env", f"UPSTREAM_STATE_DIR={state}")
+    with redis_keys_cleared(REDIS_URL, "ws"):
+        server = control_plane("uvicorn", workers=WORKERS, REDIS_URL=REDIS_URL)
+        answers = asyncio.run(_workers_serving(server.port, agent[1]))
+    assert len(answers) == WORKERS

@@ -2,7 +2,8 @@
 
 Run as ``python upstream_server.py stdio`` or ``python upstream_server.py http
 PORT``. ``UPSTREAM_STATE_DIR`` names a folder where it writes its pid
-(``pid``), marks a cancelled ``sleep`` (``cancelled``), and where a file named
+(``pid``), marks a started and a cancelled ``sleep`` (``started``,
+``cancelled``), and where a file named
 ``down`` makes it refuse to start (exit 1), so a test can keep it down.
 """
 
@@ -54,7 +55,8 @@ def big(size: int) -> str:
 
 @server.tool()
 async def sleep(seconds: float, ctx: Context) -> str:
-    """Sleep, reporting progress; mark the state folder when cancelled."""
+    """Sleep, reporting progress; mark the state folder when started and cancelled."""
+    (STATE / "started").write_text("yes")
     try:
         for step in range(int(seconds * 10)):
             await ctx.report_progress(step / 10, seconds)
