@@ -1,44 +1,78 @@
-"""Health checks of upstream MCP servers: one per upstream, `mcp_upstream:<name>`."""
+"""Health checks of upstream MCP servers: one per upstream, `mcp_upstream:<name>`.
+
+In a process whose pool runs (a `serve` worker), each check reports that
+process's own session. Elsewhere (a process that serves only HTTP, a test
+client) it reports the status the workers last recorded on the row, and
+connects to nothing: a health probe must not launch upstream processes.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
 
+from channels.db import database_sync_to_async
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceWarning
 
 from bus.apps import bus_app
-from bus.gateway.upstreams.pool import CONNECTING, DOWN
+from bus.gateway.upstreams.pool import DOWN, UP
+from bus.models import McpUpstream
 
 
 @dataclasses.dataclass
 class UpstreamHealth(HealthCheck):
-    """Warn while this process's session to the upstream is down or not yet open.
+    """Warn while the session to the upstream is down or not yet open.
 
     A warning, not a failure: the control plane still serves every other
     tool, and a monitor that restarted it would not bring the upstream back.
     """
 
     name: str
+    state: str = dataclasses.field(default="", repr=False)
+    error: str = dataclasses.field(default="", repr=False)
+    since: datetime.datetime | None = dataclasses.field(default=None, repr=False)
 
     def __repr__(self) -> str:
         return f"mcp_upstream:{self.name}"
 
     async def run(self) -> None:
-        connection = bus_app().upstreams.connections.get(self.name)
-        if connection is None or connection.state == CONNECTING:
-            raise ServiceWarning(f"upstream {self.name}: not connected yet")
-        if connection.state == DOWN:
-            since = datetime.datetime.fromtimestamp(connection.since, datetime.UTC)
-            raise ServiceWarning(
-                f"upstream {self.name} down since {since:%Y-%m-%d %H:%M:%S}Z: "
-                f"{connection.error}"
-            )
+        if self.state == UP:
+            return
+        if self.state == DOWN:
+            when = f" since {self.since:%Y-%m-%d %H:%M:%S}Z" if self.since else ""
+            raise ServiceWarning(f"upstream {self.name} down{when}: {self.error}")
+        raise ServiceWarning(f"upstream {self.name}: not connected yet")
+
+
+def _utc(timestamp: float) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
+
+
+def _recorded() -> list[HealthCheck]:
+    rows = McpUpstream.objects.filter(enabled=True, provider__enabled=True)
+    return [
+        UpstreamHealth(
+            name=row.name,
+            state=row.status,
+            error=row.last_error,
+            since=row.last_down_at,
+        )
+        for row in rows.order_by("name")
+    ]
 
 
 async def upstream_checks() -> list[HealthCheck]:
-    """Return one check per enabled upstream, connecting this process to them."""
+    """Return one check per enabled upstream."""
     pool = bus_app().upstreams
-    await pool.start()
-    return [UpstreamHealth(name=name) for name in sorted(pool.connections)]
+    if not pool.running_here():
+        return await database_sync_to_async(_recorded)()
+    return [
+        UpstreamHealth(
+            name=name,
+            state=connection.state,
+            error=connection.error,
+            since=_utc(connection.since),
+        )
+        for name, connection in sorted(pool.connections.items())
+    ]

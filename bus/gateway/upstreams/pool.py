@@ -69,6 +69,7 @@ class Connection:
         self.attempted = asyncio.Event()
         self.broken = asyncio.Event()
         self.tools_changed = asyncio.Event()
+        self.wake = asyncio.Event()
         self.lost_reason = ""
         self.task: asyncio.Task[None] = asyncio.create_task(
             self._run(), name=f"mcp-upstream:{spec.name}"
@@ -108,10 +109,12 @@ class Connection:
     def _lost(self, reason: str) -> None:
         self.lost_reason = reason
         self.broken.set()
+        self.wake.set()
 
     async def _tools_changed(self) -> None:
         # Called from the SDK's receive loop: only flag it, the watch lists.
         self.tools_changed.set()
+        self.wake.set()
 
     async def _run(self) -> None:
         delay = FIRST_RETRY_SECS
@@ -148,15 +151,15 @@ class Connection:
         while True:
             config = await aget_config()
             with contextlib.suppress(TimeoutError):
-                # A timeout here is the normal case: nothing broke, time to ping.
-                await asyncio.wait_for(
-                    self.broken.wait(), config.MCP_UPSTREAM_PING_SECS
-                )
+                # A timeout here is the normal case: nothing happened, time to ping.
+                await asyncio.wait_for(self.wake.wait(), config.MCP_UPSTREAM_PING_SECS)
+            self.wake.clear()
             if self.broken.is_set():
                 raise UpstreamLostError(self.lost_reason)
             if self.tools_changed.is_set():
                 self.tools_changed.clear()
                 await self._store_tools(session)
+                continue
             with anyio.fail_after(config.MCP_UPSTREAM_CONNECT_TIMEOUT_SECS):
                 await session.send_ping()
 
@@ -176,6 +179,7 @@ class Connection:
         self.session, self.state, self.error = session, UP, ""
         self.since = time.time()
         self.broken.clear()
+        self.wake.clear()
         self.attempted.set()
         logger.info("Upstream MCP server %s is up", self.spec.name)
         await self._record(up=True)
@@ -244,6 +248,14 @@ class Pool:
         if self._follower is None or self._follower.done():
             await self._match(await self._snapshot.aget())
             self._follower = asyncio.create_task(self._follow(), name="mcp-upstreams")
+
+    def running_here(self) -> bool:
+        """Return True when the pool follows the upstreams on the running loop."""
+        return (
+            self._follower is not None
+            and not self._follower.done()
+            and self._loop is asyncio.get_running_loop()
+        )
 
     async def stop(self) -> None:
         """Close every session (on shutdown)."""

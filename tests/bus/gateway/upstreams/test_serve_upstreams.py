@@ -131,6 +131,14 @@ def test_mcp_upstream__stdio_session_is_reused_and_relaunched(
     assert call(server.port, token, "local__upper", text="two")["text"] == "TWO"
     # One process served both calls: the session is kept, not launched per call.
     assert (state / "pid").read_text() == first
+    assert "local__extra" not in list_tools(server.port, token)
+    assert call(server.port, token, "local__grow")["text"] == "grown"
+    # The upstream said its list changed: listed without a refresh.
+    wait_until(
+        lambda: "local__extra" in list_tools(server.port, token),
+        LISTED_WITHIN_SECS,
+        "local__extra listed",
+    )
 
     (state / "down").write_text("stay down")
     kill_stdio_upstreams(state)

@@ -67,6 +67,19 @@ async def sleep(seconds: float, ctx: Context) -> str:
     return "slept"
 
 
+def extra() -> str:
+    """A tool that appears when grow is called."""
+    return "extra"
+
+
+@server.tool()
+async def grow(ctx: Context) -> str:
+    """Add the tool extra and tell the client that the tool list changed."""
+    server.add_tool(extra)
+    await ctx.session.send_tool_list_changed()
+    return "grown"
+
+
 def main() -> None:
     if (STATE / "down").exists():
         sys.exit(1)
