@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import logging
 
-from channels.db import database_sync_to_async
+from django.db import DatabaseError
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceWarning
 
 from bus.apps import bus_app
 from bus.gateway.upstreams.pool import DOWN, UP
 from bus.models import McpUpstream
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -49,24 +52,32 @@ def _utc(timestamp: float) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
 
 
-def _recorded() -> list[HealthCheck]:
+async def _recorded() -> list[HealthCheck]:
     rows = McpUpstream.objects.filter(enabled=True, provider__enabled=True)
-    return [
-        UpstreamHealth(
-            name=row.name,
-            state=row.status,
-            error=row.last_error,
-            since=row.last_down_at,
+    try:
+        return [
+            UpstreamHealth(
+                name=row.name,
+                state=row.status,
+                error=row.last_error,
+                since=row.last_down_at,
+            )
+            async for row in rows.order_by("name")
+        ]
+    except DatabaseError:
+        # The database check of the same page reports the outage; the rest
+        # of the page must still answer.
+        logger.warning(
+            "Cannot read the upstream MCP servers for /health/", exc_info=True
         )
-        for row in rows.order_by("name")
-    ]
+        return []
 
 
 async def upstream_checks() -> list[HealthCheck]:
     """Return one check per enabled upstream."""
     pool = bus_app().upstreams
     if not pool.running_here():
-        return await database_sync_to_async(_recorded)()
+        return await _recorded()
     return [
         UpstreamHealth(
             name=name,

@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ from websockets.asyncio.client import connect as ws_connect
 
 from bus.models import McpUpstream, Provider, Tool
 from tests.bus.gateway.upstreams.helpers import (
-    HttpUpstream,
     call,
     health,
     kill_stdio_upstreams,
@@ -40,21 +38,6 @@ WORKERS = 2
 # Connections until both workers have answered: the kernel hands each one to
 # whichever worker accepts first.
 MAX_CONNECTIONS = 40
-
-
-@pytest.fixture
-def state(tmp_path) -> Path:
-    folder = tmp_path / "upstream"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
-def http_upstream(state) -> Iterator[HttpUpstream]:
-    upstream = HttpUpstream(state)
-    upstream.start()
-    yield upstream
-    upstream.kill()
 
 
 def _add(*arguments: str) -> str:
