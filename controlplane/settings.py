@@ -132,5 +132,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": _cfg["LOG_LEVEL"]},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
+        # The MCP SDK's HTTP client logs every request at INFO: with upstream
+        # sessions pinged every few seconds that would drown the log.
+        "httpx2": {"level": "WARNING"},
     },
 }
