@@ -65,6 +65,12 @@ def test_mcp_upstream__http_tools_listed_called_and_survive_a_restart(
     assert tools["web__echo"]["description"] == "Return the text."
     answer = call(server.port, token, "web__echo", text="hello upstream")
     assert answer["outputs"] == [{"type": "text", "text": "hello upstream"}]
+    # readOnlyHint: the same arguments again come from the semantic cache;
+    # no annotations: side effects, so the upstream runs every call.
+    again = call(server.port, token, "web__echo", text="hello upstream")
+    assert again.get("cached") is True
+    call(server.port, token, "web__record", text="once")
+    assert "cached" not in call(server.port, token, "web__record", text="once")
     failed = call(server.port, token, "web__fail", message="upstream says no")
     assert failed["error"]["code"] == "EXEC_ERROR"
     assert "upstream says no" in failed["error"]["message"]
