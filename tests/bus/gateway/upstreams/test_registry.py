@@ -1,4 +1,4 @@
-"""Upstream tools in the registry: kind mcp, their upstream named, switched off with it."""
+"""Upstream tools in the registry: kind mcp, named upstream, off with it."""
 
 from __future__ import annotations
 
