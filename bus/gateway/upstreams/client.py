@@ -75,8 +75,13 @@ async def upstream_session(
         session = await stack.enter_async_context(
             ClientSession(read, write, message_handler=_handler(on_tools_changed))
         )
-        with anyio.fail_after(connect_timeout):
-            await session.initialize()
+        try:
+            with anyio.fail_after(connect_timeout):
+                await session.initialize()
+        except TimeoutError:
+            raise TimeoutError(
+                f"no MCP handshake within {connect_timeout:g}s"
+            ) from None
         yield session
 
 

@@ -160,8 +160,14 @@ class Connection:
                 self.tools_changed.clear()
                 await self._store_tools(session)
                 continue
-            with anyio.fail_after(config.MCP_UPSTREAM_CONNECT_TIMEOUT_SECS):
-                await session.send_ping()
+            limit = config.MCP_UPSTREAM_CONNECT_TIMEOUT_SECS
+            try:
+                with anyio.fail_after(limit):
+                    await session.send_ping()
+            except TimeoutError:
+                raise UpstreamLostError(
+                    f"no answer to a ping within {limit:g}s"
+                ) from None
 
     async def _store_tools(self, session: ClientSession) -> None:
         tools = await list_tool_defs(session)

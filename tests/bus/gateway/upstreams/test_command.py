@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from io import StringIO
 
 import pytest
@@ -139,3 +140,22 @@ def test_mcp_upstream_add__skips_a_name_another_tool_has(http_upstream) -> None:
     _run("add", "web", "--url", http_upstream.url)
     assert Tool.objects.get(name="web__echo").kind == Tool.Kind.PYTHON
     assert Tool.objects.filter(upstream__name="web").count() >= 5
+
+
+@pytest.mark.parametrize(
+    ("command", "reason"),
+    [
+        ("/nonexistent/mcp-server --flag", "FileNotFoundError"),
+        # Runs, but never speaks MCP: the handshake times out.
+        (f"{sys.executable} -c 'import time; time.sleep(60)'", "no MCP handshake"),
+    ],
+)
+def test_mcp_upstream_add__a_command_that_is_no_mcp_server_says_why(
+    command, reason, ws_config
+) -> None:
+    ws_config(MCP_UPSTREAM_CONNECT_TIMEOUT_SECS=1.0)
+    with pytest.raises(CommandError) as raised:
+        _run("add", "bad", "--stdio", command)
+    assert raised.value.returncode == 1
+    assert reason in str(raised.value)
+    assert reason in McpUpstream.objects.get(name="bad").last_error
