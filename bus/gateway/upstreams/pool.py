@@ -57,6 +57,10 @@ class UpstreamLostError(Exception):
     """A ping or a call found the upstream's session gone."""
 
 
+class SessionGoneError(Exception):
+    """The HTTP upstream does not know our session: the request did not run."""
+
+
 class Connection:
     """The session of this process to one upstream, and what it last saw."""
 
@@ -70,6 +74,7 @@ class Connection:
         self.broken = asyncio.Event()
         self.tools_changed = asyncio.Event()
         self.wake = asyncio.Event()
+        self.ready = asyncio.Event()
         self.lost_reason = ""
         self.task: asyncio.Task[None] = asyncio.create_task(
             self._run(), name=f"mcp-upstream:{spec.name}"
@@ -87,18 +92,41 @@ class Connection:
         """Call a tool of the upstream; raise ToolError while it is down."""
         if not self.attempted.is_set():
             # Just added or just started: the first connection is under way.
+            await self._wait(self.attempted, timeout, "connect")
+        try:
+            return await self._call_on(self._current(), name, arguments)
+        except SessionGoneError:
+            # The upstream restarted and forgot our session: it never ran the
+            # call, so it runs once on the session the watch opens now.
+            await self._wait(self.ready, timeout, "reconnect")
             try:
-                await asyncio.wait_for(self.attempted.wait(), timeout)
-            except TimeoutError:
-                raise ToolTimeout(
-                    f"upstream {self.spec.name} did not connect within {timeout:g}s"
-                ) from None
+                return await self._call_on(self._current(), name, arguments)
+            except SessionGoneError as exc:
+                raise ToolError(f"upstream {self.spec.name}: {exc}") from exc
+
+    def _current(self) -> ClientSession:
         session = self.session
-        if session is None:
+        if session is None or self.broken.is_set():
             raise ToolError(f"upstream {self.spec.name} is down: {self.error}")
+        return session
+
+    async def _wait(self, event: asyncio.Event, timeout: float, what: str) -> None:
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            raise ToolTimeout(
+                f"upstream {self.spec.name} did not {what} within {timeout:g}s"
+            ) from None
+
+    async def _call_on(
+        self, session: ClientSession, name: str, arguments: dict[str, Any]
+    ) -> types.CallToolResult:
         try:
             return await session.call_tool(name, arguments)
         except MCPError as exc:
+            if self._session_gone(exc):
+                self._lost(exc.message)
+                raise SessionGoneError(exc.message) from exc
             if exc.code == types.CONNECTION_CLOSED:
                 self._lost(exc.message)
             raise ToolError(f"upstream {self.spec.name}: {exc.message}") from exc
@@ -106,8 +134,18 @@ class Connection:
             self._lost(describe(exc))
             raise ToolError(f"upstream {self.spec.name}: {describe(exc)}") from exc
 
+    def _session_gone(self, error: MCPError) -> bool:
+        # Streamable HTTP answers 404 to a session it does not know, which the
+        # SDK reports as INVALID_REQUEST "Session not found" / "terminated".
+        return (
+            self.spec.transport == McpUpstream.Transport.HTTP
+            and error.code == types.INVALID_REQUEST
+            and "session" in error.message.lower()
+        )
+
     def _lost(self, reason: str) -> None:
         self.lost_reason = reason
+        self.ready.clear()
         self.broken.set()
         self.wake.set()
 
@@ -186,6 +224,7 @@ class Connection:
         self.since = time.time()
         self.broken.clear()
         self.wake.clear()
+        self.ready.set()
         self.attempted.set()
         logger.info("Upstream MCP server %s is up", self.spec.name)
         await self._record(up=True)
@@ -193,6 +232,7 @@ class Connection:
     async def _down(self, error: str) -> None:
         if self.state != DOWN:
             self.since = time.time()
+        self.ready.clear()
         self.session, self.state, self.error = None, DOWN, error
         self.attempted.set()
         await self._record(up=False, error=error)

@@ -238,3 +238,17 @@ def test_mcp_upstream__two_workers_on_redis_both_serve_upstream_tools(
         server = control_plane("uvicorn", workers=WORKERS, REDIS_URL=REDIS_URL)
         answers = asyncio.run(_workers_serving(server.port, agent[1]))
     assert len(answers) == WORKERS
+
+
+def test_mcp_upstream__a_restarted_http_upstream_serves_the_next_call(
+    control_plane, agent, http_upstream
+) -> None:
+    """The restarted upstream forgot our session: the call runs on a new one."""
+    _add("web", "--url", http_upstream.url)
+    # No ping in between: the call itself finds the session gone.
+    server = control_plane(MCP_UPSTREAM_PING_SECS="600")
+    token = agent[1]
+    assert call(server.port, token, "web__echo", text="before")["text"] == "before"
+    http_upstream.kill()
+    http_upstream.start()
+    assert call(server.port, token, "web__echo", text="after")["text"] == "after"
