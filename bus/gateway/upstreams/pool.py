@@ -173,14 +173,8 @@ class Connection:
                 raise
             except Exception as exc:  # noqa: BLE001  (the connection's boundary:
                 # any failure of the upstream or its transport is this upstream
-                # being down, recorded with its reason, retried below)
-                logger.warning(
-                    "Upstream MCP server %s is down: %s",
-                    self.spec.name,
-                    describe(exc),
-                    exc_info=logger.isEnabledFor(logging.DEBUG),
-                )
-                await self._down(describe(exc))
+                # being down, logged and recorded with its reason, retried below)
+                await self._down(exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, config.MCP_UPSTREAM_RETRY_MAX_SECS)
 
@@ -229,9 +223,21 @@ class Connection:
         logger.info("Upstream MCP server %s is up", self.spec.name)
         await self._record(up=True)
 
-    async def _down(self, error: str) -> None:
+    async def _down(self, exc: Exception) -> None:
+        error = describe(exc)
         if self.state != DOWN:
             self.since = time.time()
+            logger.warning(
+                "Upstream MCP server %s is down: %s",
+                self.spec.name,
+                error,
+                exc_info=exc,
+            )
+        elif error != self.error:
+            # Retried every few seconds while down: the traceback once is enough.
+            logger.warning(
+                "Upstream MCP server %s still down: %s", self.spec.name, error
+            )
         self.ready.clear()
         self.session, self.state, self.error = None, DOWN, error
         self.attempted.set()
@@ -327,7 +333,12 @@ class Pool:
     async def _follow(self) -> None:
         while True:
             await asyncio.sleep(_refresh_interval())
-            await self._match(await self._snapshot.aget())
+            try:
+                await self._match(await self._snapshot.aget())
+            except Exception:  # noqa: BLE001  (the follower's boundary: a bug in
+                # one round must not stop this process from following the rows;
+                # the open connections keep serving meanwhile)
+                logger.exception("Cannot follow the upstream MCP servers")
 
     async def _match(self, specs: dict[str, UpstreamSpec]) -> None:
         stale = [
