@@ -29,6 +29,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import DatabaseError
 from mcp import ClientSession
+from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
 
 from bus.gateway.tools.base import ToolError, ToolTimeout
@@ -87,20 +88,25 @@ class Connection:
             await self.task
 
     async def call(
-        self, name: str, arguments: dict[str, Any], timeout: float
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        timeout: float,
+        *,
+        progress: ProgressFnT | None = None,
     ) -> types.CallToolResult:
         """Call a tool of the upstream; raise ToolError while it is down."""
         if not self.attempted.is_set():
             # Just added or just started: the first connection is under way.
             await self._wait(self.attempted, timeout, "connect")
         try:
-            return await self._call_on(self._current(), name, arguments)
+            return await self._call_on(self._current(), name, arguments, progress)
         except SessionGoneError:
             # The upstream restarted and forgot our session: it never ran the
             # call, so it runs once on the session the watch opens now.
             await self._wait(self.ready, timeout, "reconnect")
             try:
-                return await self._call_on(self._current(), name, arguments)
+                return await self._call_on(self._current(), name, arguments, progress)
             except SessionGoneError as exc:
                 raise ToolError(f"upstream {self.spec.name}: {exc}") from exc
 
@@ -119,10 +125,14 @@ class Connection:
             ) from None
 
     async def _call_on(
-        self, session: ClientSession, name: str, arguments: dict[str, Any]
+        self,
+        session: ClientSession,
+        name: str,
+        arguments: dict[str, Any],
+        progress: ProgressFnT | None,
     ) -> types.CallToolResult:
         try:
-            return await session.call_tool(name, arguments)
+            return await session.call_tool(name, arguments, progress_callback=progress)
         except MCPError as exc:
             if self._session_gone(exc):
                 self._lost(exc.message)

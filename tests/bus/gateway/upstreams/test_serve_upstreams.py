@@ -174,6 +174,11 @@ async def _cancel_limit_and_bus(port: int, token: str, state: Path) -> None:
         await asyncio.to_thread(
             wait_until, (state / "started").exists, 10, "upstream sleep started"
         )
+        # The upstream's own progress comes on as heartbeats with a note.
+        while "upstream progress" not in (await receive(ws, "progress")).get(
+            "note", ""
+        ):
+            pass
         await ws.send(json.dumps({"op": "cancel", "request_id": "s-1"}))
         cancelled = await receive(ws, "call_tool_res")
         assert cancelled["error"]["code"] == "CANCELLED"
