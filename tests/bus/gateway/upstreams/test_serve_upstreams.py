@@ -183,9 +183,9 @@ async def _cancel_limit_and_bus(port: int, token: str, state: Path) -> None:
         cancelled = await receive(ws, "call_tool_res")
         assert cancelled["error"]["code"] == "CANCELLED"
         big = {"op": "call_tool", "name": "web__big", "request_id": "b-1"}
-        await ws.send(json.dumps({**big, "arguments": {"size": 2 * 1024 * 1024}}))
+        await ws.send(json.dumps({**big, "arguments": {"size": 3 * 1024 * 1024}}))
         stored = await receive(ws, "call_tool_res")
-        assert stored["bus"]["size_bytes"] > 2 * 1024 * 1024
+        assert stored["bus"]["size_bytes"] > 3 * 1024 * 1024
         assert stored["bus"]["preview"] == "x" * 512
 
 
