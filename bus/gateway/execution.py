@@ -101,6 +101,17 @@ class Watch:
 
     def beat(self, note: str) -> None:
         """Send a heartbeat now with the tool's note, at most one per interval."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not self.loop:
+            # A sync tool reports from its worker thread: hand it to the loop.
+            self.loop.call_soon_threadsafe(self._beat, note)
+            return
+        self._beat(note)
+
+    def _beat(self, note: str) -> None:
         # A tool may report progress far more often than agents want frames:
         # the others are dropped, as is one that comes while a beat is sent.
         now = self.loop.time()

@@ -43,3 +43,11 @@ async def chatty(**arguments: object) -> str:
         send(f"step {step}")
     await asyncio.sleep(0)
     return "talked"
+
+
+def chatty_thread(**arguments: object) -> str:
+    """Report one progress note from a worker thread (a sync tool)."""
+    from bus.gateway.tools.base import heartbeat
+
+    heartbeat.get()("from a thread")
+    return "talked"
