@@ -6,6 +6,7 @@ from django.apps import AppConfig, apps
 
 if TYPE_CHECKING:
     from bus.gateway.pipeline import Gateway
+    from bus.gateway.upstreams.pool import Pool
     from bus.store.claims import ClaimStore
 
 
@@ -21,10 +22,12 @@ class BusConfig(AppConfig):
     verbose_name = "Gateway and message bus"
     claims: ClaimStore
     gateway: Gateway
+    upstreams: Pool
 
     def ready(self) -> None:
         from bus.gateway import metrics as gateway_metrics
         from bus.gateway.factory import build_gateway
+        from bus.gateway.upstreams.pool import Pool
         from bus.store import metrics as store_metrics
         from bus.store.breaker import CircuitBreaker
         from bus.store.claims import ClaimStore
@@ -33,6 +36,8 @@ class BusConfig(AppConfig):
         store_metrics.watch_breaker(lambda: self.claims.breaker_state)
         self.gateway = build_gateway(claims=self.claims)
         gateway_metrics.register_collector(self.gateway)
+        # Connects nothing yet: `serve` starts it on its event loop.
+        self.upstreams = Pool()
 
 
 def bus_app() -> BusConfig:

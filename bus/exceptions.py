@@ -55,3 +55,19 @@ class PurgeLockedError(BusError):
     """Another purge_bus holds the purge lock."""
 
     code = "PURGE_LOCKED"
+
+
+class UpstreamError(BusError):
+    """Base of the errors of upstream MCP servers as the operator manages them."""
+
+
+class UpstreamInvalidError(UpstreamError):
+    """An upstream's settings break a rule (the message names the field)."""
+
+
+class UpstreamNotFoundError(UpstreamError):
+    """No upstream MCP server has that name."""
+
+
+class UpstreamUnreachableError(UpstreamError):
+    """The upstream could not be reached or did not list its tools."""

@@ -135,5 +135,8 @@ LOGGING = {
         # The MCP SDK logs every stateless /mcp/ request ("Terminating session")
         # at INFO; its warnings and errors still show.
         "mcp.server": {"level": "WARNING"},
+        # The MCP SDK's HTTP client logs every request at INFO: with upstream
+        # sessions pinged every few seconds that would drown the log.
+        "httpx2": {"level": "WARNING"},
     },
 }

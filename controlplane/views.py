@@ -5,6 +5,7 @@ import hmac
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.module_loading import import_string
 from health_check.exceptions import ServiceWarning
 from health_check.views import HealthCheckView
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
@@ -21,6 +22,9 @@ ALL_CHECKS = (
     "health_check.checks.Storage",
     "bus.store.health.MessageBusBreaker",
 )
+# Checks that come and go with rows: each names an async function returning the
+# checks of now (one per upstream MCP server).
+CHECK_GROUPS = ("bus.gateway.upstreams.health.upstream_checks",)
 READY_CHECKS = (
     "health_check.checks.Database",
     "health_check.checks.Cache",
@@ -42,6 +46,16 @@ class HealthView(HealthCheckView):
     """
 
     checks = ALL_CHECKS
+
+    async def get(self, request: HttpRequest, *args: object, **kwargs: object):  # type: ignore[override]
+        self.grouped = [
+            check for group in CHECK_GROUPS for check in await import_string(group)()
+        ]
+        return await super().get(request, *args, **kwargs)
+
+    def get_checks(self):  # type: ignore[override]
+        yield from super().get_checks()
+        yield from self.grouped
 
     def _status(self, status: int) -> int:
         failed = [result.error for result in self.results if result.error]

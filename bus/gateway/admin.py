@@ -113,6 +113,7 @@ class ToolForm(forms.ModelForm):
             "kind",
             "target",
             "provider",
+            "upstream",
             "input_schema",
             "timeout_secs",
             "idempotent",
@@ -144,6 +145,10 @@ class ToolForm(forms.ModelForm):
                 URLValidator(schemes=["http", "https"])(target)
             except forms.ValidationError:
                 self.add_error("target", "An http tool needs an http(s) URL.")
+        elif kind == Tool.Kind.MCP:
+            # The target is the tool's name on its upstream, not a path.
+            if cleaned.get("upstream") is None:
+                self.add_error("upstream", "An mcp tool needs its upstream MCP server.")
         else:
             try:
                 function = import_string(target)

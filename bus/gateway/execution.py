@@ -17,6 +17,7 @@ from bus.gateway.state.inflight import InFlightCall
 from bus.gateway.state.outage import OUTAGE_ERRORS
 from bus.gateway.state.results import Cached, ResultCache
 from bus.gateway.tools import ToolError, ToolTimeout, run_tool, to_outputs
+from bus.gateway.tools.base import heartbeat
 from bus.protocol import ErrorCode
 from bus.store.services import Producer
 from controlplane.config import Config
@@ -82,6 +83,7 @@ class Watch:
         self.loop = asyncio.get_running_loop()
         self.deadline = self.loop.time() + timeout
         self.expired = False
+        self.noted_at = -interval
         self.sending: asyncio.Task[None] | None = None
         self.timer: asyncio.TimerHandle | None = self.loop.call_at(
             min(self.loop.time() + interval, self.deadline), self._tick
@@ -101,11 +103,33 @@ class Watch:
         if self.sending is None or self.sending.done():
             self.sending = self.loop.create_task(self._send_progress())
 
-    async def _send_progress(self) -> None:
+    def beat(self, note: str) -> None:
+        """Send a heartbeat now with the tool's note, at most one per interval."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not self.loop:
+            # A sync tool reports from its worker thread: hand it to the loop.
+            self.loop.call_soon_threadsafe(self._beat, note)
+            return
+        self._beat(note)
+
+    def _beat(self, note: str) -> None:
+        # A tool may report progress far more often than agents want frames:
+        # the others are dropped, as is one that comes while a beat is sent.
+        now = self.loop.time()
+        if now - self.noted_at < self.interval:
+            return
+        if self.sending is None or self.sending.done():
+            self.noted_at = now
+            self.sending = self.loop.create_task(self._send_progress(note))
+
+    async def _send_progress(self, note: str | None = None) -> None:
         # Checked right before sending: no heartbeat may follow the result.
         if self.call.answered:
             return
-        event = self.call.progress()
+        event = self.call.progress(note)
         for session in list(self.call.subscribers.values()):
             await session.deliver(event)
 
@@ -127,6 +151,7 @@ async def execute(
     if call.cancel_reason is not None:
         return Failure(ErrorCode.CANCELLED, call.cancel_reason)
     watch = Watch(call, interval, timeout)
+    beats = heartbeat.set(watch.beat)
     call.tool_running = True
     try:
         value = await run_tool(call.tool, arguments, timeout)
@@ -148,6 +173,7 @@ async def execute(
         return _tool_failure(call, error)
     finally:
         call.tool_running = False
+        heartbeat.reset(beats)
         watch.stop()
     return to_outputs(value)
 

@@ -18,7 +18,7 @@ from django.utils.module_loading import import_string
 from jsonschema import SchemaError, validators
 from jsonschema.protocols import Validator
 
-from bus.models import Provider, Tool
+from bus.models import McpUpstream, Provider, Tool
 from controlplane.snapshot import RefreshingSnapshot
 
 logger = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ class ToolSpec:
     validator: Validator
     function: Callable[..., Any] | None = None
     load_error: str = ""
+    upstream: str = ""
     listing: dict[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -116,7 +117,9 @@ def _read_version() -> tuple[Any, ...]:
     providers = Provider.objects.order_by("id").values_list(
         "id", "updated_at", "enabled", "max_inflight"
     )
-    return (tuple(tools), tuple(providers))
+    # An upstream switched off takes its tools with it.
+    upstreams = McpUpstream.objects.order_by("id").values_list("id", "enabled")
+    return (tuple(tools), tuple(providers), tuple(upstreams))
 
 
 def _load(version: tuple[Any, ...]) -> Registry:
@@ -124,8 +127,10 @@ def _load(version: tuple[Any, ...]) -> Registry:
         Provider.objects.filter(enabled=True).values_list("name", "max_inflight")
     )
     tools: dict[str, ToolSpec] = {}
-    rows = Tool.objects.filter(enabled=True, provider__enabled=True).select_related(
-        "provider"
+    rows = (
+        Tool.objects.filter(enabled=True, provider__enabled=True)
+        .exclude(upstream__enabled=False)
+        .select_related("provider", "upstream")
     )
     for row in rows:
         schema = row.input_schema or {}
@@ -148,6 +153,7 @@ def _load(version: tuple[Any, ...]) -> Registry:
             validator=validator,
             function=function,
             load_error=load_error,
+            upstream=row.upstream.name if row.upstream is not None else "",
         )
     logger.info("Tool registry loaded (%d tools)", len(tools))
     return Registry(tools=tools, provider_limits=provider_limits)

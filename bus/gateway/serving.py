@@ -126,6 +126,7 @@ class Lifecycle:
             )
         )
         self.publish_task = asyncio.create_task(keep_published(bus_app().gateway))
+        await bus_app().upstreams.start()
         logger.info("Serving on %s:%s", self.host, self.port)
 
     async def stop(self) -> None:
@@ -143,6 +144,7 @@ class Lifecycle:
                 "Cancelled %d call(s) still running after the grace", cancelled
             )
         await bus_app().gateway.close_sessions(CloseCode.GOING_AWAY)
+        await bus_app().upstreams.stop()
         if self.health_task is not None:
             self.health_task.cancel()
             remove_health_file(self.health_path)

@@ -3,5 +3,6 @@
 from bus.models.calls import CallRecord
 from bus.models.messages import BusEvent, Message
 from bus.models.tools import Provider, Tool
+from bus.models.upstreams import McpUpstream
 
-__all__ = ["BusEvent", "CallRecord", "Message", "Provider", "Tool"]
+__all__ = ["BusEvent", "CallRecord", "McpUpstream", "Message", "Provider", "Tool"]

@@ -29,6 +29,7 @@ class Tool(models.Model):
     class Kind(models.TextChoices):
         PYTHON = "python", "Python callable"
         HTTP = "http", "HTTP endpoint"
+        MCP = "mcp", "Upstream MCP server tool"
 
     name = models.CharField(max_length=100, unique=True)
     description = models.TextField(blank=True)
@@ -39,10 +40,18 @@ class Tool(models.Model):
     target = models.CharField(
         max_length=500,
         help_text="python: dotted path to a sync or async callable; "
-        "http: URL to POST to.",
+        "http: URL to POST to; mcp: the tool's name on its upstream.",
     )
     provider = models.ForeignKey(
         Provider, on_delete=models.PROTECT, related_name="tools"
+    )
+    upstream = models.ForeignKey(
+        "bus.McpUpstream",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="tools",
+        help_text="mcp: the upstream MCP server that serves this tool.",
     )
     timeout_secs = models.FloatField(
         null=True, blank=True, help_text="Own timeout; empty uses WS_CALL_TIMEOUT_SECS."

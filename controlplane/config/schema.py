@@ -336,6 +336,27 @@ class Config:
         choices=("inline", "resource_link"),
         overridable=True,
     )
+    MCP_UPSTREAM_PING_SECS: float = setting(
+        5.0,
+        "Seconds between pings of each upstream MCP server by each process; a "
+        "failed ping marks it down and reconnects.",
+        minimum=0.5,
+        maximum=3600,
+    )
+    MCP_UPSTREAM_RETRY_MAX_SECS: float = setting(
+        5.0,
+        "Longest wait between reconnection attempts to an upstream MCP server that "
+        "is down (the wait doubles from 0.5 s up to this).",
+        minimum=0.5,
+        maximum=3600,
+    )
+    MCP_UPSTREAM_CONNECT_TIMEOUT_SECS: float = setting(
+        10.0,
+        "Seconds an upstream MCP server may take to connect and complete the MCP "
+        "handshake, or to answer a ping.",
+        minimum=0.5,
+        maximum=300,
+    )
 
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Config)}

@@ -32,3 +32,22 @@ def block(seconds: float) -> str:
     """Block a worker thread (a sync tool that cannot be interrupted)."""
     time.sleep(seconds)
     return "done"
+
+
+async def chatty(**arguments: object) -> str:
+    """Report progress notes far faster than heartbeats go out."""
+    from bus.gateway.tools.base import heartbeat
+
+    send = heartbeat.get()
+    for step in range(100):
+        send(f"step {step}")
+    await asyncio.sleep(0)
+    return "talked"
+
+
+def chatty_thread(**arguments: object) -> str:
+    """Report one progress note from a worker thread (a sync tool)."""
+    from bus.gateway.tools.base import heartbeat
+
+    heartbeat.get()("from a thread")
+    return "talked"

@@ -9,12 +9,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bus.gateway.registry import ToolSpec
-from bus.gateway.tools import http, python
+from bus.gateway.tools import http, mcp, python
 from bus.gateway.tools.base import ToolError, ToolTimeout, to_outputs
 
 Runner = Callable[[ToolSpec, dict[str, Any], float], Awaitable[Any]]
 
-KINDS: dict[str, Runner] = {"python": python.run, "http": http.run}
+KINDS: dict[str, Runner] = {"python": python.run, "http": http.run, "mcp": mcp.run}
 
 
 async def run_tool(tool: ToolSpec, arguments: dict[str, Any], timeout: float) -> Any:

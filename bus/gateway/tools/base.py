@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from bus.protocol import ErrorCode
@@ -23,6 +25,14 @@ class ToolError(Exception):
 
 class ToolTimeout(Exception):
     """A tool gave up waiting on its own (e.g. its HTTP endpoint); TIMEOUT."""
+
+
+# Sends a heartbeat of the running call now, with a note (an upstream MCP
+# server's progress, say). `execution.execute` sets it in the tool's own task;
+# a runner reads it there, before handing it to code that runs elsewhere.
+heartbeat: ContextVar[Callable[[str], None] | None] = ContextVar(
+    "heartbeat", default=None
+)
 
 
 def _is_output(item: Any) -> bool:
