@@ -9,10 +9,13 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from bus.models import Tool
 from controlplane import config
-from controlplane.admin_base import AppendOnlyAdmin
+from controlplane.admin_base import ADMIN_CSS, LOCAL_TIME_JS, AppendOnlyAdmin
+from controlplane.config_page import config_page_groups, recent_changes
 from controlplane.exceptions import OverrideConflictError, OverrideError
 from controlplane.models import AgentToken, ConfigChange, ConfigOverride
 from controlplane.services import (
@@ -22,10 +25,23 @@ from controlplane.services import (
     config_override_validate,
 )
 from controlplane.tokens import agent_token_create, agent_token_revoke
+from controlplane.units import local_time
 
 
 def _key_choices() -> list[tuple[str, str]]:
     return [(key, key) for key in config.overridable_keys()]
+
+
+def _parsed(override: ConfigOverride) -> Any:
+    """Return an override's value as the schema types it, None when invalid."""
+    if override.key not in config.FIELDS:
+        return None
+    try:
+        return config.parse_value(override.key, override.value)
+    except ValueError:
+        # The system check reports invalid rows (controlplane.W002); here the
+        # raw text is shown as it is, without a size beside it.
+        return None
 
 
 class ConfigOverrideForm(forms.ModelForm):
@@ -50,13 +66,24 @@ class ConfigOverrideForm(forms.ModelForm):
             self.fields["reason"].initial = ""
         else:
             self.fields["revision"].initial = 0
-        key = self.initial.get("key") or self.data.get("key")
+        key = self.data.get("key") or self.initial.get("key")
         if key in config.FIELDS:
-            spec = config.spec_of(key)
-            self.fields["value"].help_text = (
-                f"{spec.help} Rule: {config.describe_rule(key)}. "
-                f"Default: {config.render_value(key, config.default_of(key))}."
+            self._fit_value_to(key)
+
+    def _fit_value_to(self, key: str) -> None:
+        """Give the value the key's widget (a select for choices) and its help."""
+        spec, default = config.spec_of(key), config.default_of(key)
+        choices = ("true", "false") if isinstance(default, bool) else spec.choices
+        if choices:
+            self.fields["value"].widget = forms.Select(
+                choices=[(choice, choice) for choice in choices]
             )
+        shown = config.render_value(key, default)
+        human = config.human_value(key, default)
+        unit = f" Bytes ({human} = {shown})." if human else ""
+        self.fields["value"].help_text = (
+            f"{spec.help} Rule: {config.describe_rule(key)}. Default: {shown}.{unit}"
+        )
 
     def clean(self) -> dict:
         cleaned = super().clean()
@@ -91,19 +118,34 @@ class ConfigOverrideAdmin(admin.ModelAdmin):
     """Effective configuration and the overrides an operator sets on it."""
 
     form = ConfigOverrideForm
-    list_display = ["key", "value", "reason", "updated_by", "updated_at", "revision"]
+    list_display = ["key", "value_shown", "reason", "updated_by", "updated", "revision"]
     search_fields = ["key", "reason"]
     change_list_template = "admin/controlplane/configoverride/change_list.html"
     actions = ["clear_overrides"]
+
+    class Media:
+        js = [LOCAL_TIME_JS, "controlplane/override_form.js"]
+        css = {"all": [ADMIN_CSS]}
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict | None = None
     ) -> HttpResponse:
         extra_context = {
             **(extra_context or {}),
-            "effective": config.effective_values(),
+            "groups": config_page_groups(),
+            "changes": recent_changes(),
         }
         return super().changelist_view(request, extra_context)
+
+    @admin.display(description="value", ordering="value")
+    def value_shown(self, obj: ConfigOverride) -> str:
+        parsed = _parsed(obj)
+        human = "" if parsed is None else config.human_value(obj.key, parsed)
+        return f"{obj.value} ({human})" if human else obj.value
+
+    @admin.display(description="updated", ordering="updated_at")
+    def updated(self, obj: ConfigOverride) -> SafeString | str:
+        return local_time(obj.updated_at)
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict:
         initial = super().get_changeform_initial_data(request)
@@ -163,18 +205,33 @@ class ConfigOverrideAdmin(admin.ModelAdmin):
 class ConfigChangeAdmin(AppendOnlyAdmin):
     """Append-only history of overrides, with one-click rollback."""
 
-    list_display = [
-        "created_at",
-        "key",
-        "action",
-        "old_value",
-        "new_value",
-        "changed_by",
-        "reason",
-    ]
+    list_display = ["when", "key_link", "action", "change", "changed_by", "reason"]
     list_filter = ["key", "action"]
     search_fields = ["key", "reason"]
     actions = ["rollback"]
+
+    class Media:
+        js = [LOCAL_TIME_JS]
+        css = {"all": [ADMIN_CSS]}
+
+    @admin.display(description="when", ordering="created_at")
+    def when(self, obj: ConfigChange) -> SafeString | str:
+        return local_time(obj.created_at)
+
+    @admin.display(description="key", ordering="key")
+    def key_link(self, obj: ConfigChange) -> SafeString:
+        url = reverse("admin:controlplane_configoverride_changelist")
+        return format_html(
+            '<a href="{}#key-{}"><code>{}</code></a>', url, obj.key, obj.key
+        )
+
+    @admin.display(description="old → new")
+    def change(self, obj: ConfigChange) -> SafeString:
+        return format_html(
+            "<code>{}</code> → <code>{}</code>",
+            obj.old_value if obj.old_value is not None else "(none)",
+            obj.new_value if obj.new_value is not None else "(none)",
+        )
 
     def get_actions(self, request: HttpRequest) -> dict:
         # Rollback changes overrides, so it needs that permission, not this model's.

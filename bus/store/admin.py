@@ -10,7 +10,7 @@ from django.utils.safestring import SafeString
 from bus.apps import bus_app
 from bus.models import BusEvent, Message
 from bus.store import selectors, services
-from controlplane.admin_base import AppendOnlyAdmin
+from controlplane.admin_base import ADMIN_CSS, LOCAL_TIME_JS, AppendOnlyAdmin
 from controlplane.units import FULL, format_bytes, local_time
 
 # The detail page shows this much of a result: enough to recognise it, little
@@ -20,7 +20,6 @@ PREVIEW_BYTES = 4 * 1024
 TRANSACTION_SHOWN_CHARS = 12
 # Event detail keys whose values are byte counts.
 SIZE_KEYS = ("bytes", "size_bytes", "compressed_size_bytes")
-LOCAL_TIME_JS = "controlplane/local_time.js"
 
 
 class ExpiredFilter(admin.SimpleListFilter):
@@ -151,7 +150,7 @@ class MessageAdmin(AppendOnlyAdmin):
 
     class Media:
         js = [LOCAL_TIME_JS]
-        css = {"all": ["controlplane/admin.css"]}
+        css = {"all": [ADMIN_CSS]}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # The payload can be 100 MB: never load it to list or show a row.
@@ -292,7 +291,7 @@ class BusEventAdmin(AppendOnlyAdmin):
 
     class Media:
         js = [LOCAL_TIME_JS]
-        css = {"all": ["controlplane/admin.css"]}
+        css = {"all": [ADMIN_CSS]}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return selectors.with_links(super().get_queryset(request))

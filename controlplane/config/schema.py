@@ -326,3 +326,29 @@ def describe_rule(key: str) -> str:
 def format_number(number: float) -> str:
     """Return a number as written in .env: whole numbers without a decimal point."""
     return str(int(number)) if float(number).is_integer() else str(number)
+
+
+# Areas of the admin's configuration page and check_config, by key prefix; the
+# first match wins, keys without one are "General".
+AREAS = (
+    ("MESSAGE_BUS_", "Message bus"),
+    ("CIRCUIT_BREAKER_", "Circuit breaker"),
+    ("WS_", "WebSocket gateway"),
+    ("MCP_", "MCP"),
+    ("REDIS_", "Redis"),
+    ("LOG_", "Logging"),
+)
+GENERAL_AREA = "General"
+
+
+def area_of(key: str) -> str:
+    """Return the area a key belongs to, from its prefix."""
+    for prefix, area in AREAS:
+        if key.startswith(prefix):
+            return area
+    return GENERAL_AREA
+
+
+def area_names() -> list[str]:
+    """Return every area in display order, General first."""
+    return [GENERAL_AREA, *(area for _, area in AREAS)]
