@@ -182,12 +182,12 @@ def test_changelist__overrides_first_highlighted_then_areas(admin_client_logged_
     _add(admin_client_logged_in, "WS_MAX_BUFFERED_BYTES", "2097152")
     page = admin_client_logged_in.get(LIST_URL).content.decode()
     overridden = page.index('id="area-overridden-now"')
-    assert overridden < page.index('id="area-general"') < page.index(
-        'id="area-message-bus"'
+    assert (
+        overridden
+        < page.index('id="area-general"')
+        < page.index('id="area-message-bus"')
     )
-    assert page.index('id="key-WS_CALL_TIMEOUT_SECS"') < page.index(
-        'id="area-general"'
-    )
+    assert page.index('id="key-WS_CALL_TIMEOUT_SECS"') < page.index('id="area-general"')
     assert 'class="source-override is-override"' in page
     assert "slow tools" in page
     override = ConfigOverride.objects.get(key="WS_CALL_TIMEOUT_SECS")
