@@ -5,7 +5,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -81,7 +81,9 @@ class ConfigOverrideForm(forms.ModelForm):
         shown = config.render_value(key, default)
         human = config.human_value(key, default)
         unit = f" Bytes ({human} = {shown})." if human else ""
-        self.fields["value"].help_text = (
+        self.fields[
+            "value"
+        ].help_text = (
             f"{spec.help} Rule: {config.describe_rule(key)}. Default: {shown}.{unit}"
         )
 
@@ -259,6 +261,21 @@ class ConfigChangeAdmin(AppendOnlyAdmin):
         self.message_user(request, f"{change.key} rolled back to {shown}.")
 
 
+class TokenStatusFilter(admin.SimpleListFilter):
+    """Filter tokens by status now: active, revoked or expired."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        return list(AgentToken.Status.choices)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() in AgentToken.Status.values:
+            return queryset.with_status(self.value())
+        return queryset
+
+
 class AgentTokenForm(forms.ModelForm):
     """Name, optional expiry and allowed tools; the token itself is generated."""
 
@@ -286,15 +303,69 @@ class AgentTokenAdmin(admin.ModelAdmin):
     form = AgentTokenForm
     list_display = [
         "name",
-        "status",
-        "expires_at",
-        "last_used_at",
+        "token_id_shown",
+        "status_shown",
+        "expires",
+        "last_used",
         "allowed",
-        "created_at",
+        "messages_link",
+        "created",
     ]
-    search_fields = ["name"]
-    readonly_fields = ["created_at", "created_by", "last_used_at", "revoked_at"]
+    list_filter = [TokenStatusFilter]
+    # "^token_hash" finds a token by its identifier (the start of its hash).
+    search_fields = ["name", "^token_hash"]
+    readonly_fields = [
+        "token_id_shown",
+        "created_at",
+        "created_by",
+        "last_used_at",
+        "revoked_at",
+    ]
     actions = ["revoke"]
+
+    class Media:
+        js = [LOCAL_TIME_JS]
+        css = {"all": [ADMIN_CSS]}
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(message_count=Count("messages"))
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: AgentToken | None = None
+    ) -> list[str]:
+        # Nothing of these exists before the token does: the add form omits them.
+        return list(self.readonly_fields) if obj is not None else []
+
+    @admin.display(description="token id", ordering="token_hash")
+    def token_id_shown(self, obj: AgentToken) -> SafeString:
+        return format_html(
+            '<span class="token-id" title="the first characters of the token\'s '
+            'SHA-256; not a secret">{}</span>',
+            obj.token_id,
+        )
+
+    @admin.display(description="status")
+    def status_shown(self, obj: AgentToken) -> SafeString:
+        return format_html(
+            '<span class="token-status token-{}">{}</span>', obj.status, obj.status
+        )
+
+    @admin.display(description="expires", ordering="expires_at")
+    def expires(self, obj: AgentToken) -> SafeString | str:
+        return local_time(obj.expires_at) if obj.expires_at else "never"
+
+    @admin.display(description="last used", ordering="last_used_at")
+    def last_used(self, obj: AgentToken) -> SafeString | str:
+        return local_time(obj.last_used_at) if obj.last_used_at else "never"
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj: AgentToken) -> SafeString | str:
+        return local_time(obj.created_at)
+
+    @admin.display(description="bus messages", ordering="message_count")
+    def messages_link(self, obj: AgentToken) -> SafeString:
+        url = reverse("admin:bus_message_changelist") + f"?agent__id__exact={obj.pk}"
+        return format_html('<a href="{}">{} messages</a>', url, obj.message_count)
 
     @admin.display(description="allowed tools")
     def allowed(self, obj: AgentToken) -> str:
@@ -312,7 +383,7 @@ class AgentTokenAdmin(admin.ModelAdmin):
             allowed_tools=list(form.cleaned_data.get("allowed_tools") or ()),
             user=request.user,
         )
-        obj.pk = created.pk
+        obj.pk, obj.token_hash = created.pk, created.token_hash
         # Kept on the request only: rendered once by response_add, never stored.
         request.new_agent_token = raw
 
