@@ -29,9 +29,10 @@ def format_bytes(size: int | float) -> str:
         if abs(value) < STEP or unit == UNITS[-1]:
             break
         value /= STEP
-    if unit == UNITS[0] or value == int(value):
+    if unit == UNITS[0]:
         return f"{int(value)} {unit}"
-    return f"{value:.1f} {unit}"
+    # One decimal, dropped when it is 0: 1 MiB, 2.9 MiB.
+    return f"{value:.1f}".removesuffix(".0") + f" {unit}"
 
 
 def local_time(moment: datetime | None, style: str = SHORT) -> SafeString | str:
