@@ -309,13 +309,13 @@ class AgentTokenAdmin(admin.ModelAdmin):
         "last_used",
         "allowed",
         "messages_link",
-        "created",
     ]
     list_filter = [TokenStatusFilter]
     # "^token_hash" finds a token by its identifier (the start of its hash).
     search_fields = ["name", "^token_hash"]
     readonly_fields = [
         "token_id_shown",
+        "messages_link",
         "created_at",
         "created_by",
         "last_used_at",
@@ -358,11 +358,7 @@ class AgentTokenAdmin(admin.ModelAdmin):
     def last_used(self, obj: AgentToken) -> SafeString | str:
         return local_time(obj.last_used_at) if obj.last_used_at else "never"
 
-    @admin.display(description="created", ordering="created_at")
-    def created(self, obj: AgentToken) -> SafeString | str:
-        return local_time(obj.created_at)
-
-    @admin.display(description="bus messages", ordering="message_count")
+    @admin.display(description="bus", ordering="message_count")
     def messages_link(self, obj: AgentToken) -> SafeString:
         url = reverse("admin:bus_message_changelist") + f"?agent__id__exact={obj.pk}"
         return format_html('<a href="{}">{} messages</a>', url, obj.message_count)

@@ -10,16 +10,20 @@ from django.utils.safestring import SafeString
 from bus.apps import bus_app
 from bus.models import BusEvent, Message
 from bus.store import selectors, services
+from bus.store.display import (
+    agent_link,
+    event_actor,
+    event_detail,
+    event_transaction,
+    message_state,
+    short_transaction,
+)
 from controlplane.admin_base import ADMIN_CSS, LOCAL_TIME_JS, AppendOnlyAdmin
 from controlplane.units import FULL, format_bytes, local_time
 
 # The detail page shows this much of a result: enough to recognise it, little
 # enough that a 100 MiB result costs one bounded decompression.
 PREVIEW_BYTES = 4 * 1024
-# Shown in the list; the full id is on the detail page, its title and the search.
-TRANSACTION_SHOWN_CHARS = 12
-# Event detail keys whose values are byte counts.
-SIZE_KEYS = ("bytes", "size_bytes", "compressed_size_bytes")
 
 
 class ExpiredFilter(admin.SimpleListFilter):
@@ -37,66 +41,6 @@ class ExpiredFilter(admin.SimpleListFilter):
         if self.value() == "no":
             return queryset.live()
         return queryset
-
-
-def agent_link(agent_pk: int | None, name: str) -> SafeString | str:
-    """Link an agent's name to its token, or show the name when the token is gone."""
-    if not name:
-        return "-"
-    if agent_pk is None:
-        return name
-    url = reverse("admin:controlplane_agenttoken_change", args=[agent_pk])
-    return format_html('<a href="{}">{}</a>', url, name)
-
-
-def message_state(message: Message) -> SafeString:
-    """Show status, with expiry (past or by hand) as a red badge, never a tick."""
-    if message.is_expired:
-        return format_html('<span class="bus-state bus-expired">{}</span>', "expired")
-    if message.status == Message.Status.ERROR:
-        return format_html('<span class="bus-state bus-error">{}</span>', "error")
-    return format_html('<span class="bus-state">{}</span>', message.status)
-
-
-def event_detail(event: BusEvent) -> SafeString | str:
-    """Render an event's detail as labelled fields, sizes in binary units."""
-    if not event.detail:
-        return "-"
-    fields = []
-    for key, value in sorted(event.detail.items()):
-        shown = (
-            format_bytes(value)
-            if key in SIZE_KEYS and isinstance(value, int)
-            else str(value)
-        )
-        fields.append((key.replace("_", " "), shown))
-    return format_html(
-        '<dl class="bus-detail">{}</dl>',
-        format_html_join("", "<dt>{}</dt><dd>{}</dd>", fields),
-    )
-
-
-def event_actor(event: BusEvent) -> SafeString | str:
-    """Name who caused an event: the agent (linked), an operator, or the system."""
-    operator = (event.detail or {}).get("operator")
-    if operator:
-        return format_html("operator <strong>{}</strong>", operator)
-    if event.agent_name:
-        return agent_link(getattr(event, "agent_pk", None), event.agent_name)
-    return "system"
-
-
-def event_transaction(event: BusEvent) -> SafeString | str:
-    """Link an event's transaction to its message while the row exists."""
-    if not event.transaction_id:
-        return "-"
-    message_pk = getattr(event, "message_pk", None)
-    if message_pk is None:
-        return format_html(
-            '<code title="purged or acked">{}</code>', event.transaction_id
-        )
-    url = reverse("admin:bus_message_change", args=[message_pk])
-    return format_html('<a href="{}"><code>{}</code></a>', url, event.transaction_id)
 
 
 @admin.register(Message)
@@ -170,8 +114,7 @@ class MessageAdmin(AppendOnlyAdmin):
 
     @admin.display(description="transaction", ordering="transaction_id")
     def transaction(self, obj: Message) -> SafeString:
-        shown = obj.transaction_id[:TRANSACTION_SHOWN_CHARS]
-        return format_html('<code title="{}">{}…</code>', obj.transaction_id, shown)
+        return short_transaction(obj.transaction_id)
 
     @admin.display(description="agent", ordering="agent__name")
     def agent_name(self, obj: Message) -> SafeString | str:

@@ -93,7 +93,7 @@ def bus_overview(*, days: int, recent: int) -> BusOverview:
         payload_bytes=sum(stats.payload_bytes for stats in by_compression),
         stored_bytes=sum(stats.stored_bytes for stats in by_compression),
         daily=_daily_stored(now.date(), days),
-        recent_events=list(BusEvent.objects.order_by("-id")[:recent]),
+        recent_events=list(with_links(BusEvent.objects.order_by("-id"))[:recent]),
     )
 
 

@@ -21,7 +21,7 @@ from bus.apps import bus_app
 from bus.exceptions import BusError, BusUnavailableError, MessageNotFoundError
 from bus.models import Message
 from bus.protocol import UNAUTHORIZED, error_body, http_status
-from bus.store import selectors, services
+from bus.store import display, selectors, services
 from bus.store.claims import run_in_db_thread
 from controlplane.charts import BarChart, bar_chart
 from controlplane.config import aget_config, get_config
@@ -104,6 +104,15 @@ def overview(request: HttpRequest) -> HttpResponse:
         **admin.site.each_context(request),
         "title": "Message bus overview",
         "stats": stats,
+        "events": [
+            {
+                "event": event,
+                "transaction": display.event_transaction(event),
+                "actor": display.event_actor(event),
+                "detail": display.event_detail(event),
+            }
+            for event in stats.recent_events
+        ],
         "chart": _daily_chart(stats.daily),
         "breaker": bus_app().claims.breaker_state,
         "config": get_config(),
