@@ -14,8 +14,14 @@ from controlplane.units import format_bytes
 # Lists show this much of a transaction id; the full id is in its tooltip, on
 # the message's page and found by the search.
 TRANSACTION_SHOWN_CHARS = 10
-# Event detail keys whose values are byte counts.
-SIZE_KEYS = ("bytes", "payload_bytes", "size_bytes", "compressed_size_bytes")
+# Event detail keys whose values are byte counts, with their labels: "size" is
+# a result's own (uncompressed) size, "stored" what it takes in the table.
+SIZE_LABELS = {
+    "size_bytes": "size",
+    "payload_bytes": "size",
+    "compressed_size_bytes": "stored",
+    "bytes": "stored",
+}
 
 
 def agent_link(agent_pk: int | None, name: str) -> SafeString | str:
@@ -43,12 +49,10 @@ def event_detail(event: BusEvent) -> SafeString | str:
         return "-"
     fields = []
     for key, value in sorted(event.detail.items()):
-        shown = (
-            format_bytes(value)
-            if key in SIZE_KEYS and isinstance(value, int)
-            else str(value)
-        )
-        fields.append((key.replace("_", " "), shown))
+        if key in SIZE_LABELS and isinstance(value, int):
+            fields.append((SIZE_LABELS[key], format_bytes(value)))
+        else:
+            fields.append((key.replace("_", " "), str(value)))
     return format_html(
         '<dl class="bus-detail">{}</dl>',
         format_html_join("", "<dt>{}</dt><dd>{}</dd>", fields),

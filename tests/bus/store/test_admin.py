@@ -159,7 +159,7 @@ def test_message_admin__detail_shows_request_id_preview_and_events(
     assert "r-visible" in html
     assert '<pre class="bus-preview">{&quot;outputs&quot;: [{&quot;type&quot;' in html
     assert "First 4 KiB of 3 MiB." in html
-    assert "<dt>size bytes</dt><dd>3 MiB</dd>" in html
+    assert "<dt>size</dt><dd>3 MiB</dd>" in html
     assert f"operator <strong>{staff_user.username}</strong>" in html
     assert f"<dt>owner</dt><dd>{producer.name}</dd>" in html
     trail = reverse("admin:bus_busevent_changelist") + f"?q={message.transaction_id}"
@@ -185,5 +185,5 @@ def test_bus_event_admin__fields_and_links_to_message_and_agent(
     assert f'<a href="{to_agent}">{producer.name}</a>' in html
     assert '<span title="purged or acked"><code title="txn_' in html
     assert "<dt>compression</dt><dd>zstd</dd>" in html
-    assert "<dt>size bytes</dt><dd>2 MiB</dd>" in html
+    assert "<dt>size</dt><dd>2 MiB</dd>" in html
     assert "{&#x27;" not in html
