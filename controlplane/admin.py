@@ -32,16 +32,18 @@ def _key_choices() -> list[tuple[str, str]]:
     return [(key, key) for key in config.overridable_keys()]
 
 
-def _parsed(override: ConfigOverride) -> Any:
-    """Return an override's value as the schema types it, None when invalid."""
-    if override.key not in config.FIELDS:
-        return None
+def _with_size(key: str, raw: str | None) -> str:
+    """Return a stored value as written, a size with its KiB/MiB beside it."""
+    if raw is None:
+        return "(none)"
+    if key not in config.FIELDS or not config.is_size(key):
+        return raw
     try:
-        return config.parse_value(override.key, override.value)
+        return f"{raw} ({config.human_value(key, config.parse_value(key, raw))})"
     except ValueError:
         # The system check reports invalid rows (controlplane.W002); here the
         # raw text is shown as it is, without a size beside it.
-        return None
+        return raw
 
 
 class ConfigOverrideForm(forms.ModelForm):
@@ -141,9 +143,7 @@ class ConfigOverrideAdmin(admin.ModelAdmin):
 
     @admin.display(description="value", ordering="value")
     def value_shown(self, obj: ConfigOverride) -> str:
-        parsed = _parsed(obj)
-        human = "" if parsed is None else config.human_value(obj.key, parsed)
-        return f"{obj.value} ({human})" if human else obj.value
+        return _with_size(obj.key, obj.value)
 
     @admin.display(description="updated", ordering="updated_at")
     def updated(self, obj: ConfigOverride) -> SafeString | str:
@@ -231,8 +231,8 @@ class ConfigChangeAdmin(AppendOnlyAdmin):
     def change(self, obj: ConfigChange) -> SafeString:
         return format_html(
             "<code>{}</code> → <code>{}</code>",
-            obj.old_value if obj.old_value is not None else "(none)",
-            obj.new_value if obj.new_value is not None else "(none)",
+            _with_size(obj.key, obj.old_value),
+            _with_size(obj.key, obj.new_value),
         )
 
     def get_actions(self, request: HttpRequest) -> dict:

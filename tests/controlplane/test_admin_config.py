@@ -236,3 +236,10 @@ def test_history__reason_and_old_new_with_a_link_to_the_key(admin_client_logged_
     assert "r" * 300 in page
     assert "<code>(none)</code> → <code>100</code>" in page
     assert f'<a href="{LIST_URL}#key-WS_RESULT_TTL_SECS">' in page
+
+
+def test_history__sizes_have_binary_units_beside_them(admin_client_logged_in):
+    _add(admin_client_logged_in, "MESSAGE_BUS_THRESHOLD_BYTES", "2097152")
+    history = reverse("admin:controlplane_configchange_changelist")
+    page = admin_client_logged_in.get(history).content.decode()
+    assert "<code>(none)</code> → <code>2097152 (2 MiB)</code>" in page
