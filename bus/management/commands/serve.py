@@ -144,6 +144,9 @@ class Command(DocumentedCommand):
                 worker_path(str(pid_path), index=index, count=workers),
                 "--listen-fd",
                 str(listener.fileno()),
+                # The parent ran the system checks (and printed their warnings,
+                # such as a misspelt key) once for all its workers.
+                "--skip-checks",
             ]
             # The worker reads its own files' paths from its environment, like
             # every configuration key (neither path is overridable).
