@@ -83,11 +83,10 @@ class ConfigOverrideForm(forms.ModelForm):
         shown = config.render_value(key, default)
         human = config.human_value(key, default)
         unit = f" Bytes ({human} = {shown})." if human else ""
+        rule = config.describe_rule(key)
         self.fields[
             "value"
-        ].help_text = (
-            f"{spec.help} Rule: {config.describe_rule(key)}. Default: {shown}.{unit}"
-        )
+        ].help_text = f"{spec.help} Rule: {rule}. Default: {shown}.{unit}"
 
     def clean(self) -> dict:
         cleaned = super().clean()
