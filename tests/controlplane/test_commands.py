@@ -1,6 +1,7 @@
 """Every project command documents itself the same way; check_config reads well;
 misspelt configuration keys in the environment are warned about at start."""
 
+import socket
 import subprocess
 import sys
 from io import StringIO
@@ -93,3 +94,24 @@ def test_start__misspelt_key_is_warned_with_the_closest(subprocess_env) -> None:
     assert "controlplane.W003" in done.stderr
     assert "CIRCUIT_BREAKER_TRESHOLD is not a configuration key" in done.stderr
     assert "Did you mean CIRCUIT_BREAKER_THRESHOLD?" in done.stderr
+
+
+def test_serve__warns_about_a_misspelt_key_at_start(subprocess_env, tmp_path) -> None:
+    """serve runs the checks before anything else: the warning comes first."""
+    with socket.create_server(("127.0.0.1", 0)) as holder:
+        port = holder.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "manage.py", "serve", "--port", str(port)],
+            cwd=ROOT,
+            env={
+                **subprocess_env,
+                "DATA_DIR": str(tmp_path),
+                "WS_SESION_MAX_INFLIGHT": "4",
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1  # the port is taken: it stops right after
+    assert "WS_SESION_MAX_INFLIGHT is not a configuration key" in done.stderr
+    assert "Did you mean WS_SESSION_MAX_INFLIGHT?" in done.stderr
