@@ -92,7 +92,8 @@ def _unzstd(data: bytes, expected_size: int) -> bytes:
 def decompress_head(data: bytes | bytearray, codec: str, *, limit: int) -> bytes:
     """Return at most the first limit decompressed bytes; raise CodecError if corrupt.
 
-    For a preview: nothing past limit is inflated, whatever the stream declares.
+    For a preview: nothing past limit is inflated, whatever the stream declares,
+    and data may be only the start of a stream (what it holds is decoded).
     """
     if codec == NONE:
         return bytes(data[:limit])

@@ -16,6 +16,10 @@ from controlplane.models import AgentToken
 
 logger = logging.getLogger(__name__)
 
+# Read beyond a preview's length: a zstd block (at most 128 KiB) decodes only
+# once it is whole, and a gzip stream's header and first block come first.
+PREVIEW_READ_EXTRA_BYTES = 256 * 1024
+
 
 @dataclass(frozen=True)
 class CompressionStats:
@@ -135,9 +139,11 @@ def message_preview(*, message: Message, limit: int) -> Preview:
     """Return the first limit bytes of a message's result, decoded as UTF-8.
 
     Neither a fetch (no event, no accessed_at) nor a verification: the download
-    and the agents' fetches check the checksum.
+    and the agents' fetches check the checksum. Only the start of the stored
+    bytes is read, enough for the first compressed block, so a 100 MiB result
+    costs no more than a small one.
     """
-    stored = payload_io.read_payload(message)
+    stored = payload_io.read_payload_head(message, limit + PREVIEW_READ_EXTRA_BYTES)
     if stored is None:
         # Acked or purged while the page was opening: nothing to show, not an error.
         return Preview(text="", truncated=False, problem="the row is gone")
