@@ -191,6 +191,12 @@ def test_admin_pages__fit_1400_px_and_show_times_in_the_operators_zone(
             reverse("admin:controlplane_configchange_changelist"),
             "#result_list",
         ),
+        (
+            "config-override-add",
+            reverse("admin:controlplane_configoverride_add")
+            + "?key=MESSAGE_BUS_COMPRESSION",
+            "fieldset",
+        ),
         ("tokens", reverse("admin:controlplane_agenttoken_changelist"), "#result_list"),
         ("token-add", reverse("admin:controlplane_agenttoken_add"), "fieldset"),
     ]
