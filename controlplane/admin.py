@@ -1,206 +1,51 @@
-"""Admin for configuration overrides (effective values, history, rollback) and
-agent tokens (created once, revocable)."""
+"""Admin for agent tokens (created once, revocable); the configuration admins
+live in admin_config and are registered from here, as Django looks for admin.py."""
 
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from bus.models import Tool
-from controlplane import config
-from controlplane.admin_base import AppendOnlyAdmin
-from controlplane.exceptions import OverrideConflictError, OverrideError
-from controlplane.models import AgentToken, ConfigChange, ConfigOverride
-from controlplane.services import (
-    config_change_rollback,
-    config_override_clear,
-    config_override_set,
-    config_override_validate,
+from controlplane.admin_base import ADMIN_CSS, LOCAL_TIME_JS
+from controlplane.admin_config import (
+    ConfigChangeAdmin,
+    ConfigOverrideAdmin,
+    ConfigOverrideForm,
 )
+from controlplane.models import AgentToken
 from controlplane.tokens import agent_token_create, agent_token_revoke
+from controlplane.units import local_time
+
+__all__ = [
+    "AgentTokenAdmin",
+    "AgentTokenForm",
+    "ConfigChangeAdmin",
+    "ConfigOverrideAdmin",
+    "ConfigOverrideForm",
+    "TokenStatusFilter",
+]
 
 
-def _key_choices() -> list[tuple[str, str]]:
-    return [(key, key) for key in config.overridable_keys()]
+class TokenStatusFilter(admin.SimpleListFilter):
+    """Filter tokens by status now: active, revoked or expired."""
 
+    title = "status"
+    parameter_name = "status"
 
-class ConfigOverrideForm(forms.ModelForm):
-    """Validate a value against the key's rule and refuse stale edits."""
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        return list(AgentToken.Status.choices)
 
-    key = forms.ChoiceField(choices=_key_choices)
-    value = forms.CharField(
-        help_text="As in .env: true/false, a number, a choice, or a,b,c for lists."
-    )
-    reason = forms.CharField(max_length=500, help_text="Why: kept in the history.")
-    revision = forms.IntegerField(widget=forms.HiddenInput, required=False)
-
-    class Meta:
-        model = ConfigOverride
-        fields = ["key", "value", "reason"]
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        if self.instance.pk:
-            self.fields["key"].disabled = True
-            self.fields["revision"].initial = self.instance.revision
-            self.fields["reason"].initial = ""
-        else:
-            self.fields["revision"].initial = 0
-        key = self.initial.get("key") or self.data.get("key")
-        if key in config.FIELDS:
-            spec = config.spec_of(key)
-            self.fields["value"].help_text = (
-                f"{spec.help} Rule: {config.describe_rule(key)}. "
-                f"Default: {config.render_value(key, config.default_of(key))}."
-            )
-
-    def clean(self) -> dict:
-        cleaned = super().clean()
-        key, raw = cleaned.get("key"), cleaned.get("value")
-        if key and raw is not None:
-            try:
-                cleaned["value"] = config_override_validate(key=key, raw_value=raw)
-            except OverrideError as exc:
-                self.add_error("value", str(exc))
-        if key:
-            stored = ConfigOverride.objects.filter(key=key).first()
-            stored_revision = stored.revision if stored else 0
-            if (
-                cleaned.get("revision") is not None
-                and cleaned["revision"] != stored_revision
-            ):
-                raise forms.ValidationError(
-                    f"Conflict: {key} was changed by "
-                    f"{(stored.updated_by if stored else None) or 'another operator'} "
-                    "after you opened this page. Reload and apply your change again.",
-                    code="conflict",
-                )
-        return cleaned
-
-    def validate_unique(self) -> None:
-        # A second "add" of an existing key is a conflict, reported by clean().
-        return None
-
-
-@admin.register(ConfigOverride)
-class ConfigOverrideAdmin(admin.ModelAdmin):
-    """Effective configuration and the overrides an operator sets on it."""
-
-    form = ConfigOverrideForm
-    list_display = ["key", "value", "reason", "updated_by", "updated_at", "revision"]
-    search_fields = ["key", "reason"]
-    change_list_template = "admin/controlplane/configoverride/change_list.html"
-    actions = ["clear_overrides"]
-
-    def changelist_view(
-        self, request: HttpRequest, extra_context: dict | None = None
-    ) -> HttpResponse:
-        extra_context = {
-            **(extra_context or {}),
-            "effective": config.effective_values(),
-        }
-        return super().changelist_view(request, extra_context)
-
-    def get_changeform_initial_data(self, request: HttpRequest) -> dict:
-        initial = super().get_changeform_initial_data(request)
-        key = initial.get("key")
-        if key in config.FIELDS:
-            initial["value"] = config.render_value(
-                key, getattr(config.get_config(), key), reveal=True
-            )
-        return initial
-
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict | None = None,
-    ) -> HttpResponse:
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except OverrideConflictError as exc:
-            # Lost a race after the form validated. Raised out of save_model so the
-            # admin neither logs a change nor adds its "changed successfully".
-            messages.error(request, f"Not saved. {exc}")
-            return HttpResponseRedirect(request.get_full_path())
-
-    def save_model(
-        self, request: HttpRequest, obj: ConfigOverride, form: forms.Form, change: bool
-    ) -> None:
-        """Save through the service; a lost race raises OverrideConflictError."""
-        saved = config_override_set(
-            key=form.cleaned_data["key"],
-            raw_value=form.cleaned_data["value"],
-            reason=form.cleaned_data["reason"],
-            user=request.user,
-            expected_revision=form.cleaned_data.get("revision"),
-        )
-        obj.pk, obj.revision = saved.pk, saved.revision
-
-    def delete_model(self, request: HttpRequest, obj: ConfigOverride) -> None:
-        config_override_clear(
-            key=obj.key, reason="Deleted in the admin", user=request.user
-        )
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for override in queryset:
-            self.delete_model(request, override)
-
-    @admin.action(
-        description="Remove the selected overrides (environment values apply)"
-    )
-    def clear_overrides(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self.delete_queryset(request, queryset)
-        self.message_user(request, f"Removed {queryset.count()} override(s).")
-
-
-@admin.register(ConfigChange)
-class ConfigChangeAdmin(AppendOnlyAdmin):
-    """Append-only history of overrides, with one-click rollback."""
-
-    list_display = [
-        "created_at",
-        "key",
-        "action",
-        "old_value",
-        "new_value",
-        "changed_by",
-        "reason",
-    ]
-    list_filter = ["key", "action"]
-    search_fields = ["key", "reason"]
-    actions = ["rollback"]
-
-    def get_actions(self, request: HttpRequest) -> dict:
-        # Rollback changes overrides, so it needs that permission, not this model's.
-        actions = super().get_actions(request)
-        if not request.user.has_perm("controlplane.change_configoverride"):
-            actions.pop("rollback", None)
-        return actions
-
-    @admin.action(description="Roll back to the value set by the selected entry")
-    def rollback(self, request: HttpRequest, queryset: QuerySet) -> None:
-        if queryset.count() != 1:
-            self.message_user(
-                request,
-                "Select exactly one history entry to roll back to.",
-                messages.ERROR,
-            )
-            return
-        change = queryset.get()
-        try:
-            config_change_rollback(change=change, user=request.user)
-        except OverrideError as exc:
-            self.message_user(request, f"Rollback refused: {exc}", messages.ERROR)
-            return
-        shown = change.new_value if change.new_value is not None else "(no override)"
-        self.message_user(request, f"{change.key} rolled back to {shown}.")
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() in AgentToken.Status.values:
+            return queryset.with_status(self.value())
+        return queryset
 
 
 class AgentTokenForm(forms.ModelForm):
@@ -230,25 +75,77 @@ class AgentTokenAdmin(admin.ModelAdmin):
     form = AgentTokenForm
     list_display = [
         "name",
-        "status",
-        "expires_at",
-        "last_used_at",
+        "token_id_shown",
+        "status_shown",
+        "expires",
+        "last_used",
         "allowed",
-        "created_at",
-        "calls",
+        "activity",
     ]
-    search_fields = ["name"]
-    readonly_fields = ["created_at", "created_by", "last_used_at", "revoked_at"]
+    list_filter = [TokenStatusFilter]
+    # "^token_hash" finds a token by its identifier (the start of its hash).
+    search_fields = ["name", "^token_hash"]
+    readonly_fields = [
+        "token_id_shown",
+        "activity",
+        "created_at",
+        "created_by",
+        "last_used_at",
+        "revoked_at",
+    ]
     actions = ["revoke"]
+
+    class Media:
+        js = [LOCAL_TIME_JS]
+        css = {"all": [ADMIN_CSS]}
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(message_count=Count("messages"))
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: AgentToken | None = None
+    ) -> list[str]:
+        # Nothing of these exists before the token does: the add form omits them.
+        return list(self.readonly_fields) if obj is not None else []
+
+    @admin.display(description="token id", ordering="token_hash")
+    def token_id_shown(self, obj: AgentToken) -> SafeString:
+        return format_html(
+            '<span class="token-id" title="the first characters of the token\'s '
+            'SHA-256; not a secret">{}</span>',
+            obj.token_id,
+        )
+
+    @admin.display(description="status")
+    def status_shown(self, obj: AgentToken) -> SafeString:
+        return format_html(
+            '<span class="token-status token-{}">{}</span>', obj.status, obj.status
+        )
+
+    @admin.display(description="expires", ordering="expires_at")
+    def expires(self, obj: AgentToken) -> SafeString | str:
+        return local_time(obj.expires_at) if obj.expires_at else "never"
+
+    @admin.display(description="last used", ordering="last_used_at")
+    def last_used(self, obj: AgentToken) -> SafeString | str:
+        return local_time(obj.last_used_at) if obj.last_used_at else "never"
+
+    @admin.display(description="activity", ordering="message_count")
+    def activity(self, obj: AgentToken) -> SafeString:
+        # One cell for every link to the agent's records keeps the list within
+        # 1400 px; a new kind of record adds its link here, not a column.
+        messages = reverse("admin:bus_message_changelist")
+        calls = reverse("admin:bus_callrecord_changelist")
+        links = [
+            (f"{calls}?agent__id__exact={obj.pk}", "calls"),
+            (f"{messages}?agent__id__exact={obj.pk}", f"{obj.message_count} messages"),
+        ]
+        return format_html_join(" · ", '<a href="{}">{}</a>', links)
 
     @admin.display(description="allowed tools")
     def allowed(self, obj: AgentToken) -> str:
         return ", ".join(obj.allowed_tools) if obj.allowed_tools else "all"
 
-    @admin.display(description="calls")
-    def calls(self, obj: AgentToken) -> str:
-        url = reverse("admin:bus_callrecord_changelist")
-        return format_html('<a href="{}?agent__id__exact={}">Calls</a>', url, obj.pk)
 
     def save_model(
         self, request: HttpRequest, obj: AgentToken, form: forms.Form, change: bool
@@ -262,7 +159,7 @@ class AgentTokenAdmin(admin.ModelAdmin):
             allowed_tools=list(form.cleaned_data.get("allowed_tools") or ()),
             user=request.user,
         )
-        obj.pk = created.pk
+        obj.pk, obj.token_hash = created.pk, created.token_hash
         # Kept on the request only: rendered once by response_add, never stored.
         request.new_agent_token = raw
 

@@ -1,5 +1,7 @@
-"""System checks for stored configuration overrides that no longer fit the schema."""
+"""System checks: stored overrides that no longer fit the schema, and environment
+variables that look like configuration keys but are none (typos)."""
 
+from django.conf import settings
 from django.core.checks import CheckMessage, Warning, register
 from django.db import DatabaseError
 
@@ -38,4 +40,23 @@ def check_overrides(app_configs: object = None, **kwargs: object) -> list[CheckM
                     id="controlplane.W002",
                 )
             )
+    return problems
+
+
+@register()
+def check_environment_keys(
+    app_configs: object = None, **kwargs: object
+) -> list[CheckMessage]:
+    """Warn about environment variables with a project prefix that name no key."""
+    problems: list[CheckMessage] = []
+    for name, closest in settings.CONTROLPLANE_BASE_CONFIG.unknown:
+        hint = f"Did you mean {closest}?" if closest else "No key is close to it."
+        problems.append(
+            Warning(
+                f"Environment variable {name} is not a configuration key; "
+                "it is ignored.",
+                hint=f"{hint} Every key is listed in .env.example.",
+                id="controlplane.W003",
+            )
+        )
     return problems

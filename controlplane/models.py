@@ -65,6 +65,11 @@ class ConfigChange(models.Model):
         return f"{self.key}: {self.old_value} -> {self.new_value}"
 
 
+# Characters of the SHA-256 shown as a token's identifier: 32 bits tell the
+# tokens of a deployment apart and say nothing about the token.
+TOKEN_ID_CHARS = 8
+
+
 class AgentTokenQuerySet(models.QuerySet):
     """Agent tokens filtered by status."""
 
@@ -74,6 +79,22 @@ class AgentTokenQuerySet(models.QuerySet):
         return self.filter(revoked_at__isnull=True).filter(
             models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now())
         )
+
+    def revoked(self) -> AgentTokenQuerySet:
+        """Return the revoked tokens, whether or not they would have expired."""
+        return self.filter(revoked_at__isnull=False)
+
+    def expired(self) -> AgentTokenQuerySet:
+        """Return the tokens past their expiry that were not revoked."""
+        return self.filter(revoked_at__isnull=True, expires_at__lte=timezone.now())
+
+    def with_status(self, status: str) -> AgentTokenQuerySet:
+        """Return the tokens whose status (AgentToken.Status) is status now."""
+        return {
+            AgentToken.Status.ACTIVE: self.active,
+            AgentToken.Status.REVOKED: self.revoked,
+            AgentToken.Status.EXPIRED: self.expired,
+        }[status]()
 
 
 class AgentToken(models.Model):
@@ -110,6 +131,17 @@ class AgentToken(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def token_id(self) -> str:
+        """Return the token's short identifier: the start of its SHA-256.
+
+        Not a secret (a digest prefix of a 256-bit random token), it tells tokens
+        apart in lists and matches a token in hand to its row:
+        `printf %s "$TOKEN" | sha256sum | cut -c1-8`. It changes with rotation,
+        as the token does.
+        """
+        return self.token_hash[:TOKEN_ID_CHARS]
 
     @property
     def status(self) -> AgentToken.Status:

@@ -13,8 +13,8 @@ from django.utils.html import format_html
 
 from bus.models import CallRecord, Message
 from bus.models.calls import OK
-from controlplane.admin_base import AppendOnlyAdmin
-from controlplane.units import binary_size, zoned_time
+from controlplane.admin_base import ADMIN_CSS, LOCAL_TIME_JS, AppendOnlyAdmin
+from controlplane.units import format_bytes, local_time
 
 # The time-range filter's choices: label and how far back it reaches.
 TIME_RANGES = {
@@ -88,6 +88,10 @@ class CallRecordAdmin(AppendOnlyAdmin):
     date_hierarchy = "created_at"
     list_per_page = 50
     change_list_template = "admin/bus/callrecord/change_list.html"
+
+    class Media:
+        js = [LOCAL_TIME_JS]
+        css = {"all": [ADMIN_CSS]}
     fieldsets = [
         (
             "Call",
@@ -139,9 +143,7 @@ class CallRecordAdmin(AppendOnlyAdmin):
 
     @admin.display(description="answered", ordering="created_at")
     def answered(self, obj: CallRecord) -> str:
-        # Date above time: the column stays narrow enough for 1400 px.
-        day, _, rest = zoned_time(obj.created_at).partition(" ")
-        return format_html('<span class="call-day">{}</span> {}', day, rest)
+        return local_time(obj.created_at)
 
     @admin.display(description="tool", ordering="tool_name")
     def tool(self, obj: CallRecord) -> str:
@@ -172,7 +174,7 @@ class CallRecordAdmin(AppendOnlyAdmin):
 
     @admin.display(description="size", ordering="result_bytes")
     def size(self, obj: CallRecord) -> str:
-        return binary_size(obj.result_bytes)
+        return format_bytes(obj.result_bytes)
 
     @admin.display(description="request id", ordering="request_id")
     def request(self, obj: CallRecord) -> str:

@@ -87,3 +87,22 @@ def _unzstd(data: bytes, expected_size: int) -> bytes:
         return zstandard.ZstdDecompressor().decompress(data)
     except zstandard.ZstdError as exc:
         raise CodecError(f"corrupt zstd stream: {exc}") from exc
+
+
+def decompress_head(data: bytes | bytearray, codec: str, *, limit: int) -> bytes:
+    """Return at most the first limit decompressed bytes; raise CodecError if corrupt.
+
+    For a preview: nothing past limit is inflated, whatever the stream declares,
+    and data may be only the start of a stream (what it holds is decoded).
+    """
+    if codec == NONE:
+        return bytes(data[:limit])
+    try:
+        if codec == GZIP:
+            return zlib.decompressobj(GZIP_WBITS).decompress(data, limit)
+        if codec == ZSTD:
+            reader = zstandard.ZstdDecompressor().stream_reader(bytes(data))
+            return reader.read(limit)
+    except (zlib.error, zstandard.ZstdError) as exc:
+        raise CodecError(f"corrupt {codec} stream: {exc}") from exc
+    raise ValueError(f"unknown codec {codec!r}")

@@ -91,6 +91,15 @@ def read_payload(row: Message) -> bytes | bytearray | None:
     return buffer
 
 
+def read_payload_head(row: Message, length: int) -> bytes | None:
+    """Return the first length stored bytes, or None when the row is gone.
+
+    One substr() slice: with STORAGE EXTERNAL only the TOAST chunks it covers
+    are read, whatever the payload's size.
+    """
+    return _select(_SLICE_SQL, [1, length, row.pk])
+
+
 def _select(sql: str, params: list) -> bytes | None:
     """Return the first column of the first row as bytes (binary on Postgres)."""
     if connection.vendor != "postgresql":

@@ -39,9 +39,11 @@ WITH doomed AS (
 ), gone AS (
     DELETE FROM message_bus AS m USING doomed
     WHERE m.id = doomed.id
-    RETURNING m.compressed_size_bytes, m.expires_at
+    RETURNING m.compressed_size_bytes, m.payload_size_bytes, m.expires_at
 )
-SELECT count(*), coalesce(sum(compressed_size_bytes), 0), max(expires_at) FROM gone
+SELECT count(*), coalesce(sum(compressed_size_bytes), 0),
+       coalesce(sum(payload_size_bytes), 0), max(expires_at)
+FROM gone
 """
 
 
@@ -50,7 +52,9 @@ class PurgeReport:
     """Outcome of one purge run."""
 
     rows: int
+    # Compressed, as stored (what the table frees), and the results' own size.
     bytes: int
+    payload_bytes: int
     batches: int
     seconds: float
     dry_run: bool
@@ -74,24 +78,29 @@ def messages_purge_expired(
     cutoff = timezone.now()
     if dry_run:
         totals = Message.objects.filter(expires_at__lt=cutoff).aggregate(
-            rows=Count("id"), bytes=Sum("compressed_size_bytes")
+            rows=Count("id"),
+            bytes=Sum("compressed_size_bytes"),
+            payload_bytes=Sum("payload_size_bytes"),
         )
         return PurgeReport(
             rows=totals["rows"],
             bytes=totals["bytes"] or 0,
+            payload_bytes=totals["payload_bytes"] or 0,
             batches=0,
             seconds=clock() - started,
             dry_run=True,
             complete=True,
         )
-    rows = freed = batches = 0
+    rows = freed = freed_payload = batches = 0
     complete = False
     after = EARLIEST
     with _purge_lock():
         while True:
             if max_seconds is not None and clock() - started >= max_seconds:
                 break
-            deleted, deleted_bytes, last = _purge_batch(cutoff, after, batch_size)
+            deleted, deleted_bytes, payload_bytes, last = _purge_batch(
+                cutoff, after, batch_size
+            )
             if deleted == 0:
                 complete = True
                 break
@@ -99,12 +108,14 @@ def messages_purge_expired(
             batches += 1
             rows += deleted
             freed += deleted_bytes
+            freed_payload += payload_bytes
             bus_metrics.purged_rows_total.inc(deleted)
             if on_batch is not None:
                 on_batch(batches, deleted, deleted_bytes)
     report = PurgeReport(
         rows=rows,
         bytes=freed,
+        payload_bytes=freed_payload,
         batches=batches,
         seconds=clock() - started,
         dry_run=False,
@@ -117,15 +128,18 @@ def messages_purge_expired(
             detail={
                 "rows": rows,
                 "bytes": freed,
+                "payload_bytes": freed_payload,
                 "batches": batches,
                 "seconds": round(report.seconds, 3),
                 "complete": complete,
             },
         )
     logger.info(
-        "Purged %d expired bus message(s), %d bytes, in %d batch(es)%s",
+        "Purged %d expired bus message(s), %d bytes stored (%d uncompressed), "
+        "in %d batch(es)%s",
         rows,
         freed,
+        freed_payload,
         batches,
         "" if complete else "; stopped at the time limit",
     )
@@ -134,27 +148,31 @@ def messages_purge_expired(
 
 def _purge_batch(
     cutoff: datetime, after: datetime, batch_size: int
-) -> tuple[int, int, datetime]:
+) -> tuple[int, int, int, datetime]:
     """Delete up to batch_size rows expiring in [after, cutoff), oldest first.
 
-    Returns the rows and bytes deleted and the newest expires_at among them.
+    Returns the rows deleted, their stored (compressed) and uncompressed bytes,
+    and the newest expires_at among them.
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(_PURGE_BATCH_SQL, [after, cutoff, batch_size])
-            deleted, freed, last = cursor.fetchone()
-        return deleted, int(freed), last
+            deleted, freed, payload, last = cursor.fetchone()
+        return deleted, int(freed), int(payload), last
     with transaction.atomic():
         batch = list(
             Message.objects.filter(expires_at__gte=after, expires_at__lt=cutoff)
             .order_by("expires_at")
-            .values_list("id", "compressed_size_bytes", "expires_at")[:batch_size]
+            .values_list(
+                "id", "compressed_size_bytes", "payload_size_bytes", "expires_at"
+            )[:batch_size]
         )
-        Message.objects.filter(pk__in=[pk for pk, _, _ in batch]).delete()
+        Message.objects.filter(pk__in=[pk for pk, _, _, _ in batch]).delete()
     return (
         len(batch),
-        sum(size for _, size, _ in batch),
-        max((expires for _, _, expires in batch), default=after),
+        sum(size for _, size, _, _ in batch),
+        sum(size for _, _, size, _ in batch),
+        max((expires for _, _, _, expires in batch), default=after),
     )
 
 

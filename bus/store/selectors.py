@@ -1,14 +1,24 @@
-"""Read queries of the message bus: the overview page's counts and series."""
+"""Read queries of the message bus: the overview page's counts and series, the
+admin's preview of a stored result and its event trail."""
 
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.db.models import BigIntegerField, Count, Sum
+from django.db.models import BigIntegerField, Count, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 
 from bus.models import BusEvent, Message
+from bus.store import codec, payload_io
+from controlplane.models import AgentToken
+
+logger = logging.getLogger(__name__)
+
+# Read beyond a preview's length: a zstd block (at most 128 KiB) decodes only
+# once it is whole, and a gzip stream's header and first block come first.
+PREVIEW_READ_EXTRA_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -87,7 +97,7 @@ def bus_overview(*, days: int, recent: int) -> BusOverview:
         payload_bytes=sum(stats.payload_bytes for stats in by_compression),
         stored_bytes=sum(stats.stored_bytes for stats in by_compression),
         daily=_daily_stored(now.date(), days),
-        recent_events=list(BusEvent.objects.order_by("-id")[:recent]),
+        recent_events=list(with_links(BusEvent.objects.order_by("-id"))[:recent]),
     )
 
 
@@ -143,4 +153,60 @@ def bus_now() -> BusNow:
         payload_bytes=totals["payload"] or 0,
         stored_bytes=totals["stored"] or 0,
         next_expiry=first["expires_at"] if first else None,
+    )
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The start of a stored result as text, or why it cannot be shown."""
+
+    text: str
+    truncated: bool
+    problem: str = ""
+
+
+def message_preview(*, message: Message, limit: int) -> Preview:
+    """Return the first limit bytes of a message's result, decoded as UTF-8.
+
+    Neither a fetch (no event, no accessed_at) nor a verification: the download
+    and the agents' fetches check the checksum. Only the start of the stored
+    bytes is read, enough for the first compressed block, so a 100 MiB result
+    costs no more than a small one.
+    """
+    stored = payload_io.read_payload_head(message, limit + PREVIEW_READ_EXTRA_BYTES)
+    if stored is None:
+        # Acked or purged while the page was opening: nothing to show, not an error.
+        return Preview(text="", truncated=False, problem="the row is gone")
+    try:
+        head = codec.decompress_head(stored, message.compression_type, limit=limit)
+    except codec.CodecError as exc:
+        logger.warning("Cannot preview bus message %s: %s", message.transaction_id, exc)
+        return Preview(text="", truncated=False, problem=f"corrupt payload: {exc}")
+    # A cut may fall inside a multi-byte character: show it replaced, not fail.
+    return Preview(
+        text=head.decode("utf-8", errors="replace"),
+        truncated=message.payload_size_bytes > len(head),
+    )
+
+
+def message_events(transaction_id: str) -> QuerySet[BusEvent]:
+    """Return a message's events, oldest first, with their agent's token id."""
+    return with_links(BusEvent.objects.filter(transaction_id=transaction_id)).order_by(
+        "id"
+    )
+
+
+def with_links(events: QuerySet[BusEvent]) -> QuerySet[BusEvent]:
+    """Annotate events with message_pk and agent_pk (None when gone) for links."""
+    # Events keep names, not keys (the trail outlives its rows), so the rows they
+    # name are looked up by value, one subquery per column, not one per event.
+    return events.annotate(
+        message_pk=Subquery(
+            Message.objects.filter(transaction_id=OuterRef("transaction_id")).values(
+                "pk"
+            )[:1]
+        ),
+        agent_pk=Subquery(
+            AgentToken.objects.filter(name=OuterRef("agent_name")).values("pk")[:1]
+        ),
     )

@@ -187,11 +187,17 @@ def message_fetch(
             raise ChecksumMismatchError("stored payload does not match its checksum")
     with transaction.atomic():
         Message.objects.filter(pk=row.pk).update(accessed_at=timezone.now())
+        # An operator's download is the operator's act: the event names them and
+        # keeps the agent as the owner, so the agent's trail shows no fetch of its.
         BusEvent.objects.create(
             kind=BusEvent.Kind.FETCHED,
             transaction_id=row.transaction_id,
-            agent_name=_agent_name(row),
-            detail={"by": f"operator {operator}" if operator else "agent"},
+            agent_name="" if operator else _agent_name(row),
+            detail=(
+                {"operator": operator, "owner": _agent_name(row)}
+                if operator
+                else {"by": "agent"}
+            ),
         )
     bus_metrics.fetched_total.inc()
     return FetchedPayload(

@@ -14,7 +14,6 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.shortcuts import render
-from django.template.defaultfilters import filesizeformat
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -22,12 +21,13 @@ from bus.apps import bus_app
 from bus.exceptions import BusError, BusUnavailableError, MessageNotFoundError
 from bus.models import Message
 from bus.protocol import UNAUTHORIZED, error_body, http_status
-from bus.store import selectors, services
+from bus.store import display, selectors, services
 from bus.store.claims import run_in_db_thread
 from controlplane.charts import BarChart, bar_chart
 from controlplane.config import aget_config, get_config
 from controlplane.models import AgentToken
 from controlplane.tokens import agent_token_find
+from controlplane.units import format_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +104,15 @@ def overview(request: HttpRequest) -> HttpResponse:
         **admin.site.each_context(request),
         "title": "Message bus overview",
         "stats": stats,
+        "events": [
+            {
+                "event": event,
+                "transaction": display.event_transaction(event),
+                "actor": display.event_actor(event),
+                "detail": display.event_detail(event),
+            }
+            for event in stats.recent_events
+        ],
         "chart": _daily_chart(stats.daily),
         "breaker": bus_app().claims.breaker_state,
         "config": get_config(),
@@ -136,16 +145,19 @@ def _error(exc: BusError) -> JsonResponse:
 
 
 def _daily_chart(daily: list[selectors.DayStats]) -> BarChart:
-    """Chart the results stored per day, the bytes of each day in its caption."""
-    # Day numbers are unique labels while OVERVIEW_DAYS stays under 28.
+    """Chart the results stored per day, dates in full, the bytes in each caption."""
+    span = f", {daily[0].day:%Y-%m-%d} to {daily[-1].day:%Y-%m-%d}" if daily else ""
+    # "Dec 01" labels are unique while OVERVIEW_DAYS stays under a year.
     return bar_chart(
-        f"Results stored per day (last {len(daily)} days)",
-        [(f"{day.day:%d}", day.stored) for day in daily],
+        f"Results stored per day (last {len(daily)} days{span})",
+        [(f"{day.day:%b %d}", day.stored) for day in daily],
         orientation="vertical",
         colour=BAR_COLOUR,
         captions={
-            f"{day.day:%d}": f"{day.day:%Y-%m-%d}: {day.stored} stored, "
-            f"{filesizeformat(day.payload_bytes)}"
+            f"{day.day:%b %d}": f"{day.day:%Y-%m-%d}: {day.stored} stored, "
+            f"{format_bytes(day.payload_bytes)}"
             for day in daily
         },
+        value_axis="results stored",
+        label_axis="day (UTC)",
     )

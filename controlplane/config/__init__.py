@@ -19,13 +19,21 @@ from controlplane.config.schema import (
     Config,
     Source,
     Spec,
+    area_names,
+    area_of,
     default_of,
     describe_rule,
     overridable_keys,
     setting,
     spec_of,
 )
-from controlplane.config.values import mask_secret, parse_value, render_value
+from controlplane.config.values import (
+    human_value,
+    is_size,
+    mask_secret,
+    parse_value,
+    render_value,
+)
 
 __all__ = [
     "DEFAULT_SECRET_KEY",
@@ -37,11 +45,15 @@ __all__ = [
     "Source",
     "Spec",
     "aget_config",
+    "area_names",
+    "area_of",
     "default_of",
     "describe_rule",
     "effective_values",
     "get_config",
+    "human_value",
     "invalidate",
+    "is_size",
     "mask_secret",
     "overridable_keys",
     "parse_environment",

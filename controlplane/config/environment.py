@@ -7,7 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from controlplane.config.schema import DEFAULT_SECRET_KEY, FIELDS, default_of, spec_of
+from controlplane.config.schema import (
+    DEFAULT_SECRET_KEY,
+    FIELDS,
+    default_of,
+    spec_of,
+    unknown_keys,
+)
 from controlplane.config.values import parse_value
 from controlplane.exceptions import ConfigError
 
@@ -18,6 +24,8 @@ class BaseConfig:
 
     values: Mapping[str, Any]
     from_environment: frozenset[str]
+    # Variables with a project prefix that name no key, each with the closest key.
+    unknown: tuple[tuple[str, str | None], ...] = ()
 
 
 def parse_environment(environ: Mapping[str, str]) -> BaseConfig:
@@ -52,7 +60,11 @@ def parse_environment(environ: Mapping[str, str]) -> BaseConfig:
             )
     if problems:
         raise ConfigError(problems)
-    return BaseConfig(values=values, from_environment=frozenset(seen))
+    return BaseConfig(
+        values=values,
+        from_environment=frozenset(seen),
+        unknown=tuple(unknown_keys(environ)),
+    )
 
 
 def _proxy_problems(entries: tuple[str, ...]) -> list[str]:

@@ -22,11 +22,12 @@ from controlplane.config.schema import (
     Config,
     Source,
     Spec,
+    area_of,
     default_of,
     describe_rule,
     spec_of,
 )
-from controlplane.config.values import parse_value, render_value
+from controlplane.config.values import human_value, parse_value, render_value
 from controlplane.snapshot import RefreshingSnapshot
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,21 @@ class EffectiveValue:
     def default_shown(self) -> str:
         """Return the default rendered with secrets masked."""
         return render_value(self.key, self.default)
+
+    @property
+    def human(self) -> str:
+        """Return a size in binary units (1 MiB) to show beside the raw value."""
+        return human_value(self.key, self.value)
+
+    @property
+    def default_human(self) -> str:
+        """Return the default of a size in binary units, "" for other keys."""
+        return human_value(self.key, self.default)
+
+    @property
+    def area(self) -> str:
+        """Return the area (group of keys) this key belongs to."""
+        return area_of(self.key)
 
 
 @dataclass(frozen=True)

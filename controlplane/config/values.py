@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from controlplane.config.schema import TYPES, describe_rule, format_number, spec_of
+from controlplane.units import format_bytes
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -65,3 +66,13 @@ def mask_secret(key: str, value: str) -> str:
         host = rest.rsplit("@", 1)[-1].split("/", 1)[0]
         return f"{scheme}://***@{host}/***" if "@" in rest else f"{scheme}://{host}/***"
     return "********"
+
+
+def is_size(key: str) -> bool:
+    """Return whether a key's value is a byte count (its name has a BYTES word)."""
+    return TYPES[key] is int and "BYTES" in key.split("_")
+
+
+def human_value(key: str, value: Any) -> str:
+    """Return a size key's value in binary units (1 MiB), "" for any other key."""
+    return format_bytes(value) if is_size(key) else ""

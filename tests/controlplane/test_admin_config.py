@@ -175,3 +175,71 @@ def test_delete__removes_override_and_records_it(admin_client_logged_in):
     admin_client_logged_in.post(url, {"post": "yes"})
     assert config.get_config().WS_COMPAT_TEXT is True
     assert ConfigChange.objects.first().action == ConfigChange.Action.CLEAR
+
+
+def test_changelist__overrides_first_highlighted_then_areas(admin_client_logged_in):
+    _add(admin_client_logged_in, "WS_CALL_TIMEOUT_SECS", "60", reason="slow tools")
+    _add(admin_client_logged_in, "WS_MAX_BUFFERED_BYTES", "2097152")
+    page = admin_client_logged_in.get(LIST_URL).content.decode()
+    overridden = page.index('id="area-overridden-now"')
+    assert (
+        overridden
+        < page.index('id="area-general"')
+        < page.index('id="area-message-bus"')
+    )
+    assert page.index('id="key-WS_CALL_TIMEOUT_SECS"') < page.index('id="area-general"')
+    assert 'class="source-override is-override"' in page
+    assert "slow tools" in page
+    override = ConfigOverride.objects.get(key="WS_CALL_TIMEOUT_SECS")
+    edit = reverse("admin:controlplane_configoverride_change", args=[override.pk])
+    remove = reverse("admin:controlplane_configoverride_delete", args=[override.pk])
+    assert f'<a href="{edit}">Edit</a>' in page
+    assert f'<a href="{remove}">Remove</a>' in page
+    assert '<span class="human">= 2 MiB</span>' in page
+    assert '<span class="human">= 1 MiB</span>' in page  # the bus threshold
+    history = reverse("admin:controlplane_configchange_changelist")
+    assert f"{history}?key=WS_CALL_TIMEOUT_SECS" in page
+
+
+def test_add_form__booleans_and_choices_are_selects(admin_client_logged_in):
+    page = admin_client_logged_in.get(ADD_URL + "?key=FALLBACK_TO_WEBSOCKET")
+    html = page.content.decode()
+    assert '<select name="value"' in html
+    assert '<option value="true" selected>true</option>' in html
+    choices = admin_client_logged_in.get(ADD_URL + "?key=MESSAGE_BUS_COMPRESSION")
+    html = choices.content.decode()
+    assert '<option value="gzip">gzip</option>' in html
+    assert '<option value="zstd" selected>zstd</option>' in html
+    number = admin_client_logged_in.get(ADD_URL + "?key=WS_SESSION_MAX_INFLIGHT")
+    assert '<input type="text" name="value" value="8"' in number.content.decode()
+
+
+def test_add_form__reflects_the_key_given(admin_client_logged_in):
+    """The form for another key has that key's help, default and current value."""
+    first = admin_client_logged_in.get(ADD_URL + "?key=WS_CALL_TIMEOUT_SECS")
+    second = admin_client_logged_in.get(
+        ADD_URL + "?key=MESSAGE_BUS_THRESHOLD_BYTES&reason=bigger"
+    )
+    html = second.content.decode()
+    assert "Timeout of a tool call" in first.content.decode()
+    assert "Timeout of a tool call" not in html
+    assert "Results larger than this" in html
+    assert "Bytes (1 MiB = 1048576)." in html
+    assert 'name="value" value="1048576"' in html
+    assert 'name="reason" value="bigger"' in html
+
+
+def test_history__reason_and_old_new_with_a_link_to_the_key(admin_client_logged_in):
+    _add(admin_client_logged_in, "WS_RESULT_TTL_SECS", "100", reason="r" * 300)
+    history = reverse("admin:controlplane_configchange_changelist")
+    page = admin_client_logged_in.get(history).content.decode()
+    assert "r" * 300 in page
+    assert "<code>(none)</code> → <code>100</code>" in page
+    assert f'<a href="{LIST_URL}#key-WS_RESULT_TTL_SECS">' in page
+
+
+def test_history__sizes_have_binary_units_beside_them(admin_client_logged_in):
+    _add(admin_client_logged_in, "MESSAGE_BUS_THRESHOLD_BYTES", "2097152")
+    history = reverse("admin:controlplane_configchange_changelist")
+    page = admin_client_logged_in.get(history).content.decode()
+    assert "<code>(none)</code> → <code>2097152 (2 MiB)</code>" in page

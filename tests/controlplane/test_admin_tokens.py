@@ -16,6 +16,7 @@ from bus.models import Provider, Tool
 from controlplane.asgi import application
 from controlplane.models import AgentToken
 from controlplane.tokens import agent_token_create, agent_token_revoke, token_hash
+from tests.bus.conftest import result_json, store_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -76,7 +77,9 @@ def test_agent_token_admin__list_shows_each_status(admin_client_logged_in) -> No
     assert page.status_code == 200
     statuses = dict(
         re.findall(
-            r'<a href="[^"]+">([a-z]+)</a></th><td class="field-status">(\w+)<',
+            r'<a href="[^"]+">([a-z]+)</a></th>(?:(?!</tr>).)*?'
+            r'<td class="field-status_shown"><span class="token-status token-\w+">'
+            r"(\w+)<",
             page.text,
         )
     )
@@ -99,3 +102,60 @@ async def test_agent_token_admin__revoked_token_fails_hello(
     assert ack == {"op": "hello_ack", "ok": False, "error": "unauthorized"}
     assert (await refused.receive_output())["code"] == UNAUTHORIZED_CLOSE_CODE
     await refused.disconnect()
+
+
+def test_agent_token_admin__status_filter(admin_client_logged_in) -> None:
+    agent_token_create(name="fresh")
+    agent_token_create(name="old", expires_at=timezone.now() - timedelta(minutes=1))
+    revoked, _ = agent_token_create(name="gone")
+    agent_token_revoke(agent=revoked)
+    shown = {}
+    for status in ("active", "revoked", "expired"):
+        page = admin_client_logged_in.get(f"{LIST_URL}?status={status}").text
+        shown[status] = {
+            name for name in ("fresh", "old", "gone") if f">{name}</a></th>" in page
+        }
+    assert shown == {"active": {"fresh"}, "revoked": {"gone"}, "expired": {"old"}}
+
+
+def test_agent_token_admin__identifier_at_creation_in_list_and_search(
+    admin_client_logged_in,
+) -> None:
+    raw = _create_token(admin_client_logged_in, "first")
+    created = admin_client_logged_in.post(ADD_URL, {"name": "second"}).text
+    first = AgentToken.objects.get(name="first")
+    second = AgentToken.objects.get(name="second")
+    assert first.token_id == token_hash(raw)[:8] != second.token_id
+    assert f'<code id="token-id">{second.token_id}</code>' in created
+    listing = admin_client_logged_in.get(LIST_URL).text
+    assert first.token_id in listing and second.token_id in listing
+    found = admin_client_logged_in.get(f"{LIST_URL}?q={first.token_id}").text
+    assert ">first</a></th>" in found and ">second</a></th>" not in found
+
+
+def test_agent_token_admin__add_form_has_no_empty_read_only_fields(
+    admin_client_logged_in,
+) -> None:
+    page = admin_client_logged_in.get(ADD_URL).text
+    for field in ("created_at", "created_by", "last_used_at", "revoked_at"):
+        assert f"field-{field}" not in page
+    assert 'name="name"' in page
+    row = agent_token_create(name="later")[0]
+    change = admin_client_logged_in.get(
+        reverse("admin:controlplane_agenttoken_change", args=[row.pk])
+    ).text
+    assert "field-created_at" in change and row.token_id in change
+
+
+def test_agent_token_admin__links_the_agents_bus_messages(
+    admin_client_logged_in,
+) -> None:
+    row = agent_token_create(name="busy")[0]
+    agent_token_create(name="idle")
+    store_message(row, result_json(5000))
+    store_message(row, result_json(5000))
+    listing = admin_client_logged_in.get(LIST_URL).text
+    url = reverse("admin:bus_message_changelist") + f"?agent__id__exact={row.pk}"
+    assert f'<a href="{url}">2 messages</a>' in listing
+    messages = admin_client_logged_in.get(url)
+    assert messages.status_code == 200 and "2 messages" in messages.text

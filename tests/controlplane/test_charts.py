@@ -203,3 +203,31 @@ def test_column_chart__refuses_a_part_larger_than_its_column():
 def test_column_chart__empty_series_has_an_axis():
     chart = charts.column_chart("none", [], y_title="y", x_title="x")
     assert chart.columns == [] and [t.label for t in chart.y_ticks] == ["0", "1"]
+
+
+def test_bar_chart__vertical_axes_have_a_scale_and_titles() -> None:
+    """Ticks at 0, the middle and the top, left of every column, titles drawn."""
+    chart = bar_chart(
+        "Per day",
+        [("Nov 30", 8), ("Dec 01", 3)],
+        orientation="vertical",
+        value_axis="results",
+        label_axis="day",
+    )
+    assert [tick.value for tick in chart.ticks] == [0, 4, 8]
+    assert chart.ticks[0].y == chart.baseline
+    assert chart.ticks[-1].y == chart.bars[0].y
+    assert all(bar.x > chart.plot_left for bar in chart.bars)
+    assert chart.bars[-1].x + chart.bars[-1].width <= chart.width
+    assert chart.baseline < chart.bars[0].label_y < chart.label_axis_y <= chart.height
+    html = render_to_string("charts/bar_chart.html", {"chart": chart})
+    assert html.count('class="tick"') == 3
+    assert ">results</text>" in html and ">day</text>" in html
+    assert ">Dec 01</text>" in html
+
+
+def test_bar_chart__axes_only_on_vertical_charts() -> None:
+    with pytest.raises(ValueError, match="vertical"):
+        bar_chart("Rows", ITEMS, value_axis="count")
+    plain = bar_chart("Per day", ITEMS, orientation="vertical")
+    assert plain.ticks == () and not plain.has_axes

@@ -1,22 +1,26 @@
 """Sizes in binary units and times with their zone, as the admin pages write them."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
-from django.test import override_settings
-
-from controlplane.units import binary_size, zoned_time
+from controlplane.units import FULL, format_bytes, local_time
 
 
-def test_binary_size__uses_binary_prefixes():
-    assert binary_size(0) == "0 B"
-    assert binary_size(1023) == "1023 B"
-    assert binary_size(1536) == "1.5 KiB"
-    assert binary_size(3 * 1024 * 1024) == "3.0 MiB"
-    assert binary_size(5 * 1024**4) == "5.0 TiB"
+def test_format_bytes__uses_binary_prefixes():
+    assert format_bytes(0) == "0 B"
+    assert format_bytes(1023) == "1023 B"
+    assert format_bytes(1024) == "1 KiB"
+    assert format_bytes(1536) == "1.5 KiB"
+    assert format_bytes(3 * 1024 * 1024) == "3 MiB"
+    assert format_bytes(5 * 1024**4) == "5 TiB"
 
 
-@override_settings(TIME_ZONE="Europe/Paris")
-def test_zoned_time__shows_the_zone_of_the_current_time_zone():
-    moment = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
-    assert zoned_time(moment) == "2026-12-01 16:00:00 CET"
-    assert zoned_time(None) == ""
+def test_local_time__is_utc_with_its_zone_until_the_browser_rewrites_it():
+    paris = timezone(timedelta(hours=1))
+    moment = datetime(2026, 12, 1, 16, 0, tzinfo=paris)
+    shown = str(local_time(moment, FULL))
+    assert 'datetime="2026-12-01T15:00:00+00:00"' in shown
+    assert ">2026-12-01 15:00:00 UTC</time>" in shown
+    assert local_time(None) == "-"
+    assert str(local_time(datetime(2026, 1, 2, 3, 4, tzinfo=UTC))).endswith(
+        ">Jan 02, 03:04 UTC</time>"
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from argparse import ArgumentParser
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from audit import selectors
 from audit.analysis import Family, ScanOptions, Severity
@@ -13,6 +13,7 @@ from audit.constants import PROGRESS_MIN_FILES, PROGRESS_STEP_PERCENT
 from audit.exceptions import AuditPathError
 from audit.models import AuditRun, TriageStatus
 from audit.services import audit_run_execute
+from controlplane.management.base import EXIT_CODES, DocumentedCommand
 
 KINDS = {
     "silent-failures": frozenset({Family.SILENT_FAILURE}),
@@ -22,8 +23,17 @@ KINDS = {
 FORMATS = ["text", "json", "sarif", "markdown"]
 
 
-class Command(BaseCommand):
+class Command(DocumentedCommand):
     """Scan Python files for silent failures and hard-coded configuration."""
+
+    example = (
+        "python manage.py audit controlplane bus audit --fail-on high "
+        "--format sarif --output audit.sarif"
+    )
+    exit_codes = {
+        **EXIT_CODES,
+        1: "findings at or above --fail-on (the report is still written)",
+    }
 
     help = (
         "Scan Python files for silent failures and hard-coded configuration, store "

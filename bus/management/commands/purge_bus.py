@@ -1,11 +1,12 @@
 """Delete expired message bus rows in batches (run it from cron)."""
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError
-from django.template.defaultfilters import filesizeformat
 
 from bus.exceptions import PurgeLockedError
-from bus.store.purge import messages_purge_expired
+from bus.store.purge import PurgeReport, messages_purge_expired
+from controlplane.management.base import EXIT_CODES, DocumentedCommand
+from controlplane.units import format_bytes
 
 DEFAULT_BATCH_SIZE = 5000
 MAX_BATCH_SIZE = 100_000
@@ -25,8 +26,13 @@ def _positive_float(raw: str) -> float:
     return value
 
 
-class Command(BaseCommand):
+class Command(DocumentedCommand):
     help = "Delete expired message bus rows in batches and print rows and bytes freed."
+    example = "python manage.py purge_bus --max-seconds 600 --batch-size 5000"
+    exit_codes = {
+        **EXIT_CODES,
+        1: "the purge failed: database error, or another purge is running",
+    }
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -54,7 +60,8 @@ class Command(BaseCommand):
         def progress(batch: int, rows: int, freed: int) -> None:
             if verbosity >= 2:
                 self.stdout.write(
-                    f"batch {batch}: deleted {rows} rows, {filesizeformat(freed)}"
+                    f"batch {batch}: deleted {rows} rows, "
+                    f"{format_bytes(freed)} compressed as stored"
                 )
 
         try:
@@ -72,13 +79,19 @@ class Command(BaseCommand):
             return
         if report.dry_run:
             self.stdout.write(
-                f"would delete {report.rows} expired rows, "
-                f"{filesizeformat(report.bytes)} ({report.bytes} bytes)"
+                f"would delete {report.rows} expired rows: {_sizes(report)}"
             )
             return
         tail = "" if report.complete else "; stopped at --max-seconds, more remain"
         self.stdout.write(
-            f"deleted {report.rows} expired rows, {filesizeformat(report.bytes)} "
-            f"({report.bytes} bytes) in {report.batches} batches, "
-            f"{report.seconds:.1f} s{tail}"
+            f"deleted {report.rows} expired rows: {_sizes(report)}, "
+            f"in {report.batches} batches, {report.seconds:.1f} s{tail}"
         )
+
+
+def _sizes(report: PurgeReport) -> str:
+    """Say which bytes are which: the table frees the compressed ones."""
+    return (
+        f"{format_bytes(report.bytes)} compressed as stored ({report.bytes} bytes), "
+        f"{format_bytes(report.payload_bytes)} of results uncompressed"
+    )

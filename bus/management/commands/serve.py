@@ -2,19 +2,27 @@
 
 import argparse
 import os
+import socket
 import sys
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from controlplane.config import get_config
+from controlplane.management.base import EXIT_CODES, DocumentedCommand
 
 SERVERS = ("daphne", "uvicorn")
 
 
-class Command(BaseCommand):
+class Command(DocumentedCommand):
     help = "Serve HTTP and WebSocket (daphne or uvicorn) until SIGTERM, then drain."
+    example = "python manage.py serve --bind 0.0.0.0 --port 8000 --workers 4"
+    exit_codes = {
+        0: "stopped by SIGTERM or Ctrl-C after draining",
+        1: "could not listen (port busy, another serve running) or a worker failed",
+        2: EXIT_CODES[2],
+    }
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -45,7 +53,7 @@ class Command(BaseCommand):
         parser.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
 
     def handle(self, *args: object, **options: object) -> None:
-        from bus.gateway import serving
+        from bus.gateway import serving, supervisor
 
         host, port = str(options["bind"]), int(options["port"])
         workers = int(options["workers"])
@@ -54,16 +62,25 @@ class Command(BaseCommand):
         pid_path = Path(settings.DATA_DIR) / (
             str(options["pid_file"]) or f"run/serve-{port}.pid"
         )
-        self.stdout.write(
+        announcement = (
             f"serving on http://{host}:{port}/ (websocket ws://{host}:{port}/ws/) "
             f"with {options['server']}, pid file {pid_path}"
             + (f", {workers} workers" if workers > 1 else "")
         )
         try:
+            # Nothing is announced before the port is known to be ours: the PID
+            # file, then the port itself (bound for the workers, or probed).
             with serving.pid_file(pid_path):
                 if workers > 1:
-                    code = self._supervise(host, port, workers, pid_path, options)
+                    listener = supervisor.bind(host, port)
+                    self.stdout.write(announcement)
+                    code = self._supervise(
+                        listener, host, port, workers, pid_path, options
+                    )
                 else:
+                    if options["listen_fd"] is None:
+                        supervisor.bind(host, port).close()
+                    self.stdout.write(announcement)
                     self._serve(host, port, options)
                     code = 0
         except serving.AlreadyRunningError as exc:
@@ -92,6 +109,7 @@ class Command(BaseCommand):
 
     def _supervise(
         self,
+        listener: socket.socket,
         host: str,
         port: int,
         workers: int,
@@ -101,7 +119,6 @@ class Command(BaseCommand):
         from bus.gateway import supervisor
         from bus.gateway.worker import worker_path
 
-        listener = supervisor.bind(host, port)
         config = get_config()
         specs = []
         for index in range(1, workers + 1):
@@ -127,6 +144,9 @@ class Command(BaseCommand):
                 worker_path(str(pid_path), index=index, count=workers),
                 "--listen-fd",
                 str(listener.fileno()),
+                # The parent ran the system checks (and printed their warnings,
+                # such as a misspelt key) once for all its workers.
+                "--skip-checks",
             ]
             # The worker reads its own files' paths from its environment, like
             # every configuration key (neither path is overridable).

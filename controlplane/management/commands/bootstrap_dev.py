@@ -3,18 +3,20 @@
 import secrets
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
+from controlplane.management.base import DocumentedCommand
 from controlplane.models import AgentToken
 from controlplane.tokens import agent_token_create
 
 DEV_AGENT = "dev-agent"
 
 
-class Command(BaseCommand):
+class Command(DocumentedCommand):
     help = (
         "Create the dev admin user and agent token if missing, printing secrets once."
     )
+    example = "python manage.py bootstrap_dev --port 8000"
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--username", default="admin", help="Admin user name.")

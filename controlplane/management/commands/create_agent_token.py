@@ -2,15 +2,21 @@
 
 from datetime import timedelta
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
 from controlplane.exceptions import DuplicateAgentError
+from controlplane.management.base import EXIT_CODES, DocumentedCommand
 from controlplane.tokens import agent_token_create
 
 
-class Command(BaseCommand):
+class Command(DocumentedCommand):
     help = "Create an agent token and print it as the last line of output."
+    example = (
+        "python manage.py create_agent_token ci-runner --expires-in-days 30 "
+        "--allow-tool echo"
+    )
+    exit_codes = {**EXIT_CODES, 1: "an agent with that name exists"}
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name", help="Unique agent name.")

@@ -167,6 +167,22 @@ def test_serve__second_instance_on_the_port_is_refused(server) -> None:
     )
     assert second.returncode == 1
     assert b"another server" in second.stderr
+    assert b"serving on" not in second.stdout
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve__busy_port_is_refused_before_announcing(tmp_path, workers: int) -> None:
+    """A port held by anything else (no PID file of ours) stops serve silently."""
+    with socket.create_server(("127.0.0.1", 0)) as holder:
+        port = holder.getsockname()[1]
+        second = Server(tmp_path, port, workers=workers)
+        done = subprocess.run(
+            second.command(), cwd=ROOT, env=second.env, capture_output=True, timeout=30
+        )
+    assert done.returncode == 1
+    assert b"serving on" not in done.stdout
+    assert f"cannot listen: 127.0.0.1:{port}".encode() in done.stderr
+    assert not second.pid_file.exists()
 
 
 def test_serve__stale_pid_file_is_replaced(tmp_path, builtin_tools) -> None:

@@ -7,6 +7,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bus.models import BusEvent, Message
+from bus.store import services
+from controlplane.config import get_config
 from tests.bus.conftest import result_json, store_message
 
 MIB = 1024 * 1024
@@ -26,9 +28,9 @@ def test_message_admin__lists_with_human_sizes_and_ratio(
     page = response.content.decode()
     assert response.status_code == 200
     assert message.transaction_id in page
-    assert "2.0\xa0MB" in page
+    assert "2 MiB" in page
     ratio = message.compressed_size_bytes / message.payload_size_bytes
-    assert f"{ratio:.2f}" in page
+    assert f"zstd {ratio:.0%}" in page
     assert "Circuit breaker: <strong>closed</strong>" in page
     assert reverse("bus:overview") in page
 
@@ -118,3 +120,70 @@ def test_message_admin__needs_staff(client, producer) -> None:
     store(producer, 5000)
     response = client.get(reverse("admin:bus_message_changelist"))
     assert response.status_code == 302
+
+
+@pytest.mark.django_db
+def test_message_admin__expired_is_a_red_badge_never_a_tick(
+    admin_client_logged_in, producer
+) -> None:
+    live = store(producer, 5000)
+    old = store(producer, 5000)
+    Message.objects.filter(pk=old.pk).update(
+        expires_at=timezone.now() - timedelta(hours=1)
+    )
+    page = admin_client_logged_in.get(reverse("admin:bus_message_changelist"))
+    html = page.content.decode()
+    assert html.count('<span class="bus-state bus-expired">expired</span>') == 1
+    assert '<span class="bus-state">complete</span>' in html
+    assert "icon-yes.svg" not in html and "icon-no.svg" not in html
+    token = reverse("admin:controlplane_agenttoken_change", args=[producer.pk])
+    assert f'<a href="{token}">{producer.name}</a>' in html
+    assert f'title="{live.transaction_id}"' in html
+    assert 'class="local-time"' in html and " UTC</time>" in html
+
+
+@pytest.mark.django_db
+def test_message_admin__detail_shows_request_id_preview_and_events(
+    admin_client_logged_in, producer, staff_user
+) -> None:
+    message = store(producer, 3 * MIB)
+    Message.objects.filter(pk=message.pk).update(metadata={"request_id": "r-visible"})
+    services.message_fetch(
+        transaction_id=message.transaction_id,
+        agent_id=None,
+        config=get_config(),
+        operator=staff_user.username,
+    )
+    url = reverse("admin:bus_message_change", args=[message.pk])
+    html = admin_client_logged_in.get(url).content.decode()
+    assert "r-visible" in html
+    assert '<pre class="bus-preview">{&quot;outputs&quot;: [{&quot;type&quot;' in html
+    assert "First 4 KiB of 3 MiB." in html
+    assert "<dt>size</dt><dd>3 MiB</dd>" in html
+    assert f"operator <strong>{staff_user.username}</strong>" in html
+    assert f"<dt>owner</dt><dd>{producer.name}</dd>" in html
+    trail = reverse("admin:bus_busevent_changelist") + f"?q={message.transaction_id}"
+    assert trail in html
+
+
+@pytest.mark.django_db
+def test_bus_event_admin__fields_and_links_to_message_and_agent(
+    admin_client_logged_in, producer
+) -> None:
+    message = store(producer, 2 * MIB)
+    BusEvent.objects.create(kind=BusEvent.Kind.ACKED, transaction_id="txn_" + "0" * 32)
+    html = admin_client_logged_in.get(
+        reverse("admin:bus_busevent_changelist")
+    ).content.decode()
+    to_message = reverse("admin:bus_message_change", args=[message.pk])
+    to_agent = reverse("admin:controlplane_agenttoken_change", args=[producer.pk])
+    short = message.transaction_id[:10]
+    assert (
+        f'<a href="{to_message}"><code title="{message.transaction_id}">{short}…</code>'
+        in html
+    )
+    assert f'<a href="{to_agent}">{producer.name}</a>' in html
+    assert '<span title="purged or acked"><code title="txn_' in html
+    assert "<dt>compression</dt><dd>zstd</dd>" in html
+    assert "<dt>size</dt><dd>2 MiB</dd>" in html
+    assert "{&#x27;" not in html

@@ -68,3 +68,25 @@ def test_codec__truncated_stream_raises(name: str) -> None:
 def test_codec__unknown_codec_raises() -> None:
     with pytest.raises(ValueError, match="unknown codec"):
         codec.compress(b"x", "brotli")
+
+
+@pytest.mark.parametrize("name", codec.CODECS)
+def test_decompress_head__returns_only_the_first_bytes(name: str) -> None:
+    data = b"0123456789" * 100_000
+    head = codec.decompress_head(codec.compress(data, name), name, limit=4096)
+    assert head == data[:4096]
+
+
+@pytest.mark.parametrize("name", [codec.GZIP, codec.ZSTD])
+def test_decompress_head__corrupt_stream_is_a_codec_error(name: str) -> None:
+    with pytest.raises(codec.CodecError):
+        codec.decompress_head(b"not compressed at all", name, limit=100)
+
+
+@pytest.mark.parametrize("name", codec.CODECS)
+def test_decompress_head__decodes_the_start_of_a_cut_stream(name: str) -> None:
+    """A preview reads only the first stored bytes of a large result."""
+    data = result_json(8 * MIB)
+    packed = codec.compress(data, name)
+    head = codec.decompress_head(packed[: 300 * 1024], name, limit=4096)
+    assert head == data[:4096]

@@ -51,10 +51,12 @@ def test_purge_bus__deletes_expired_only_and_reports() -> None:
 
     output = purge()
 
-    assert "deleted 7 expired rows" in output and "(700 bytes)" in output
+    assert "deleted 7 expired rows: 700 B compressed as stored (700 bytes)" in output
+    assert "2.7 KiB of results uncompressed" in output
     assert set(Message.objects.values_list("pk", flat=True)) == {m.pk for m in live}
     event = BusEvent.objects.get(kind=BusEvent.Kind.PURGED)
     assert event.detail["rows"] == 7 and event.detail["bytes"] == 700
+    assert event.detail["payload_bytes"] == 2800
     assert event.detail["complete"] is True
 
 
@@ -65,7 +67,10 @@ def test_purge_bus__dry_run_deletes_nothing() -> None:
 
     output = purge("--dry-run")
 
-    assert output.strip() == "would delete 5 expired rows, 500\xa0bytes (500 bytes)"
+    assert output.strip() == (
+        "would delete 5 expired rows: 500 B compressed as stored (500 bytes), "
+        "2 KiB of results uncompressed"
+    )
     assert Message.objects.count() == 7
     assert not BusEvent.objects.exists()
 

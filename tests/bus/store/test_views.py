@@ -9,7 +9,7 @@ from django.test import AsyncClient
 from django.utils import timezone
 
 from bus.apps import bus_app
-from bus.models import Message
+from bus.models import BusEvent, Message
 from controlplane.tokens import agent_token_revoke
 from tests.bus.conftest import (
     fail_times,
@@ -137,7 +137,7 @@ def test_overview__staff_sees_counts_chart_and_breaker(
     page = response.content.decode()
     assert "<svg" in page and "<rect" in page
     assert "Circuit breaker" in page and "closed" in page
-    assert "zstd" in page and "2.0\xa0MB" in page
+    assert "zstd" in page and "2 MiB" in page
 
 
 def test_overview__needs_staff(client) -> None:
@@ -157,6 +157,9 @@ async def test_admin_download__operator_gets_the_payload(producer, staff_user) -
     assert response.status_code == 200
     assert response["Content-Disposition"] == f'attachment; filename="{txn}.json"'
     assert await body(response) == data
+    event = await BusEvent.objects.aget(kind=BusEvent.Kind.FETCHED)
+    assert event.agent_name == ""
+    assert event.detail == {"operator": staff_user.username, "owner": producer.name}
 
 
 async def test_admin_download__anonymous_is_sent_to_login(producer) -> None:

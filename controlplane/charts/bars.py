@@ -45,6 +45,15 @@ VERTICAL_VALUE_RISE = 3
 VERTICAL_FONT_SIZE = 10
 VERTICAL_LABEL_CHARS = 8
 
+# Vertical charts with axes (value_axis / label_axis given): a scale of ticks
+# left of the columns, with the value axis's title turned beside it, and the
+# label axis's title under the labels.
+AXIS_SCALE_WIDTH = 48
+AXIS_TITLE_HEIGHT = 16
+AXIS_TICK_LENGTH = 4
+# The title of the value axis sits this far from the left edge (turned 90°).
+AXIS_TITLE_INSET = 10
+
 
 @dataclass(frozen=True)
 class Bar:
@@ -66,6 +75,14 @@ class Bar:
 
 
 @dataclass(frozen=True)
+class Tick:
+    """One mark of a value scale: its value and the height it sits at."""
+
+    value: int
+    y: float
+
+
+@dataclass(frozen=True)
 class BarChart:
     """A bar chart ready to draw as SVG.
 
@@ -84,6 +101,47 @@ class BarChart:
     baseline: float
     font_size: int
     label_chars: int
+    # Axes, vertical charts only: empty titles and no ticks draw none.
+    value_axis: str = ""
+    label_axis: str = ""
+    ticks: tuple[Tick, ...] = ()
+    plot_left: float = 0
+    plot_top: float = 0
+
+    @property
+    def has_axes(self) -> bool:
+        """Return True when the chart draws a value scale and axis titles."""
+        return bool(self.ticks)
+
+    @property
+    def tick_text_x(self) -> float:
+        """Return where the tick values end, just left of the tick marks."""
+        return _round(self.plot_left - AXIS_TICK_LENGTH - VERTICAL_VALUE_RISE)
+
+    @property
+    def tick_start_x(self) -> float:
+        """Return where the tick marks start, left of the value axis."""
+        return _round(self.plot_left - AXIS_TICK_LENGTH)
+
+    @property
+    def value_axis_x(self) -> float:
+        """Return the x of the value axis title (turned 90°, beside the scale)."""
+        return AXIS_TITLE_INSET
+
+    @property
+    def value_axis_y(self) -> float:
+        """Return the y of the value axis title, centred beside the plot."""
+        return _round((self.plot_top + self.baseline) / 2)
+
+    @property
+    def label_axis_x(self) -> float:
+        """Return the x of the label axis title, centred under the columns."""
+        return _round((self.plot_left + self.width) / 2)
+
+    @property
+    def label_axis_y(self) -> float:
+        """Return the baseline of the label axis title, at the bottom edge."""
+        return _round(self.height - VERTICAL_LABEL_DESCENT)
 
     @property
     def is_vertical(self) -> bool:
@@ -112,14 +170,18 @@ def bar_chart(
     colour: str = DEFAULT_COLOUR,
     width: float | None = None,
     height: float | None = None,
+    value_axis: str = "",
+    label_axis: str = "",
 ) -> BarChart:
     """Lay out (label, value) pairs as bars scaled to the largest value.
 
     colours, links and captions are looked up by label; a caption is the bar's
     tooltip and defaults to "label: value". width and height override the size of
     the whole chart (the rows of a horizontal chart then share its height).
-    Raise ValueError for an unknown orientation, a negative value or a size too
-    small to hold the bars.
+    value_axis and label_axis title the axes of a vertical chart, which then
+    gets a scale (0, the middle and the largest value) left of its columns.
+    Raise ValueError for an unknown orientation, a negative value, axes on a
+    horizontal chart or a size too small to hold the bars.
     """
     if orientation not in ORIENTATIONS:
         raise ValueError(f"orientation must be one of {ORIENTATIONS}: {orientation!r}")
@@ -127,7 +189,9 @@ def bar_chart(
         raise ValueError(f"chart {title!r} has a negative value")
     style = _Style(colours or {}, links or {}, captions or {}, colour)
     if orientation == VERTICAL:
-        return _vertical(title, items, style, width, height)
+        return _vertical(title, items, style, width, height, value_axis, label_axis)
+    if value_axis or label_axis:
+        raise ValueError(f"chart {title!r}: axes are drawn on vertical charts only")
     return _horizontal(title, items, style, width, height)
 
 
@@ -239,24 +303,30 @@ def _vertical(
     style: _Style,
     width: float | None,
     height: float | None,
+    value_axis: str = "",
+    label_axis: str = "",
 ) -> BarChart:
     """Lay out one column per item across the width, bars growing up."""
+    axes = bool(value_axis or label_axis)
     if width is None:
-        width = VERTICAL_WIDTH
+        width = VERTICAL_WIDTH + (AXIS_SCALE_WIDTH if axes else 0)
     if height is None:
         height = VERTICAL_VALUE_HEIGHT + VERTICAL_PLOT_HEIGHT + VERTICAL_LABEL_HEIGHT
-    plot_height = height - VERTICAL_VALUE_HEIGHT - VERTICAL_LABEL_HEIGHT
-    if width <= 0 or plot_height <= 0:
+        height += AXIS_TITLE_HEIGHT if axes else 0
+    plot_left = AXIS_SCALE_WIDTH if axes else 0
+    below = VERTICAL_LABEL_HEIGHT + (AXIS_TITLE_HEIGHT if axes else 0)
+    plot_height = height - VERTICAL_VALUE_HEIGHT - below
+    if width <= plot_left or plot_height <= 0:
         raise ValueError(f"chart {title!r} is too small: {width}x{height}")
     baseline = VERTICAL_VALUE_HEIGHT + plot_height
-    slot = width / max(len(items), 1)
+    slot = (width - plot_left) / max(len(items), 1)
     bar_thickness = slot * VERTICAL_BAR_SHARE
     largest = max((value for _, value in items), default=0)
     bars = []
     for index, (label, value) in enumerate(items):
         length = plot_height * _share(value, largest)
         top = baseline - length
-        centre = index * slot + slot / 2
+        centre = plot_left + index * slot + slot / 2
         bars.append(
             style.bar(
                 label,
@@ -268,9 +338,17 @@ def _vertical(
                 text_x=centre,
                 text_y=top - VERTICAL_VALUE_RISE,
                 label_x=centre,
-                label_y=height - VERTICAL_LABEL_DESCENT,
+                label_y=baseline + VERTICAL_LABEL_HEIGHT - VERTICAL_LABEL_DESCENT,
             )
         )
+    ticks = (
+        tuple(
+            Tick(value=value, y=_round(baseline - plot_height * _share(value, largest)))
+            for value in sorted({0, largest // 2, largest})
+        )
+        if axes
+        else ()
+    )
     return BarChart(
         title=title,
         orientation=VERTICAL,
@@ -282,157 +360,9 @@ def _vertical(
         baseline=_round(baseline),
         font_size=VERTICAL_FONT_SIZE,
         label_chars=VERTICAL_LABEL_CHARS,
-    )
-
-
-# Column charts with axes: a series over time (calls per minute), each column
-# with an optional highlighted part drawn at its foot (the errors among them).
-COLUMN_CHART_WIDTH = 720
-COLUMN_CHART_HEIGHT = 200
-# Room for the y axis's tick labels and title, and for the x labels below.
-COLUMN_AXIS_LEFT = 48
-COLUMN_AXIS_BOTTOM = 34
-COLUMN_TOP_PAD = 10
-COLUMN_RIGHT_PAD = 8
-COLUMN_FONT_SIZE = 10
-# The y axis gets about this many steps, each 1, 2 or 5 times a power of ten.
-COLUMN_Y_STEPS = 4
-NICE_STEPS = (1, 2, 5)
-
-
-@dataclass(frozen=True)
-class Tick:
-    """One axis tick: its text and where it is drawn."""
-
-    label: str
-    x: float
-    y: float
-
-
-@dataclass(frozen=True)
-class Column:
-    """One column: its value, the highlighted part of it, and their rectangles."""
-
-    label: str
-    value: int
-    part: int
-    x: float
-    y: float
-    width: float
-    height: float
-    part_y: float
-    part_height: float
-    caption: str
-
-
-@dataclass(frozen=True)
-class ColumnChart:
-    """A column chart with a y axis of round steps and labels under the x axis."""
-
-    title: str
-    columns: list[Column]
-    width: float
-    height: float
-    plot_left: float
-    plot_right: float
-    plot_top: float
-    plot_bottom: float
-    y_ticks: list[Tick]
-    x_ticks: list[Tick]
-    y_title: str
-    x_title: str
-    colour: str
-    part_colour: str
-    font_size: int
-
-
-def nice_step(largest: int, steps: int = COLUMN_Y_STEPS) -> int:
-    """Return a round step (1, 2, 5, 10, 20, ...) that covers largest in ~steps."""
-    target = max(largest, 1) / steps
-    magnitude = 1
-    while True:
-        for factor in NICE_STEPS:
-            if factor * magnitude >= target:
-                return factor * magnitude
-        magnitude *= 10
-
-
-def column_chart(
-    title: str,
-    items: Sequence[tuple[str, int, int]],
-    *,
-    y_title: str,
-    x_title: str,
-    captions: Sequence[str] | None = None,
-    label_every: int = 1,
-    colour: str = DEFAULT_COLOUR,
-    part_colour: str = "#ba2121",
-    width: float = COLUMN_CHART_WIDTH,
-    height: float = COLUMN_CHART_HEIGHT,
-) -> ColumnChart:
-    """Lay out (label, value, part) columns over a y axis from 0 to a round top.
-
-    Every label_every-th label is written under the x axis; captions (one per
-    item, default "label: value") are the columns' tooltips. Raise ValueError
-    for a negative value, a part larger than its value, or a size too small.
-    """
-    if any(value < 0 or not 0 <= part <= value for _, value, part in items):
-        raise ValueError(f"chart {title!r} has a negative value or part")
-    plot_left, plot_top = COLUMN_AXIS_LEFT, COLUMN_TOP_PAD
-    plot_right, plot_bottom = width - COLUMN_RIGHT_PAD, height - COLUMN_AXIS_BOTTOM
-    if plot_right <= plot_left or plot_bottom <= plot_top:
-        raise ValueError(f"chart {title!r} is too small: {width}x{height}")
-    largest = max((value for _, value, _ in items), default=0)
-    step = nice_step(largest)
-    top = step * max(1, -(-largest // step))
-    plot_height = plot_bottom - plot_top
-    slot = (plot_right - plot_left) / max(len(items), 1)
-    thickness = slot * VERTICAL_BAR_SHARE
-    columns, x_ticks = [], []
-    for index, (label, value, part) in enumerate(items):
-        centre = plot_left + index * slot + slot / 2
-        length = plot_height * value / top
-        part_length = plot_height * part / top
-        columns.append(
-            Column(
-                label=label,
-                value=value,
-                part=part,
-                x=_round(centre - thickness / 2),
-                y=_round(plot_bottom - length),
-                width=_round(thickness),
-                height=_round(length),
-                part_y=_round(plot_bottom - part_length),
-                part_height=_round(part_length),
-                caption=captions[index] if captions else f"{label}: {value}",
-            )
-        )
-        if index % label_every == 0:
-            x_ticks.append(
-                Tick(label, _round(centre), _round(plot_bottom + COLUMN_FONT_SIZE + 4))
-            )
-    y_ticks = [
-        Tick(
-            str(value),
-            plot_left - TEXT_PAD,
-            _round(plot_bottom - plot_height * value / top),
-        )
-        for value in range(0, top + 1, step)
-    ]
-    return ColumnChart(
-        title=title,
-        columns=columns,
-        width=_round(width),
-        height=_round(height),
+        value_axis=value_axis,
+        label_axis=label_axis,
+        ticks=ticks,
         plot_left=plot_left,
-        plot_right=_round(plot_right),
-        plot_top=plot_top,
-        plot_bottom=_round(plot_bottom),
-        y_ticks=y_ticks,
-        x_ticks=x_ticks,
-        y_title=y_title,
-        x_title=x_title,
-        colour=colour,
-        part_colour=part_colour,
-        font_size=COLUMN_FONT_SIZE,
+        plot_top=VERTICAL_VALUE_HEIGHT,
     )
