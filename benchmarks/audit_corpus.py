@@ -169,9 +169,15 @@ def _node_candidates(node: ast.AST) -> Iterator[Candidate]:
         args = node.args
         positional = args.posonlyargs + args.args
         pairs = list(
-            zip(positional[len(positional) - len(args.defaults) :], args.defaults)
+            zip(
+                positional[len(positional) - len(args.defaults) :],
+                args.defaults,
+                strict=True,
+            )
         )
-        pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d]
+        pairs += [
+            (a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d
+        ]
         for arg, default in pairs:
             if _positive_number(default) and _NAMED_NUMBER_RE.search(arg.arg):
                 yield Candidate(default.lineno, hc, f"default of {arg.arg}")
@@ -222,9 +228,8 @@ def main() -> None:
     for found in sorted(
         candidates(path.read_text(encoding="utf-8")), key=lambda c: c.line
     ):
-        print(
-            f"{found.line}\t{found.family}\t{found.what}\t{lines[found.line - 1].strip()}"
-        )
+        text = lines[found.line - 1].strip()
+        print(f"{found.line}\t{found.family}\t{found.what}\t{text}")
 
 
 if __name__ == "__main__":

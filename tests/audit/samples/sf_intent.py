@@ -1,0 +1,75 @@
+import logging
+
+import structlog
+from twisted.python import log
+
+logger = logging.getLogger(__name__)
+
+
+def is_reachable(client) -> bool:
+    try:
+        client.ping()
+    except Exception:
+        return False
+    return True
+
+
+def resolve(resolver, path):
+    try:
+        match = resolver.resolve(path)
+    except KeyError:
+        pass
+    else:
+        return match
+    return None
+
+
+async def answer(send, request):
+    try:
+        return await request.run()
+    except Exception:
+        await send({"op": "error", "code": "EXEC_ERROR"})
+
+
+def twisted_style(job):
+    try:
+        job()
+    except Exception:
+        log.err()
+
+
+def structlog_style(job):
+    try:
+        job()
+    except Exception:
+        structlog.get_logger().warning("job failed", exc_info=True)
+
+
+def commented(job):
+    # The job is optional: a failure leaves the cache cold, nothing more.
+    try:
+        job()
+    except Exception:
+        pass
+
+
+def estimate(text):
+    try:
+        return count_tokens(text)
+    except Exception:  # expect: AUD003
+        return max(1, len(text) // 4)
+
+
+def handler_with_def(job):
+    try:
+        job()
+    except Exception:  # expect: AUD003
+
+        def fallback():
+            return None
+
+        job.fallback = fallback
+
+
+def count_tokens(text):
+    return len(text.split())
