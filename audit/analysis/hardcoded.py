@@ -7,6 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from audit.analysis.literals import (
+    CHECK_METHODS,
+    HEADER_NAMES,
     OPTION_CALLS,
     TIMEOUT_NAME_RE,
     call_name,
@@ -184,6 +186,8 @@ class ConfigChecker:
         the environment with its default is where the setting is declared.
         """
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if node.value is not None and any(map(_names_header, targets)):
+            self._overridable.update(id(child) for child in ast.walk(node.value))
         if node.value is not None and assigns_constant(node):
             self._declared.update(
                 id(child)
@@ -197,6 +201,8 @@ class ConfigChecker:
         for key, value in zip(node.keys, node.values, strict=True):
             if isinstance(key, ast.Constant) and isinstance(key.value, str):
                 self._check_named_value([key.value], value, in_constant)
+                if key.value.lower() in HEADER_NAMES:
+                    self._overridable.update(id(child) for child in ast.walk(value))
 
     def _check_string(self, node: ast.Constant, value: str, in_constant: bool) -> None:
         """Report a string literal that is a secret, a host/URL or a path."""
@@ -229,12 +235,21 @@ class ConfigChecker:
         if in_constant:
             return
         default = environment_default(node)
+        if default is None and is_environment_read(node):
+            # An OS variable or a neutral default fixes nothing of the application.
+            self._mark(node)
+            return
         if default is not None:
             self._mark(default)
             self._collect_default_secrets(node, default)
             if not self._config_module and id(node) not in self._declared:
                 self._report("AUD101" if is_literal(default) else "AUD107", node)
             return
+        if call_name(node) in CHECK_METHODS:
+            self._handled.update(id(c) for arg in node.args for c in ast.walk(arg))
+        for keyword in node.keywords:
+            if keyword.arg and "referer" in keyword.arg.lower():
+                self._overridable.update(id(c) for c in ast.walk(keyword.value))
         if call_name(node) in OPTION_CALLS:
             # A command-line option's default is its configuration.
             for keyword in node.keywords:
@@ -286,6 +301,16 @@ class ConfigChecker:
     def _mark(self, node: ast.AST) -> None:
         """Mark node and its descendants as already reported."""
         self._handled.update(id(child) for child in ast.walk(node))
+
+
+def _names_header(target: ast.expr) -> bool:
+    """Return True for `headers["Referer"] = ...`: the value is a header's."""
+    return (
+        isinstance(target, ast.Subscript)
+        and isinstance(target.slice, ast.Constant)
+        and isinstance(target.slice.value, str)
+        and target.slice.value.lower() in HEADER_NAMES
+    )
 
 
 def config_reason(code: str, node: ast.AST, snippet_line: str) -> str:

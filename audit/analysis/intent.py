@@ -110,6 +110,8 @@ _PROBE_PREFIXES = (
     "_probe",
     "_ping",
 )
+# Words of a docstring that say the function swallows errors on purpose.
+_DOCUMENTED_WORDS = ("suppressed", "ignored", "silently", "never raises")
 # Comments that are tool pragmas, not a reason.
 _PRAGMAS = ("pragma", "noqa", "type:", "nosec", "pylint", "fmt:", "audit:")
 
@@ -272,10 +274,26 @@ def try_commented(
     )
 
 
+def documented(scope: Scope) -> bool:
+    """Return True when the function's docstring says exceptions are suppressed.
+
+    `Exceptions are suppressed and result in the default value to be returned`
+    states the intent as plainly as a comment above the `try` would.
+    """
+    function = scope.function
+    docstring = ast.get_docstring(function) if function is not None else None
+    return bool(docstring) and any(
+        word in docstring.lower() for word in _DOCUMENTED_WORDS
+    )
+
+
 def expected(names: set[str]) -> bool:
     """Return True when every caught exception means an expected outcome."""
     return bool(names) and all(
-        name in _EXPECTED_NAMES or name.endswith(_EXPECTED_SUFFIXES) for name in names
+        name in _EXPECTED_NAMES
+        or name.endswith(_EXPECTED_SUFFIXES)
+        or name.startswith("NoSuch")
+        for name in names
     )
 
 

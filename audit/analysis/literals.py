@@ -29,6 +29,12 @@ _OS_VARIABLES = frozenset(
 )
 # Waits this short are an idiom (try-acquire, yield to the loop), not a setting.
 _IDIOM_MAX_SECONDS = 0.01
+# Keys and keywords whose value is an HTTP header: sent, not connected to.
+HEADER_NAMES = frozenset(
+    {"host", "origin", "referer", "referrer", "authority", "user-agent"}
+)
+# String methods whose argument is a value checked against, not configured.
+CHECK_METHODS = frozenset({"startswith", "endswith", "index", "find", "count"})
 # Calls that declare a command-line option or a setting with its default.
 OPTION_CALLS = frozenset({"add_argument", "add_option", "option", "argument"})
 # Top-level domains that are not also common words of dotted names.
@@ -148,10 +154,15 @@ def environment_default(call: ast.Call) -> ast.expr | None:
     if (
         default is None
         or (isinstance(default, ast.Constant) and default.value in ("", None))
-        or (isinstance(name, ast.Constant) and name.value in _OS_VARIABLES)
+        or (isinstance(name, ast.Constant) and is_os_variable(name.value))
     ):
         return None
     return default
+
+
+def is_os_variable(name: object) -> bool:
+    """Return True for variables of the operating system: PATH, HOME, XDG_*."""
+    return isinstance(name, str) and (name in _OS_VARIABLES or name.startswith("XDG_"))
 
 
 def getenv_default(call: ast.Call) -> ast.expr | None:

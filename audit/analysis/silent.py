@@ -17,6 +17,7 @@ from audit.analysis.intent import (
     NESTED_SCOPES,
     Scope,
     body_nodes,
+    documented,
     expected,
     has_exc_info,
     is_debug_level,
@@ -139,7 +140,7 @@ def handler_code(
     silent_body = all(_is_silent_statement(stmt) for stmt in body)
     if bare and silent_body:
         return "AUD002" if not try_commented(try_node, handler, lines) else "AUD001"
-    if not bare and try_commented(try_node, handler, lines):
+    if not bare and (try_commented(try_node, handler, lines) or documented(scope)):
         return None
     if probe_alternatives(try_node, scope) and silent_body:
         return None
@@ -178,8 +179,9 @@ def _narrow_code(
     """Classify a narrow handler: only an unexplained ignore is reported."""
     if expected(names) or only_cleanup(try_node):
         return None
-    if scope.in_loop and body and all(isinstance(stmt, ast.Continue) for stmt in body):
-        # `except SomeError: continue` in a loop skips the item on purpose.
+    if scope.in_loop and body and isinstance(body[-1], ast.Continue):
+        # `except SomeError: [flag = True;] continue` in a loop skips the item
+        # or retries on purpose.
         return None
     ignores = all(
         isinstance(stmt, ast.Pass | ast.Continue)
