@@ -347,10 +347,7 @@ def _findings(
         index = seen[key]
         seen[key] += 1
         if impact is None:
-            impact = Impact(
-                _config_severity(code, secret),
-                hardcoded.config_reason(code, node, line_text),
-            )
+            impact = hardcoded.config_impact(code, node, line_text, secret is not None)
         findings.append(
             Finding(
                 code=code,
@@ -369,13 +366,6 @@ def _findings(
             )
         )
     return findings
-
-
-def _config_severity(code: str, secret: str | None) -> Severity:
-    """Return a hard-coded finding's severity: its rule's, a real secret critical."""
-    if code == "AUD105" and secret is not None:
-        return Severity.CRITICAL
-    return RULES_BY_CODE[code].severity
 
 
 def _is_suppressed(line_text: str, code: str) -> bool:

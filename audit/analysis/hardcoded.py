@@ -6,6 +6,7 @@ import ast
 from collections.abc import Callable
 from typing import Any
 
+from audit.analysis.impact import Impact
 from audit.analysis.literals import (
     CHECK_METHODS,
     HEADER_NAMES,
@@ -27,6 +28,8 @@ from audit.analysis.literals import (
     looks_like_secret,
     timeout_arguments,
 )
+from audit.analysis.records import Severity
+from audit.analysis.rules import RULES_BY_CODE
 
 __all__ = [
     "ASSIGNMENTS",
@@ -39,6 +42,9 @@ __all__ = [
 ]
 
 _DOCSTRING_SCOPES = (ast.Module,)
+# Words of a variable that switches a protection on, and the values that mean off.
+_SECURITY_SWITCHES = ("AUTH", "SSL", "TLS", "VERIFY", "CSRF", "SECURE")
+_OFF_VALUES = frozenset({"false", "0", "no", "off", "none", ""})
 # Assignments that may bind a config module's UPPER_CASE constant.
 ASSIGNMENTS = frozenset({ast.Assign, ast.AnnAssign})
 
@@ -310,6 +316,37 @@ def _names_header(target: ast.expr) -> bool:
         and isinstance(target.slice, ast.Constant)
         and isinstance(target.slice.value, str)
         and target.slice.value.lower() in HEADER_NAMES
+    )
+
+
+def config_impact(code: str, node: ast.AST, line: str, secret: bool) -> Impact:
+    """Return the severity and reason of a hard-coded finding.
+
+    Critical: a real secret, or a security switch that defaults to off
+    (`os.getenv("AUTH_ENABLED", "false")`); otherwise the rule's severity.
+    """
+    if code == "AUD105" and secret:
+        return Impact(Severity.CRITICAL, config_reason(code, node, line))
+    if code == "AUD101" and isinstance(node, ast.Call) and _security_off(node):
+        name = ast.unparse(node.args[0])
+        return Impact(
+            Severity.CRITICAL,
+            f"{name} defaults to off outside the settings: a deployment that "
+            "forgets it runs without the protection",
+        )
+    return Impact(RULES_BY_CODE[code].severity, config_reason(code, node, line))
+
+
+def _security_off(call: ast.Call) -> bool:
+    """Return True for an environment read of a security switch defaulting to off."""
+    name = call.args[0] if call.args else None
+    default = getenv_default(call)
+    return (
+        isinstance(name, ast.Constant)
+        and isinstance(name.value, str)
+        and any(word in name.value.upper() for word in _SECURITY_SWITCHES)
+        and isinstance(default, ast.Constant)
+        and str(default.value).strip().lower() in _OFF_VALUES
     )
 
 

@@ -88,7 +88,17 @@ _EXPECTED_NAMES = frozenset(
 # `UserNotFound`, `SessionExpired`.
 _EXPECTED_SUFFIXES = ("Closed", "ClosedOK", "NotFound", "DoesNotExist", "Expired")
 # Words of a called name that report the failure to a caller, a peer or a user.
-_REPORT_WORDS = ("error", "fail", "reject", "abort", "exit", "respond", "deny", "warn")
+_REPORT_WORDS = (
+    "error",
+    "fail",
+    "reject",
+    "abort",
+    "exit",
+    "respond",
+    "response",
+    "deny",
+    "warn",
+)
 # Function name prefixes of probes: the exception is the answer False.
 _PROBE_PREFIXES = (
     "is_",
@@ -307,7 +317,12 @@ def probe_alternatives(try_node: ast.Try, scope: Scope) -> bool:
 
 
 def is_probe(handler: ast.ExceptHandler, scope: Scope) -> bool:
-    """Return True when the handler answers a bool from a function that asks one."""
+    """Return True when the handler answers a bool from a function that asks one.
+
+    A function asks when its name is a question (`is_…`, `ping…`), it is
+    annotated `-> bool`, or it answers True on success: its False reports the
+    failure to a caller who must look (AUD009 reports a caller who does not).
+    """
     returns = [stmt for stmt in handler.body if isinstance(stmt, ast.Return)]
     if not returns or not all(
         isinstance(ret.value, ast.Constant) and isinstance(ret.value.value, bool)
@@ -318,8 +333,15 @@ def is_probe(handler: ast.ExceptHandler, scope: Scope) -> bool:
     if function is None:
         return False
     annotation = function.returns
-    return function.name.lower().startswith(_PROBE_PREFIXES) or (
-        isinstance(annotation, ast.Name) and annotation.id == "bool"
+    return (
+        function.name.lower().startswith(_PROBE_PREFIXES)
+        or (isinstance(annotation, ast.Name) and annotation.id == "bool")
+        or any(
+            isinstance(node, ast.Return)
+            and isinstance(node.value, ast.Constant)
+            and node.value.value is True
+            for node in ast.walk(function)
+        )
     )
 
 

@@ -95,6 +95,14 @@ def test_ignored_helper__reason_names_the_helper() -> None:
     assert finding.function == "Hub.deliver"
 
 
+def test_security_switch_off_by_default__is_critical() -> None:
+    (finding,) = [
+        f for f in analyze(SAMPLES / "hc_computed_defaults.py") if f.code == "AUD101"
+    ]
+    assert finding.severity is Severity.CRITICAL
+    assert finding.reason.startswith("'AUTH_ENABLED' defaults to off")
+
+
 def test_placeholder_secret__is_not_reported() -> None:
     codes = {f.code for f in analyze(SAMPLES / "hc_computed_defaults.py")}
     assert "AUD105" not in codes

@@ -28,3 +28,7 @@ class Server:
     host = "localhost"
     port = 8080
     api_key = "sk-your_key_here"
+
+
+def auth_enabled():
+    return os.getenv("AUTH_ENABLED", "false")  # expect: AUD101

@@ -73,3 +73,23 @@ def handler_with_def(job):
 
 def count_tokens(text):
     return len(text.split())
+
+
+def connect(client):
+    try:
+        client.connect()
+    except Exception:
+        return False
+    return True
+
+
+def view(request, handler):
+    try:
+        return handler(request)
+    except Exception:
+        return HttpResponse(status=500)
+
+
+class HttpResponse:
+    def __init__(self, status):
+        self.status = status
