@@ -32,6 +32,11 @@ _SCOPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef})
 _FUNCTIONS = frozenset({ast.FunctionDef, ast.AsyncFunctionDef})
 _LOOPS = frozenset({ast.For, ast.AsyncFor, ast.While})
 _Hit = tuple[str, ast.AST, str, Impact | None]
+_GATHER_IMPACT = Impact(
+    Severity.HIGH,
+    "`gather(..., return_exceptions=True)` turns failures into results that nobody "
+    "reads: every exception is lost",
+)
 _MODULE_SCOPE = "<module>"
 # Nodes with nothing to check below them: contexts, operators, names, aliases.
 _LEAVES = frozenset(
@@ -87,6 +92,7 @@ class _Walker:
     ) -> None:
         """Prepare the walk for one file, with the checks of its enabled families."""
         self.lines = lines
+        self.module = module
         self.config_module = options.config_module
         self.qualname = _MODULE_SCOPE
         self.scope = silent.MODULE_SCOPE
@@ -94,16 +100,19 @@ class _Walker:
         self.silent_checks: dict[type, Callable[[Any], None]] = {}
         if Family.SILENT_FAILURE in options.families:
             self.tuples = silent.exception_tuples(module)
-            self.helpers = dropped.error_returning_helpers(module)
             self.silent_checks = {
                 ast.Try: self._check_try,
                 ast.TryStar: self._check_try,
                 ast.Call: self._check_suppress,
                 ast.Expr: self._check_statement,
+                ast.Assign: self._check_assign,
                 ast.FunctionDef: self._check_function,
                 ast.AsyncFunctionDef: self._check_function,
-                ast.Module: self._check_function,
             }
+        # Judged after the walk, when every function of the module is known.
+        self.functions: dict[str, list[ast.FunctionDef | ast.AsyncFunctionDef]] = {}
+        self.ignored_calls: list[tuple[str, ast.Expr, str]] = []
+        self.bound_gathers: list[tuple[ast.Call, str, ast.AST, str]] = []
         # The hard-coded checks always run: they find the secret literals that
         # every snippet masks, even when their family's findings are not wanted.
         self.checker = hardcoded.ConfigChecker(
@@ -113,9 +122,15 @@ class _Walker:
         self.config_checks = self.checker.checks
         self.secrets = self.checker.secrets
 
-    def report(self, code: str, node: ast.AST, impact: Impact | None = None) -> None:
-        """Record a hit for code at node, in the current scope."""
-        self.hits.append((code, node, self.qualname, impact))
+    def report(
+        self,
+        code: str,
+        node: ast.AST,
+        impact: Impact | None = None,
+        qualname: str | None = None,
+    ) -> None:
+        """Record a hit for code at node, in the current scope unless told."""
+        self.hits.append((code, node, qualname or self.qualname, impact))
 
     def walk(self, root: ast.AST) -> None:
         """Check root and its descendants, parents before children.
@@ -202,39 +217,53 @@ class _Walker:
                 ),
             )
             return
-        helper = dropped.ignored_helper(node, self.helpers)
-        if helper:
-            impact = silent_impact("AUD009", [node], f"the result of `{helper}`")
-            reason = f"the result of `{helper}` is discarded; " + (
-                "a failure here loses the client's result"
-                if impact.severity is Severity.CRITICAL
-                else "a failure here goes unnoticed"
-            )
-            self.report("AUD009", node, Impact(impact.severity, reason))
+        gather = dropped.discarded_gather(node)
+        if gather is not None:
+            self.report("AUD011", gather, _GATHER_IMPACT)
+            return
+        name = dropped.local_call(node)
+        if name:
+            self.ignored_calls.append((name, node, self.qualname))
 
-    def _check_function(
-        self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Module
-    ) -> None:
-        """Report swallowing `__exit__` returns and unread gathered exceptions."""
-        if not isinstance(node, ast.Module):
-            for ret in dropped.exit_swallows(node):
-                self.report(
-                    "AUD010",
-                    ret,
-                    Impact(
-                        Severity.HIGH,
-                        f"`{node.name}` returns True: every exception raised in the "
-                        "`with` block is swallowed, whatever it is",
-                    ),
+    def _check_assign(self, node: ast.Assign) -> None:
+        """Remember a gather of exceptions bound to a name, to see if it is read."""
+        bound = dropped.assigned_gather(node)
+        if bound is not None:
+            call, name = bound
+            scope = self.scope.function or self.module
+            self.bound_gathers.append((call, name, scope, self.qualname))
+
+    def finish(self) -> None:
+        """Judge what needs the whole module: ignored results, unread gathers."""
+        verdicts: dict[str, bool] = {}
+        for name, node, qualname in self.ignored_calls:
+            if name not in verdicts:
+                verdicts[name] = any(
+                    map(dropped.is_error_returning, self.functions.get(name, ()))
                 )
-        for call in dropped.unchecked_gathers(node):
+            if verdicts[name]:
+                impact = silent_impact("AUD009", [node], f"the result of `{name}`")
+                reason = f"the result of `{name}` is discarded; " + (
+                    "a failure here loses the client's result"
+                    if impact.severity is Severity.CRITICAL
+                    else "a failure here goes unnoticed"
+                )
+                self.report("AUD009", node, Impact(impact.severity, reason), qualname)
+        for call, name, scope, qualname in self.bound_gathers:
+            if not dropped.reads(scope, name):
+                self.report("AUD011", call, _GATHER_IMPACT, qualname)
+
+    def _check_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        """Know the module's functions; report a swallowing `__exit__`."""
+        self.functions.setdefault(node.name, []).append(node)
+        for ret in dropped.exit_swallows(node):
             self.report(
-                "AUD011",
-                call,
+                "AUD010",
+                ret,
                 Impact(
                     Severity.HIGH,
-                    "`gather(..., return_exceptions=True)` turns failures into "
-                    "results that nobody reads: every exception is lost",
+                    f"`{node.name}` returns True: every exception raised in the "
+                    "`with` block is swallowed, whatever it is",
                 ),
             )
 
@@ -295,6 +324,7 @@ def analyze_source(
     lines = source.splitlines()
     walker = _Walker(lines, options, module)
     walker.walk(module)
+    walker.finish()
     findings = _findings(walker.hits, lines, path, walker.secrets)
     return FileResult(path=path, findings=tuple(findings))
 

@@ -52,37 +52,36 @@ def _returns_success(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     )
 
 
-def error_returning_helpers(module: ast.Module) -> frozenset[str]:
-    """Return the names of this module's functions that report failure by returning.
+def is_error_returning(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """Return True when function reports failure by returning instead of raising.
 
-    Such a function catches an exception and returns False or None instead of
-    raising, and returns something else on success: its caller must look.
+    It catches an exception and returns False or None, and returns something
+    else on success: its caller must look.
     """
-    names = set()
-    for function in ast.walk(module):
-        if not isinstance(function, _FUNCTIONS) or not _returns_success(function):
-            continue
-        if any(
-            isinstance(node, ast.ExceptHandler) and _returns_failure(node)
-            for node in ast.walk(function)
-        ):
-            names.add(function.name)
-    return frozenset(names)
+    return _returns_success(function) and any(
+        isinstance(node, ast.ExceptHandler) and _returns_failure(node)
+        for node in ast.walk(function)
+    )
 
 
-def ignored_helper(stmt: ast.Expr, helpers: frozenset[str]) -> str | None:
-    """Return the helper's name when stmt calls one and drops what it returns."""
+def local_call(stmt: ast.Expr) -> str | None:
+    """Return the name of a same-module function or `self` method stmt calls.
+
+    stmt drops what the call returns; None when it calls anything else.
+    """
     value = _unawaited(stmt.value)
     if not isinstance(value, ast.Call):
         return None
     func = value.func
-    is_local = isinstance(func, ast.Name) or (
+    if isinstance(func, ast.Name):
+        return func.id
+    if (
         isinstance(func, ast.Attribute)
         and isinstance(func.value, ast.Name)
         and func.value.id in {"self", "cls"}
-    )
-    name = call_name(value)
-    return name if is_local and name in helpers else None
+    ):
+        return func.attr
+    return None
 
 
 def exit_swallows(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.Return]:
@@ -98,18 +97,6 @@ def exit_swallows(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.
     ]
 
 
-def _own_nodes(scope: ast.AST) -> list[ast.AST]:
-    """Return the nodes of a function or module outside its nested functions."""
-    found, stack = [], list(ast.iter_child_nodes(scope))
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (*_FUNCTIONS, ast.Lambda)):
-            continue
-        found.append(node)
-        stack.extend(ast.iter_child_nodes(node))
-    return found
-
-
 def _collects_exceptions(call: ast.Call) -> bool:
     return call_name(call) == "gather" and any(
         keyword.arg == "return_exceptions"
@@ -118,34 +105,36 @@ def _collects_exceptions(call: ast.Call) -> bool:
     )
 
 
-def unchecked_gathers(
-    function: ast.FunctionDef | ast.AsyncFunctionDef | ast.Module,
-) -> list[ast.Call]:
-    """Return the `gather(..., return_exceptions=True)` calls whose results are unread.
+def discarded_gather(stmt: ast.Expr) -> ast.Call | None:
+    """Return the `gather(..., return_exceptions=True)` that stmt drops, if any."""
+    value = _unawaited(stmt.value)
+    return (
+        value if isinstance(value, ast.Call) and _collects_exceptions(value) else None
+    )
 
-    Unread: the call is a statement, or its result goes to a name that the
-    function never reads.
-    """
-    found = []
-    own = list(_own_nodes(function))
-    loads = {
-        node.id
-        for node in own
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
-    }
-    for stmt in own:
-        if isinstance(stmt, ast.Expr):
-            value = _unawaited(stmt.value)
-            if isinstance(value, ast.Call) and _collects_exceptions(value):
-                found.append(value)
-        elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
-            value = _unawaited(stmt.value)
-            target = stmt.targets[0]
-            if (
-                isinstance(value, ast.Call)
-                and _collects_exceptions(value)
-                and isinstance(target, ast.Name)
-                and target.id not in loads
-            ):
-                found.append(value)
-    return found
+
+def assigned_gather(stmt: ast.Assign) -> tuple[ast.Call, str] | None:
+    """Return the gather collecting exceptions that stmt binds to one name, if any."""
+    value = _unawaited(stmt.value)
+    target = stmt.targets[0] if len(stmt.targets) == 1 else None
+    if (
+        isinstance(value, ast.Call)
+        and _collects_exceptions(value)
+        and isinstance(target, ast.Name)
+    ):
+        return value, target.id
+    return None
+
+
+def reads(scope: ast.AST, name: str) -> bool:
+    """Return True when the function or module scope reads name, nested defs aside."""
+    stack = list(ast.iter_child_nodes(scope))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (*_FUNCTIONS, ast.Lambda)):
+            continue
+        if isinstance(node, ast.Name) and node.id == name:
+            if isinstance(node.ctx, ast.Load):
+                return True
+        stack.extend(ast.iter_child_nodes(node))
+    return False

@@ -62,9 +62,13 @@ def _exception_names(node: ast.expr | None, tuples: dict[str, list[str]]) -> set
 
 
 def exception_tuples(module: ast.Module) -> dict[str, list[str]]:
-    """Return module-level names bound to tuples of exception types."""
+    """Return module-level names bound to tuples of exception types.
+
+    Module level includes the bodies of top-level `if` and `try` statements
+    (`try: import ssl … HTTP_ERRORS = (…) except ImportError: …`).
+    """
     found: dict[str, list[str]] = {}
-    for stmt in ast.walk(module):
+    for stmt in _module_statements(module):
         if isinstance(stmt, ast.Assign) and isinstance(
             stmt.value, ast.Tuple | ast.BinOp
         ):
@@ -72,6 +76,26 @@ def exception_tuples(module: ast.Module) -> dict[str, list[str]]:
             for target in stmt.targets:
                 if isinstance(target, ast.Name) and names:
                     found[target.id] = sorted(names)
+    return found
+
+
+def _module_statements(module: ast.Module) -> list[ast.stmt]:
+    """Return the module's statements, those of top-level if/try blocks included."""
+    found, pending = [], list(module.body)
+    while pending:
+        stmt = pending.pop(0)
+        found.append(stmt)
+        if isinstance(stmt, ast.If | ast.Try | ast.TryStar):
+            pending[:0] = [
+                *stmt.body,
+                *getattr(stmt, "orelse", []),
+                *(
+                    line
+                    for handler in getattr(stmt, "handlers", [])
+                    for line in handler.body
+                ),
+                *getattr(stmt, "finalbody", []),
+            ]
     return found
 
 
