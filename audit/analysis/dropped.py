@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 
 from audit.analysis.impact import call_name
+from audit.analysis.intent import expected
 
 _TASK_FUNCS = frozenset({"create_task", "ensure_future"})
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
@@ -33,8 +34,24 @@ def _is_failure_value(node: ast.expr) -> bool:
     )
 
 
+def _caught(node: ast.expr | None) -> set[str]:
+    """Return the last names of the exception types a handler catches."""
+    if isinstance(node, ast.Tuple):
+        return set().union(*(_caught(elt) for elt in node.elts))
+    if isinstance(node, ast.Attribute):
+        return {node.attr}
+    return {node.id} if isinstance(node, ast.Name) else set()
+
+
 def _returns_failure(handler: ast.ExceptHandler) -> bool:
-    """Return True when a handler ends by returning False or None."""
+    """Return True when a handler of an error ends by returning False or None.
+
+    An expected outcome (`except FileNotFoundError: return False`, "nothing to
+    delete") is an answer, not a failure the caller must look at.
+    """
+    caught = _caught(handler.type)
+    if caught and expected(caught):
+        return False
     last = handler.body[-1] if handler.body else None
     if not isinstance(last, ast.Return):
         return False

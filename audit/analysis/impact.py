@@ -77,6 +77,9 @@ _BASELINE = {
     "AUD010": Severity.HIGH,
     "AUD011": Severity.HIGH,
 }
+# Broad handlers that give up a call's result: the caller gets nothing. A narrow
+# handler falling through to a default is the conversion idiom, not a lost result.
+_BROAD_LOSING = frozenset({"AUD002", "AUD003", "AUD004", "AUD005"})
 # Rules whose failure is lost outright (not merely under-reported).
 _LOSING = frozenset(
     {"AUD002", "AUD003", "AUD004", "AUD005", "AUD007", "AUD008", "AUD009", "AUD011"}
@@ -143,7 +146,7 @@ def silent_impact(code: str, guarded: list[ast.stmt], what: str) -> Impact:
     """
     names = called_names(guarded)
     path = path_of(names)
-    if not path and _returns_call(guarded):
+    if not path and code in _BROAD_LOSING and _returns_call(guarded):
         path = "result"
     around = f"`{names[0]}()`" if names else "this block"
     if path == "cleanup":

@@ -41,6 +41,22 @@ __all__ = [
 ]
 
 _BROAD_NAMES = frozenset({"Exception", "BaseException"})
+# Exceptions of failed I/O: a read, a write, a request, a connection.
+_IO_ERRORS = frozenset(
+    {
+        "OSError",
+        "IOError",
+        "EnvironmentError",
+        "error",
+        "ConnectionError",
+        "BrokenPipeError",
+        "ConnectionResetError",
+        "HTTPError",
+        "URLError",
+        "RequestException",
+        "SSLError",
+    }
+)
 Hit = tuple[str, ast.AST, Impact]
 
 
@@ -200,18 +216,27 @@ def _narrow_code(
     body: list[ast.stmt],
     scope: Scope,
 ) -> str | None:
-    """Classify a narrow handler: only an unexplained ignore is reported."""
-    if expected(names) or only_cleanup(try_node):
+    """Classify a narrow handler: only an unexplained ignore is reported.
+
+    A `try` with an `else:` makes the exception one of two expected outcomes
+    (`try: v = to_python(x) except ValidationError: pass else: use(v)`).
+    Substituting a literal (`self.result = 0`) counts as ignoring only for I/O
+    errors, where it hides lost data; for a domain error it is the look-up idiom
+    (`except FieldError: output_field = None`).
+    """
+    if expected(names) or only_cleanup(try_node) or try_node.orelse:
         return None
     if scope.in_loop and body and isinstance(body[-1], ast.Continue):
         # `except SomeError: [flag = True;] continue` in a loop skips the item
         # or retries on purpose.
         return None
+    substitutes = not names.isdisjoint(_IO_ERRORS)
     ignores = all(
         isinstance(stmt, ast.Pass | ast.Continue)
         or (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant))
         or (
-            isinstance(stmt, ast.Assign)
+            substitutes
+            and isinstance(stmt, ast.Assign)
             and isinstance(stmt.value, ast.Constant)
             and all(
                 isinstance(target, ast.Attribute | ast.Name) for target in stmt.targets

@@ -93,3 +93,36 @@ def view(request, handler):
 class HttpResponse:
     def __init__(self, status):
         self.status = status
+
+
+class FieldError(Exception):
+    pass
+
+
+class ValidationError(Exception):
+    pass
+
+
+def has_changed(field, initial, data):
+    try:
+        value = field.to_python(data)
+    except ValidationError:
+        pass
+    else:
+        return value != initial
+    return True
+
+
+def output_field(expression):
+    try:
+        field = expression.output_field
+    except FieldError:
+        field = None
+    return field
+
+
+def measure(download):
+    try:
+        download.result = download.run()
+    except OSError:  # expect: AUD007
+        download.result = 0
