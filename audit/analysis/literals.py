@@ -9,7 +9,12 @@ import ast
 import ipaddress
 import re
 
-from audit.analysis.constants import MAX_PORT, NAMESPACE_URL_HOSTS, SECRET_MIN_LENGTH
+from audit.analysis.constants import (
+    IDIOM_MAX_SECONDS,
+    MAX_PORT,
+    NAMESPACE_URL_HOSTS,
+    SECRET_MIN_LENGTH,
+)
 
 _URL_RE = re.compile(
     r"^(?:https?|wss?|ftp|sftp|ssh|redis|rediss|amqp|amqps|postgres|postgresql|"
@@ -27,8 +32,6 @@ _PLACEHOLDER_WORDS_RE = re.compile(
 _OS_VARIABLES = frozenset(
     {"PATH", "HOME", "USER", "USERNAME", "SHELL", "TERM", "LANG", "TMPDIR", "PWD"}
 )
-# Waits this short are an idiom (try-acquire, yield to the loop), not a setting.
-_IDIOM_MAX_SECONDS = 0.01
 # Keys and keywords whose value is an HTTP header: sent, not connected to.
 HEADER_NAMES = frozenset(
     {"host", "origin", "referer", "referrer", "authority", "user-agent"}
@@ -174,7 +177,7 @@ def getenv_default(call: ast.Call) -> ast.expr | None:
 def timeout_arguments(call: ast.Call, in_loop: bool = False) -> list[ast.expr]:
     """Return the literal timeout/limit arguments of a call that are settings.
 
-    Not settings: waits of at most _IDIOM_MAX_SECONDS (the try-acquire idiom
+    Not settings: waits of at most IDIOM_MAX_SECONDS (the try-acquire idiom
     `wait_for(sem.acquire(), timeout=0.001)`, yields), `sleep` of under a second
     (a pause), and the timeout of a wait inside a loop (polling granularity).
     """
@@ -196,7 +199,7 @@ def timeout_arguments(call: ast.Call, in_loop: bool = False) -> list[ast.expr]:
         for value in found
         if not (
             polling
-            or value.value <= _IDIOM_MAX_SECONDS  # type: ignore[attr-defined]
+            or value.value <= IDIOM_MAX_SECONDS  # type: ignore[attr-defined]
             or (name == "sleep" and value.value < 1)  # type: ignore[attr-defined]
         )
     ]
