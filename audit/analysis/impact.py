@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from audit.analysis.records import Severity
+from audit.analysis.rules import RULES_BY_CODE
 
 # Words in a called name that put the code on a path whose failure loses data or
 # a result: a send, a write, a store, a delivery, a commit.
@@ -63,20 +64,6 @@ CLEANUP_NAMES = frozenset(
         "server_close",
     }
 )
-# Severity of each silent-failure rule off the data path.
-_BASELINE = {
-    "AUD001": Severity.HIGH,
-    "AUD002": Severity.HIGH,
-    "AUD003": Severity.HIGH,
-    "AUD004": Severity.HIGH,
-    "AUD005": Severity.MEDIUM,
-    "AUD006": Severity.LOW,
-    "AUD007": Severity.LOW,
-    "AUD008": Severity.HIGH,
-    "AUD009": Severity.HIGH,
-    "AUD010": Severity.HIGH,
-    "AUD011": Severity.HIGH,
-}
 # Broad handlers that give up a call's result: the caller gets nothing. A narrow
 # handler falling through to a default is the conversion idiom, not a lost result.
 _BROAD_LOSING = frozenset({"AUD002", "AUD003", "AUD004", "AUD005"})
@@ -178,7 +165,7 @@ def silent_impact(code: str, guarded: list[ast.stmt], what: str) -> Impact:
             Severity.HIGH,
             f"{what} around {around}: the cause of a failed delivery is not kept",
         )
-    return Impact(_BASELINE[code], _baseline_reason(code, what, around))
+    return Impact(RULES_BY_CODE[code].severity, _baseline_reason(code, what, around))
 
 
 def _baseline_reason(code: str, what: str, around: str) -> str:

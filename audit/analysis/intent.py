@@ -164,6 +164,7 @@ def receiver_is_logger(node: ast.expr) -> bool:
 
 
 def is_log_call(node: ast.AST) -> bool:
+    """Return True for a call of a logging method on a logger (`log.err()` too)."""
     return (
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
@@ -271,9 +272,9 @@ def try_commented(
 ) -> bool:
     """Return True for a comment above the `try`, on its line, or in the handler.
 
-    The handler's own lines hold no string literal when its body only passes, so
-    a `#` there is a comment; elsewhere a `#` inside a string would be rare enough
-    and only ever exempts.
+    Lines are read as text, not tokens (tokenizing every file would cost more
+    than the rest of the analysis): a `#` inside a string literal on those lines
+    is taken for a comment too. That is rare, and it can only exempt.
     """
     above = try_node.lineno - 1
     while above >= 1 and lines[above - 1].strip().startswith("#"):
