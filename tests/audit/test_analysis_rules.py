@@ -89,6 +89,20 @@ def test_severity__follows_impact_of_the_guarded_code() -> None:
     assert "`send()`" in send.reason and send.function == "f"
 
 
+def test_suppress__severity_follows_the_block() -> None:
+    """`suppress(Exception)` around a write is critical, around a close low."""
+    source = (
+        "from contextlib import suppress\n\n"
+        "def f(stream, data):\n"
+        "    with suppress(Exception):\n        stream.write(data)\n"
+        "    with suppress(Exception):\n        stream.close()\n"
+    )
+    severities = [
+        f.severity for f in analyze_source(source.encode(), "app/x.py").findings
+    ]
+    assert severities == [Severity.CRITICAL, Severity.LOW]
+
+
 def test_ignored_helper__reason_names_the_helper() -> None:
     finding = next(f for f in analyze(SAMPLES / "sf_dropped.py") if f.code == "AUD009")
     assert finding.reason.startswith("the result of `_safe_send` is discarded")
