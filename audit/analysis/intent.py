@@ -363,8 +363,11 @@ def uses_exception(handler: ast.ExceptHandler) -> bool:
     if name is None:
         return False
     for node in body_nodes(handler.body):
-        if isinstance(node, ast.Assign | ast.AugAssign | ast.Return) and mentions(
-            node.value, name
+        value = getattr(node, "value", None)
+        if (
+            isinstance(node, ast.Assign | ast.AugAssign | ast.Return)
+            and value is not None
+            and mentions(value, name)
         ):
             return True
         if (
