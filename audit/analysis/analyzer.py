@@ -13,19 +13,30 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from audit.analysis import hardcoded, silent
+from audit.analysis import dropped, hardcoded, silent
 from audit.analysis.constants import SNIPPET_MAX_LINES
+from audit.analysis.impact import Impact, silent_impact
 from audit.analysis.masking import mask_lines, mask_secret
+from audit.analysis.newer_syntax import newer_grammar
 from audit.analysis.records import (
     Family,
     FileError,
     FileErrorKind,
     FileResult,
     Finding,
+    Severity,
 )
 from audit.analysis.rules import RULES_BY_CODE
 
 _SCOPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef})
+_FUNCTIONS = frozenset({ast.FunctionDef, ast.AsyncFunctionDef})
+_LOOPS = frozenset({ast.For, ast.AsyncFor, ast.While})
+_Hit = tuple[str, ast.AST, str, Impact | None]
+_GATHER_IMPACT = Impact(
+    Severity.HIGH,
+    "`gather(..., return_exceptions=True)` turns failures into results that nobody "
+    "reads: every exception is lost",
+)
 _MODULE_SCOPE = "<module>"
 # Nodes with nothing to check below them: contexts, operators, names, aliases.
 _LEAVES = frozenset(
@@ -74,82 +85,196 @@ def _child_fields(kind: type) -> tuple[str, ...]:
 
 
 class _Walker:
-    """One pass over a module's AST that records (code, node, qualname) hits."""
+    """One pass over a module's AST that records (code, node, qualname, impact) hits."""
 
-    def __init__(self, lines: list[str], options: FileOptions) -> None:
+    def __init__(
+        self, lines: list[str], options: FileOptions, module: ast.Module
+    ) -> None:
         """Prepare the walk for one file, with the checks of its enabled families."""
         self.lines = lines
+        self.module = module
         self.config_module = options.config_module
         self.qualname = _MODULE_SCOPE
-        self.hits: list[tuple[str, ast.AST, str]] = []
+        self.scope = silent.MODULE_SCOPE
+        self.hits: list[_Hit] = []
         self.silent_checks: dict[type, Callable[[Any], None]] = {}
         if Family.SILENT_FAILURE in options.families:
+            self.tuples = silent.exception_tuples(module)
             self.silent_checks = {
-                ast.ExceptHandler: self._check_handler,
+                ast.Try: self._check_try,
+                ast.TryStar: self._check_try,
                 ast.Call: self._check_suppress,
+                ast.Expr: self._check_statement,
+                ast.Assign: self._check_assign,
+                ast.FunctionDef: self._check_function,
+                ast.AsyncFunctionDef: self._check_function,
             }
+        # Judged after the walk, when every function of the module is known.
+        self.functions: dict[str, list[ast.FunctionDef | ast.AsyncFunctionDef]] = {}
+        self.ignored_calls: list[tuple[str, ast.Expr, str]] = []
+        self.bound_gathers: list[tuple[ast.Call, str, ast.AST, str]] = []
         # The hard-coded checks always run: they find the secret literals that
         # every snippet masks, even when their family's findings are not wanted.
-        checker = hardcoded.ConfigChecker(
+        self.checker = hardcoded.ConfigChecker(
             self.report if Family.HARDCODED_CONFIG in options.families else _drop_hit,
             config_module=options.config_module,
         )
-        self.config_checks = checker.checks
-        self.secrets = checker.secrets
+        self.config_checks = self.checker.checks
+        self.secrets = self.checker.secrets
 
-    def report(self, code: str, node: ast.AST) -> None:
-        """Record a hit for code at node, in the current scope."""
-        self.hits.append((code, node, self.qualname))
+    def report(
+        self,
+        code: str,
+        node: ast.AST,
+        impact: Impact | None = None,
+        qualname: str | None = None,
+    ) -> None:
+        """Record a hit for code at node, in the current scope unless told."""
+        self.hits.append((code, node, qualname or self.qualname, impact))
 
     def walk(self, root: ast.AST) -> None:
         """Check root and its descendants, parents before children.
 
         In a config module, UPPER_CASE constants (module or class level) are where
         configuration belongs, so the hard-coded checks learn which nodes lie
-        inside one.
+        inside one. Each node also knows its function and whether it is in a loop.
 
         An explicit stack over precomputed child fields (skipping contexts and
         operators) is several times faster than ast.NodeVisitor on large trees.
         """
-        stack: list[tuple[ast.AST, str, bool]] = [(root, _MODULE_SCOPE, False)]
+        stack: list[tuple[ast.AST, str, bool, silent.Scope]] = [
+            (root, _MODULE_SCOPE, False, silent.MODULE_SCOPE)
+        ]
         push, pop = stack.append, stack.pop
         silent_checks, config_checks = self.silent_checks, self.config_checks
         config_module, assignments = self.config_module, hardcoded.ASSIGNMENTS
-        node_type, leaves = ast.AST, _LEAVES
+        node_type, leaves, checker = ast.AST, _LEAVES, self.checker
         while stack:
-            node, qualname, exempt = pop()
+            node, qualname, exempt, scope = pop()
             kind = node.__class__
             if kind in _SCOPES:
                 name = node.name  # type: ignore[attr-defined]
                 qualname = name if qualname == _MODULE_SCOPE else f"{qualname}.{name}"
             elif config_module and kind in assignments and not exempt:
                 exempt = hardcoded.assigns_constant(node)  # type: ignore[arg-type]
-            self.qualname = qualname
+            self.qualname, self.scope = qualname, scope
+            checker.in_loop = scope.in_loop
             silent_check = silent_checks.get(kind)
             if silent_check is not None:
                 silent_check(node)
             config_check = config_checks.get(kind)
             if config_check is not None:
                 config_check(node, exempt)
+            inner = _inner_scope(node, kind, scope)
             for field in _child_fields(kind):
                 value = getattr(node, field)
                 if value.__class__ is list:
                     for item in reversed(value):
                         if item.__class__ not in leaves and isinstance(item, node_type):
-                            push((item, qualname, exempt))
+                            push((item, qualname, exempt, inner))
                 elif value.__class__ not in leaves and isinstance(value, node_type):
-                    push((value, qualname, exempt))
+                    push((value, qualname, exempt, inner))
 
-    def _check_handler(self, node: ast.ExceptHandler) -> None:
-        """Report an exception handler that hides the error."""
-        code = silent.handler_code(node, self.lines)
-        if code:
-            self.report(code, node)
+    def _check_try(self, node: ast.Try) -> None:
+        """Report the handlers of a `try` that hide the error."""
+        for code, handler, impact in silent.check_try(
+            node, self.lines, self.scope, self.tuples
+        ):
+            self.report(code, handler, impact)
 
     def _check_suppress(self, node: ast.Call) -> None:
         """Report `suppress(Exception)` and its like."""
         if silent.suppress_is_broad(node):
-            self.report("AUD004", node)
+            self.report(
+                "AUD004",
+                node,
+                silent_impact(
+                    "AUD004", self._guarded_by(node), "`suppress(Exception)`"
+                ),
+            )
+
+    def _guarded_by(self, call: ast.Call) -> list[ast.stmt]:
+        """Return the body of the `with` whose context manager is call."""
+        function = self.scope.function
+        for node in ast.walk(function) if function else ():
+            if isinstance(node, ast.With | ast.AsyncWith) and any(
+                item.context_expr is call for item in node.items
+            ):
+                return node.body
+        return []
+
+    def _check_statement(self, node: ast.Expr) -> None:
+        """Report a dropped task and an ignored error result."""
+        if dropped.discarded_task(node):
+            call = ast.unparse(node.value.func)  # type: ignore[attr-defined]
+            self.report(
+                "AUD008",
+                node,
+                Impact(
+                    Severity.HIGH,
+                    f"the task of `{call}(...)` is not kept: if it fails, its "
+                    "exception is never seen and the event loop may drop it midway",
+                ),
+            )
+            return
+        gather = dropped.discarded_gather(node)
+        if gather is not None:
+            self.report("AUD011", gather, _GATHER_IMPACT)
+            return
+        name = dropped.local_call(node)
+        if name:
+            self.ignored_calls.append((name, node, self.qualname))
+
+    def _check_assign(self, node: ast.Assign) -> None:
+        """Remember a gather of exceptions bound to a name, to see if it is read."""
+        bound = dropped.assigned_gather(node)
+        if bound is not None:
+            call, name = bound
+            scope = self.scope.function or self.module
+            self.bound_gathers.append((call, name, scope, self.qualname))
+
+    def finish(self) -> None:
+        """Judge what needs the whole module: ignored results, unread gathers."""
+        verdicts: dict[str, bool] = {}
+        for name, node, qualname in self.ignored_calls:
+            if name not in verdicts:
+                verdicts[name] = any(
+                    map(dropped.is_error_returning, self.functions.get(name, ()))
+                )
+            if verdicts[name]:
+                impact = silent_impact("AUD009", [node], f"the result of `{name}`")
+                reason = f"the result of `{name}` is discarded; " + (
+                    "a failure here loses the client's result"
+                    if impact.severity is Severity.CRITICAL
+                    else "a failure here goes unnoticed"
+                )
+                self.report("AUD009", node, Impact(impact.severity, reason), qualname)
+        for call, name, scope, qualname in self.bound_gathers:
+            if not dropped.reads(scope, name):
+                self.report("AUD011", call, _GATHER_IMPACT, qualname)
+
+    def _check_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        """Know the module's functions; report a swallowing `__exit__`."""
+        self.functions.setdefault(node.name, []).append(node)
+        for ret in dropped.exit_swallows(node):
+            self.report(
+                "AUD010",
+                ret,
+                Impact(
+                    Severity.HIGH,
+                    f"`{node.name}` returns True: every exception raised in the "
+                    "`with` block is swallowed, whatever it is",
+                ),
+            )
+
+
+def _inner_scope(node: ast.AST, kind: type, scope: silent.Scope) -> silent.Scope:
+    """Return the scope of node's children: a new function, or now in a loop."""
+    if kind in _FUNCTIONS:
+        return silent.Scope(function=node, in_loop=False)  # type: ignore[arg-type]
+    if kind in _LOOPS and not scope.in_loop:
+        return silent.Scope(function=scope.function, in_loop=True)
+    return scope
 
 
 def _drop_hit(code: str, node: ast.AST) -> None:
@@ -184,14 +309,22 @@ def analyze_source(
     try:
         module = ast.parse(source, filename=path)
     except SyntaxError as exc:
-        error = FileError(path, FileErrorKind.SYNTAX, f"line {exc.lineno}: {exc.msg}")
+        message = f"line {exc.lineno}: {exc.msg}"
+        version = newer_grammar(source)
+        if version:
+            message += (
+                f"; the file is valid Python {version}: run the audit under "
+                f"Python {version} or newer to analyze it"
+            )
+        error = FileError(path, FileErrorKind.SYNTAX, message)
         return FileResult(path=path, error=error)
     except (RecursionError, MemoryError, ValueError) as exc:
         error = FileError(path, FileErrorKind.SYNTAX, f"cannot parse: {exc!r}")
         return FileResult(path=path, error=error)
     lines = source.splitlines()
-    walker = _Walker(lines, options)
+    walker = _Walker(lines, options, module)
     walker.walk(module)
+    walker.finish()
     findings = _findings(walker.hits, lines, path, walker.secrets)
     return FileResult(path=path, findings=tuple(findings))
 
@@ -208,13 +341,13 @@ def masked_source_lines(source: str, path: str) -> list[str] | None:
         # Unparsable now (changed since the run): the caller shows the snippets.
         return None
     lines = source.splitlines()
-    walker = _Walker(lines, FileOptions(families=_MASKING_OPTIONS_FAMILIES))
+    walker = _Walker(lines, FileOptions(families=_MASKING_OPTIONS_FAMILIES), module)
     walker.walk(module)
     return mask_lines(lines, walker.secrets)
 
 
 def _findings(
-    hits: list[tuple[str, ast.AST, str]],
+    hits: list[_Hit],
     lines: list[str],
     path: str,
     secrets: list[ast.Constant],
@@ -228,7 +361,7 @@ def _findings(
     secret_values = {id(node): node.value for node in secrets}
     seen: Counter[tuple[str, str, str]] = Counter()
     findings = []
-    for code, node, qualname in sorted(
+    for code, node, qualname, impact in sorted(
         hits, key=lambda hit: (hit[1].lineno, hit[1].col_offset, hit[0])
     ):
         line_text = lines[node.lineno - 1] if node.lineno <= len(lines) else ""
@@ -243,11 +376,13 @@ def _findings(
         key = (code, qualname, " ".join(snippet.split()))
         index = seen[key]
         seen[key] += 1
+        if impact is None:
+            impact = hardcoded.config_impact(code, node, line_text, secret is not None)
         findings.append(
             Finding(
                 code=code,
                 family=rule.family,
-                severity=rule.severity,
+                severity=impact.severity,
                 path=path,
                 line=node.lineno,
                 column=node.col_offset + 1,
@@ -256,6 +391,8 @@ def _findings(
                 message=message,
                 fix_hint=rule.fix_hint,
                 fingerprint=fingerprint(code, path, qualname, snippet, index),
+                function=qualname,
+                reason=impact.reason,
             )
         )
     return findings

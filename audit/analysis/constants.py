@@ -11,6 +11,9 @@ SECRET_SHOWN_CHARS = 4
 PARALLEL_MIN_FILES = 64
 # Files handed to a worker at a time; bounds how many results wait in memory.
 PARALLEL_CHUNK_SIZE = 16
+# Waits of at most this many seconds are an idiom (try-acquire, a yield to the
+# event loop), not a timeout anyone would configure.
+IDIOM_MAX_SECONDS = 0.01
 # Highest valid TCP/UDP port.
 MAX_PORT = 65535
 # Module names (file stems or package names) that hold configuration.

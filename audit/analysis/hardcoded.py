@@ -3,192 +3,52 @@
 from __future__ import annotations
 
 import ast
-import ipaddress
-import re
 from collections.abc import Callable
 from typing import Any
 
-from audit.analysis.constants import MAX_PORT, NAMESPACE_URL_HOSTS, SECRET_MIN_LENGTH
+from audit.analysis.impact import Impact
+from audit.analysis.literals import (
+    CHECK_METHODS,
+    HEADER_NAMES,
+    OPTION_CALLS,
+    TIMEOUT_NAME_RE,
+    call_name,
+    environment_default,
+    getenv_default,
+    has_literal_url_host,
+    is_environment_read,
+    is_literal,
+    is_number,
+    is_port,
+    is_port_name,
+    is_secret_name,
+    is_secret_value,
+    looks_like_host,
+    looks_like_path,
+    looks_like_secret,
+    timeout_arguments,
+)
+from audit.analysis.records import Severity
+from audit.analysis.rules import RULES_BY_CODE
 
-_URL_RE = re.compile(
-    r"^(?:https?|wss?|ftp|sftp|ssh|redis|rediss|amqp|amqps|postgres|postgresql|"
-    r"mysql|mongodb(?:\+srv)?|grpc|tcp|udp|smtp|ldap|ldaps)://(?:[^\W_]|\[)",
-    re.IGNORECASE,
-)
-_CREDENTIAL_URL_RE = re.compile(r"^[a-z][\w+.-]*://[^/\s:@]+:[^/\s@]+@", re.IGNORECASE)
-_HOST_RE = re.compile(
-    r"^(?:localhost|(?:[a-z0-9-]+\.)+(?:com|net|org|io|ai|dev|internal|local|cloud|"
-    r"app))(?::\d{1,5})?$",
-    re.IGNORECASE,
-)
-_IP_PORT_RE = re.compile(r"^(\d{1,3}(?:\.\d{1,3}){3})(?::\d{1,5})?$")
-_SECRET_VALUE_RE = re.compile(
-    r"^(?:sk-[A-Za-z0-9_-]{20,}|sk_live_[A-Za-z0-9]{16,}|gh[pousr]_[A-Za-z0-9]{30,}|"
-    r"github_pat_[A-Za-z0-9_]{30,}|AKIA[0-9A-Z]{16}|xox[abpr]-[A-Za-z0-9-]{10,}|"
-    r"AIza[0-9A-Za-z_-]{35}|-----BEGIN (?:RSA |EC |OPENSSH |DSA )?PRIVATE KEY-----)"
-)
-_SECRET_NAME_RE = re.compile(
-    r"(?:^|_)(?:password|passwd|pwd|secret|token|api_?key|access_?key|private_?key|"
-    r"secret_?key|auth_?key|credentials?)$",
-    re.IGNORECASE,
-)
-_PLACEHOLDER_RE = re.compile(r"^(?:<.*>|\$\{.*\}|\{.*\}|%\(.*\)s|\*+|x+|\.+)$", re.I)
-_PATH_RE = re.compile(
-    r"^(?:/(?:etc|var|tmp|home|opt|usr|srv|mnt|data|root|run|Users|Library)/\S*|"
-    r"~/\S+|[A-Za-z]:\\\S*)$"
-)
-_TIMEOUT_NAME_RE = re.compile(
-    r"(?:^|_)(?:timeout|ttl|retries|interval|delay|backoff|limit|deadline|expiry|"
-    r"expires)(?:$|_)|^max_(?:retries|connections|workers|attempts|tries|requests|"
-    r"bytes|size|pool)$|(?:^|_)(?:pool_size|batch_size|chunk_size|buffer_size|"
-    r"max_size)$",
-    re.IGNORECASE,
-)
-# Single-case words and separators: identifiers and key names, not secrets.
-_IDENTIFIER_LIKE_RE = re.compile(r"^(?:[a-z_.:-]+|[A-Z_.:-]+)$")
-_URL_HOST_RE = re.compile(r"^[a-z][\w+.-]*://([^/:?#]+)", re.IGNORECASE)
-_PORT_NAME_RE = re.compile(r"(?:^|_)port$", re.IGNORECASE)
-_TIMEOUT_POSITIONAL = {"wait_for": 1, "settimeout": 0, "timeout": 0, "sleep": 0}
-_GETENV_FUNCS = frozenset({"getenv"})
-_DOCSTRING_SCOPES = (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+__all__ = [
+    "ASSIGNMENTS",
+    "ConfigChecker",
+    "assigns_constant",
+    "config_reason",
+    "getenv_default",
+    "is_secret_value",
+    "looks_like_secret",
+]
+
+_DOCSTRING_SCOPES = (ast.Module,)
+# Words of a variable that switches a protection on, and the values that mean off.
+_SECURITY_SWITCHES = ("AUTH", "SSL", "TLS", "VERIFY", "CSRF", "SECURE")
+_OFF_VALUES = frozenset({"false", "0", "no", "off", "none", ""})
 # Assignments that may bind a config module's UPPER_CASE constant.
 ASSIGNMENTS = frozenset({ast.Assign, ast.AnnAssign})
 
 Report = Callable[[str, ast.AST], None]
-
-
-def call_name(call: ast.Call) -> str:
-    """Return the called function's last name (`os.getenv` -> `getenv`)."""
-    func = call.func
-    if isinstance(func, ast.Attribute):
-        return func.attr
-    if isinstance(func, ast.Name):
-        return func.id
-    return ""
-
-
-def is_number(node: ast.expr | None) -> bool:
-    """Return True for a positive int or float literal (booleans excluded)."""
-    return (
-        isinstance(node, ast.Constant)
-        and type(node.value) in (int, float)
-        and node.value > 0
-    )
-
-
-def is_port(node: ast.expr | None) -> bool:
-    """Return True for an int literal that is a valid port number."""
-    return (
-        isinstance(node, ast.Constant)
-        and type(node.value) is int
-        and 0 < node.value <= MAX_PORT
-    )
-
-
-def is_literal(node: ast.expr | None) -> bool:
-    """Return True for a non-None constant or a container of constants."""
-    if isinstance(node, ast.Constant):
-        return node.value is not None
-    if isinstance(node, ast.List | ast.Tuple | ast.Set):
-        return all(is_literal(elt) for elt in node.elts)
-    return False
-
-
-def getenv_default(call: ast.Call) -> ast.expr | None:
-    """Return the literal default of `os.getenv`/`os.environ.get`, if any."""
-    func = call.func
-    name = call_name(call)
-    is_environ_get = (
-        isinstance(func, ast.Attribute)
-        and name == "get"
-        and (
-            (isinstance(func.value, ast.Name) and func.value.id == "environ")
-            or (isinstance(func.value, ast.Attribute) and func.value.attr == "environ")
-        )
-    )
-    if name not in _GETENV_FUNCS and not is_environ_get:
-        return None
-    default = call.args[1] if len(call.args) > 1 else None
-    for keyword in call.keywords:
-        if keyword.arg == "default":
-            default = keyword.value
-    return default if is_literal(default) else None
-
-
-def timeout_arguments(call: ast.Call) -> list[ast.expr]:
-    """Return the literal timeout/limit arguments of a call."""
-    found = [
-        keyword.value
-        for keyword in call.keywords
-        if keyword.arg
-        and _TIMEOUT_NAME_RE.search(keyword.arg)
-        and is_number(keyword.value)
-    ]
-    position = _TIMEOUT_POSITIONAL.get(call_name(call))
-    if position is not None and len(call.args) > position:
-        if is_number(call.args[position]):
-            found.append(call.args[position])
-    return found
-
-
-def is_secret_name(name: str) -> bool:
-    """Return True for names such as `password`, `API_KEY`, `auth_token`."""
-    return bool(_SECRET_NAME_RE.search(name))
-
-
-def is_port_name(name: str) -> bool:
-    """Return True for names such as `port`, `REDIS_PORT`."""
-    return bool(_PORT_NAME_RE.search(name))
-
-
-def is_secret_value(value: str) -> bool:
-    """Return True for a string that plausibly holds a real secret."""
-    return (
-        len(value) >= SECRET_MIN_LENGTH
-        and not any(char.isspace() for char in value)
-        and not _PLACEHOLDER_RE.match(value)
-        and not _IDENTIFIER_LIKE_RE.match(value)
-    )
-
-
-def looks_like_secret(value: str) -> bool:
-    """Return True for well-known key formats or URLs with embedded passwords."""
-    return bool(_SECRET_VALUE_RE.match(value) or _CREDENTIAL_URL_RE.match(value))
-
-
-def _is_ip(text: str) -> bool:
-    """Return True for a dotted-quad IPv4 address."""
-    try:
-        ipaddress.IPv4Address(text)
-    except ValueError:
-        # Four numbers that are not an address (a version string) are not a host.
-        return False
-    return True
-
-
-def looks_like_host(value: str) -> bool:
-    """Return True for a URL, `localhost`, a domain or an IP (optionally with port)."""
-    if not value or len(value) > 2048 or any(char.isspace() for char in value):
-        return False
-    if "://" in value:
-        return has_literal_url_host(value)
-    match = _IP_PORT_RE.match(value)
-    if match:
-        return _is_ip(match.group(1))
-    return bool(_HOST_RE.match(value))
-
-
-def has_literal_url_host(value: str) -> bool:
-    """Return True when value starts with a URL scheme followed by a literal host."""
-    if not _URL_RE.match(value):
-        return False
-    host = _URL_HOST_RE.match(value)
-    return not (host and host.group(1).lower() in NAMESPACE_URL_HOSTS)
-
-
-def looks_like_path(value: str) -> bool:
-    """Return True for an absolute filesystem path under a well-known root."""
-    return len(value) > 1 and bool(_PATH_RE.match(value))
 
 
 def assigns_constant(node: ast.Assign | ast.AnnAssign) -> bool:
@@ -217,7 +77,11 @@ class ConfigChecker:
     literal (a getenv default, a named secret) marks it so it is not reported
     again as a plain string. Each check also receives whether the node lies inside
     an UPPER_CASE constant of a config module, where configuration belongs, so only
-    secrets are reported there.
+    secrets are reported there. The walker sets `in_loop` before each check.
+
+    Overridable values are not reported as hosts, ports or paths: class
+    attributes (`host = "localhost"` on a base class) and the defaults of public
+    function parameters (the caller is the configuration); secrets still are.
 
     Every literal taken for a secret is also collected in `secrets`, reported or
     not (a getenv default is reported as AUD101), so findings can mask it.
@@ -228,6 +92,9 @@ class ConfigChecker:
         self._report = report
         self._config_module = config_module
         self._handled: set[int] = set()
+        self._overridable: set[int] = set()
+        self._declared: set[int] = set()
+        self.in_loop = False
         self.secrets: list[ast.Constant] = []
         self.checks: dict[type, Callable[[Any, bool], None]] = {
             scope: self._skip_docstring for scope in _DOCSTRING_SCOPES
@@ -238,6 +105,10 @@ class ConfigChecker:
             ast.AnnAssign: self._check_assign,
             ast.Dict: self._check_dict,
             ast.JoinedStr: self._check_fstring,
+            ast.Compare: self._check_compare,
+            ast.ClassDef: self._check_class,
+            ast.FunctionDef: self._check_function,
+            ast.AsyncFunctionDef: self._check_function,
         }
 
     def _skip_docstring(
@@ -252,6 +123,61 @@ class ConfigChecker:
             if isinstance(value, ast.Constant) and isinstance(value.value, str):
                 self._handled.add(id(value))
 
+    def _check_class(self, node: ast.ClassDef, in_constant: bool) -> None:
+        """Mark class attributes as overridable, then skip the docstring."""
+        self._skip_docstring(node, in_constant)
+        stack = list(node.body)
+        while stack:
+            stmt = stack.pop()
+            if isinstance(stmt, ast.If):
+                stack.extend(stmt.body + stmt.orelse)
+            elif isinstance(stmt, ast.Assign | ast.AnnAssign) and stmt.value:
+                self._overridable.update(id(child) for child in ast.walk(stmt.value))
+
+    def _check_function(
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef, in_constant: bool
+    ) -> None:
+        """Report literal timeouts defaulted in internal functions; skip the rest.
+
+        A public function's defaults are its callers' to change; an internal
+        one (`_name`) is called from this code, so its literal is fixed here.
+        """
+        self._skip_docstring(node, in_constant)
+        args = node.args
+        positional = args.posonlyargs + args.args
+        pairs = list(
+            zip(
+                positional[len(positional) - len(args.defaults) :],
+                args.defaults,
+                strict=True,
+            )
+        )
+        pairs += [
+            (arg, default)
+            for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=True)
+            if default is not None
+        ]
+        internal = node.name.startswith("_") and not node.name.startswith("__")
+        for arg, default in pairs:
+            if (
+                internal
+                and not in_constant
+                and is_number(default)
+                and TIMEOUT_NAME_RE.search(arg.arg)
+            ):
+                self._handled.add(id(default))
+                self._report("AUD108", default)
+            else:
+                self._overridable.update(id(child) for child in ast.walk(default))
+
+    def _check_compare(self, node: ast.Compare, in_constant: bool) -> None:
+        """Mark the literals of a comparison: a value checked is not configured."""
+        for part in (node.left, *node.comparators):
+            if isinstance(part, ast.Constant):
+                self._handled.add(id(part))
+            elif isinstance(part, ast.Tuple | ast.List | ast.Set):
+                self._handled.update(id(elt) for elt in part.elts)
+
     def _check_constant(self, node: ast.Constant, in_constant: bool) -> None:
         """Check a string literal not already reported through its parent."""
         if type(node.value) is str and id(node) not in self._handled:
@@ -260,8 +186,20 @@ class ConfigChecker:
     def _check_assign(
         self, node: ast.Assign | ast.AnnAssign, in_constant: bool
     ) -> None:
-        """Check a value assigned to a name that says it is a secret or a port."""
+        """Check a value assigned to a name that says it is a secret or a port.
+
+        `LIMIT = int(os.getenv("LIMIT", "10"))`: an UPPER_CASE constant read from
+        the environment with its default is where the setting is declared.
+        """
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if node.value is not None and any(map(_names_header, targets)):
+            self._overridable.update(id(child) for child in ast.walk(node.value))
+        if node.value is not None and assigns_constant(node):
+            self._declared.update(
+                id(child)
+                for child in ast.walk(node.value)
+                if isinstance(child, ast.Call) and is_environment_read(child)
+            )
         self._check_named_value(_target_names(targets), node.value, in_constant)
 
     def _check_dict(self, node: ast.Dict, in_constant: bool) -> None:
@@ -269,13 +207,15 @@ class ConfigChecker:
         for key, value in zip(node.keys, node.values, strict=True):
             if isinstance(key, ast.Constant) and isinstance(key.value, str):
                 self._check_named_value([key.value], value, in_constant)
+                if key.value.lower() in HEADER_NAMES:
+                    self._overridable.update(id(child) for child in ast.walk(value))
 
     def _check_string(self, node: ast.Constant, value: str, in_constant: bool) -> None:
         """Report a string literal that is a secret, a host/URL or a path."""
         if looks_like_secret(value):
             self.secrets.append(node)
             self._report("AUD105", node)
-        elif in_constant:
+        elif in_constant or id(node) in self._overridable:
             return
         elif looks_like_host(value):
             self._report("AUD102", node)
@@ -289,6 +229,7 @@ class ConfigChecker:
         head = node.values[0] if node.values else None
         if (
             not in_constant
+            and id(node) not in self._overridable
             and isinstance(head, ast.Constant)
             and isinstance(head.value, str)
             and has_literal_url_host(head.value)
@@ -296,17 +237,31 @@ class ConfigChecker:
             self._report("AUD102", node)
 
     def _check_call(self, node: ast.Call, in_constant: bool) -> None:
-        """Report literal getenv defaults, timeouts, and secrets or ports by name."""
+        """Report getenv defaults, timeouts, and secrets or ports by name."""
         if in_constant:
             return
-        default = getenv_default(node)
+        default = environment_default(node)
+        if default is None and is_environment_read(node):
+            # An OS variable or a neutral default fixes nothing of the application.
+            self._mark(node)
+            return
         if default is not None:
             self._mark(default)
             self._collect_default_secrets(node, default)
-            if not self._config_module:
-                self._report("AUD101", node)
+            if not self._config_module and id(node) not in self._declared:
+                self._report("AUD101" if is_literal(default) else "AUD107", node)
             return
-        for timeout in timeout_arguments(node):
+        if call_name(node) in CHECK_METHODS:
+            self._handled.update(id(c) for arg in node.args for c in ast.walk(arg))
+        for keyword in node.keywords:
+            if keyword.arg and "referer" in keyword.arg.lower():
+                self._overridable.update(id(c) for c in ast.walk(keyword.value))
+        if call_name(node) in OPTION_CALLS:
+            # A command-line option's default is its configuration.
+            for keyword in node.keywords:
+                if keyword.arg == "default":
+                    self._overridable.update(id(c) for c in ast.walk(keyword.value))
+        for timeout in timeout_arguments(node, self.in_loop):
             self._report("AUD104", timeout)
         for keyword in node.keywords:
             if keyword.arg:
@@ -328,6 +283,7 @@ class ConfigChecker:
             and is_port(value)
             and any(map(is_port_name, names))
             and id(value) not in self._handled
+            and id(value) not in self._overridable
         ):
             self._handled.add(id(value))
             self._report("AUD103", value)
@@ -351,3 +307,73 @@ class ConfigChecker:
     def _mark(self, node: ast.AST) -> None:
         """Mark node and its descendants as already reported."""
         self._handled.update(id(child) for child in ast.walk(node))
+
+
+def _names_header(target: ast.expr) -> bool:
+    """Return True for `headers["Referer"] = ...`: the value is a header's."""
+    return (
+        isinstance(target, ast.Subscript)
+        and isinstance(target.slice, ast.Constant)
+        and isinstance(target.slice.value, str)
+        and target.slice.value.lower() in HEADER_NAMES
+    )
+
+
+def config_impact(code: str, node: ast.AST, line: str, secret: bool) -> Impact:
+    """Return the severity and reason of a hard-coded finding.
+
+    Critical: a real secret, or a security switch that defaults to off
+    (`os.getenv("AUTH_ENABLED", "false")`); otherwise the rule's severity.
+    """
+    if code == "AUD105" and secret:
+        return Impact(Severity.CRITICAL, config_reason(code, node, line))
+    if code == "AUD101" and isinstance(node, ast.Call) and _security_off(node):
+        name = ast.unparse(node.args[0])
+        return Impact(
+            Severity.CRITICAL,
+            f"{name} defaults to off outside the settings: a deployment that "
+            "forgets it runs without the protection",
+        )
+    return Impact(RULES_BY_CODE[code].severity, config_reason(code, node, line))
+
+
+def _security_off(call: ast.Call) -> bool:
+    """Return True for an environment read of a security switch defaulting to off."""
+    name = call.args[0] if call.args else None
+    default = getenv_default(call)
+    return (
+        isinstance(name, ast.Constant)
+        and isinstance(name.value, str)
+        and any(word in name.value.upper() for word in _SECURITY_SWITCHES)
+        and isinstance(default, ast.Constant)
+        and str(default.value).strip().lower() in _OFF_VALUES
+    )
+
+
+def config_reason(code: str, node: ast.AST, snippet_line: str) -> str:
+    """Return the one line that says why a hard-coded value matters here."""
+    value = ast.unparse(node) if isinstance(node, ast.expr) else snippet_line.strip()
+    if len(value) > 60:
+        value = value[:57] + "..."
+    if isinstance(node, ast.Call):
+        # Name the variable, never quote the default: it may hold a secret.
+        first = node.args[0] if node.args else None
+        value = ast.unparse(first) if first is not None else "the variable"
+    return {
+        "AUD101": f"{value} gets a literal default outside the settings: "
+        "each deployment that needs another value has to find this line",
+        "AUD102": f"the address {value} is fixed in code: "
+        "another deployment has to edit the source to point elsewhere",
+        "AUD103": f"port {value} is fixed in code: "
+        "it cannot change per deployment without editing the source",
+        "AUD104": f"the limit {value} is fixed at this call: "
+        "operators cannot tune it when load or latency differ",
+        "AUD105": "a credential in the source is readable by everyone with the code "
+        "and cannot be rotated without a release",
+        "AUD106": f"the path {value} is fixed in code: "
+        "it breaks wherever the file system is laid out differently",
+        "AUD107": f"{value} gets a computed default outside the settings: "
+        "the effective value is invisible to whoever configures the deployment",
+        "AUD108": f"the default {value} is fixed in an internal function: "
+        "callers here never pass it, so no setting can change it",
+    }[code]

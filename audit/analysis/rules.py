@@ -39,7 +39,7 @@ RULES: tuple[Rule, ...] = (
         "AUD002",
         "broad-except-swallowed",
         _SF,
-        Severity.CRITICAL,
+        Severity.HIGH,
         "Broad except swallows the error (pass, ..., continue or return None)",
         "Let the exception propagate, or log it with `logger.exception(...)` and "
         "turn it into an explicit error for the caller.",
@@ -57,7 +57,7 @@ RULES: tuple[Rule, ...] = (
         "AUD004",
         "suppress-broad",
         _SF,
-        Severity.CRITICAL,
+        Severity.HIGH,
         "`contextlib.suppress(Exception)` silently swallows every error",
         "Suppress only the specific exception that is expected, or use "
         "try/except with `logger.exception(...)`.",
@@ -86,6 +86,40 @@ RULES: tuple[Rule, ...] = (
         "Exception ignored without a comment saying why that is safe",
         "Add a comment explaining why ignoring this exception is correct, or "
         "handle it.",
+    ),
+    Rule(
+        "AUD008",
+        "task-not-kept",
+        _SF,
+        Severity.HIGH,
+        "Task created and dropped: its exception is never retrieved",
+        "Keep a reference (a set of tasks, a TaskGroup) and await it or add a "
+        "done callback that logs its exception.",
+    ),
+    Rule(
+        "AUD009",
+        "error-result-ignored",
+        _SF,
+        Severity.HIGH,
+        "The False/None a helper returns on failure is ignored here",
+        "Check the result and handle the failure, or make the helper raise.",
+    ),
+    Rule(
+        "AUD010",
+        "exit-swallows",
+        _SF,
+        Severity.HIGH,
+        "`__exit__` returns True and swallows every exception of the block",
+        "Return None (False) so exceptions propagate, or catch the specific one "
+        "inside the block.",
+    ),
+    Rule(
+        "AUD011",
+        "gather-exceptions-unread",
+        _SF,
+        Severity.HIGH,
+        "`gather(..., return_exceptions=True)` results are never inspected",
+        "Look at each result and log or raise the exceptions among them.",
     ),
     Rule(
         "AUD101",
@@ -137,6 +171,23 @@ RULES: tuple[Rule, ...] = (
         "Hard-coded absolute filesystem path",
         "Read the path from configuration or derive it from a configured base "
         "directory.",
+    ),
+    Rule(
+        "AUD107",
+        "getenv-computed-default",
+        _HC,
+        Severity.MEDIUM,
+        "Environment variable read with a computed default outside the config module",
+        "Declare the variable once in the settings/config module with its type "
+        "and default, and read the setting here.",
+    ),
+    Rule(
+        "AUD108",
+        "parameter-default-timeout-limit",
+        _HC,
+        Severity.MEDIUM,
+        "Literal timeout or limit as the default of an internal function's parameter",
+        "Pass the configured value from the caller, or default to the setting.",
     ),
 )
 

@@ -1,56 +1,125 @@
-"""Silent-failure checks: exception handlers and suppressors that hide errors."""
+"""Silent-failure checks: exception handlers and suppressors that hide errors.
+
+A handler is judged with the `try` it belongs to and the function around it, so
+intent the code states is recognised: the exception is the answer (a probe, the
+miss branch of a look-up), it is reported (any logger, an error sent to the
+caller or peer, kept and raised later), or a comment in or above the `try` says
+why it is safe. README "Silent failures" lists each exemption per rule.
+"""
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+
+from audit.analysis.impact import Impact, call_name, silent_impact
+from audit.analysis.intent import (
+    MODULE_SCOPE,
+    NESTED_SCOPES,
+    Scope,
+    body_nodes,
+    documented,
+    expected,
+    has_exc_info,
+    is_debug_level,
+    is_log_call,
+    is_probe,
+    mentions,
+    only_cleanup,
+    probe_alternatives,
+    reports_failure,
+    reports_to_caller,
+    try_commented,
+    uses_exception,
+)
+
+__all__ = [
+    "MODULE_SCOPE",
+    "Scope",
+    "check_try",
+    "exception_tuples",
+    "suppress_is_broad",
+]
 
 _BROAD_NAMES = frozenset({"Exception", "BaseException"})
-_LOG_METHODS = frozenset(
+# Exceptions of failed I/O: a read, a write, a request, a connection.
+_IO_ERRORS = frozenset(
     {
-        "debug",
-        "info",
-        "warning",
-        "warn",
+        "OSError",
+        "IOError",
+        "EnvironmentError",
         "error",
-        "critical",
-        "fatal",
-        "exception",
-        "log",
+        "ConnectionError",
+        "BrokenPipeError",
+        "ConnectionResetError",
+        "HTTPError",
+        "URLError",
+        "RequestException",
+        "SSLError",
     }
 )
-_TRACEBACK_FUNCS = frozenset(
-    {"print_exc", "format_exc", "print_exception", "format_exception", "exc_info"}
-)
-_EXIT_FUNCS = frozenset({"exit", "_exit", "abort"})
-_NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
-_LOGGING_DEBUG_LEVEL = 10
+Hit = tuple[str, ast.AST, Impact]
 
 
-def is_broad_type(node: ast.expr | None) -> bool:
-    """Return True for `Exception`, `BaseException` or a tuple containing one."""
+def _exception_names(node: ast.expr | None, tuples: dict[str, list[str]]) -> set[str]:
+    """Return the last names of the caught exception types, tuples resolved."""
     if node is None:
-        return False
+        return set()
     if isinstance(node, ast.Tuple):
-        return any(is_broad_type(elt) for elt in node.elts)
-    if isinstance(node, ast.Name):
-        return node.id in _BROAD_NAMES
-    if isinstance(node, ast.Attribute):
-        return node.attr in _BROAD_NAMES and isinstance(node.value, ast.Name)
-    return False
-
-
-def _body_nodes(body: list[ast.stmt]) -> Iterator[ast.AST]:
-    """Yield every node of the handler body, not descending into nested scopes."""
-    stack: list[ast.AST] = list(body)
-    while stack:
-        node = stack.pop()
-        yield node
-        stack.extend(
-            child
-            for child in ast.iter_child_nodes(node)
-            if not isinstance(child, _NESTED_SCOPES)
+        return set().union(*(_exception_names(elt, tuples) for elt in node.elts))
+    if isinstance(node, ast.BinOp):
+        return _exception_names(node.left, tuples) | _exception_names(
+            node.right, tuples
         )
+    if isinstance(node, ast.Name):
+        return set(tuples.get(node.id, [node.id]))
+    if isinstance(node, ast.Attribute):
+        return {node.attr}
+    return set()
+
+
+def exception_tuples(module: ast.Module) -> dict[str, list[str]]:
+    """Return module-level names bound to tuples of exception types.
+
+    Module level includes the bodies of top-level `if` and `try` statements
+    (`try: import ssl … HTTP_ERRORS = (…) except ImportError: …`).
+    """
+    found: dict[str, list[str]] = {}
+    for stmt in _module_statements(module):
+        if isinstance(stmt, ast.Assign) and isinstance(
+            stmt.value, ast.Tuple | ast.BinOp
+        ):
+            names = _exception_names(stmt.value, found)
+            for target in stmt.targets:
+                if isinstance(target, ast.Name) and names:
+                    found[target.id] = sorted(names)
+    return found
+
+
+def _module_statements(module: ast.Module) -> list[ast.stmt]:
+    """Return the module's statements, those of top-level if/try blocks included."""
+    found, pending = [], list(module.body)
+    while pending:
+        stmt = pending.pop(0)
+        found.append(stmt)
+        if isinstance(stmt, ast.If | ast.Try | ast.TryStar):
+            pending[:0] = [
+                *stmt.body,
+                *getattr(stmt, "orelse", []),
+                *(
+                    line
+                    for handler in getattr(stmt, "handlers", [])
+                    for line in handler.body
+                ),
+                *getattr(stmt, "finalbody", []),
+            ]
+    return found
+
+
+def is_broad_type(
+    node: ast.expr | None, tuples: dict[str, list[str]] | None = None
+) -> bool:
+    """Return True for `Exception`, `BaseException` or a tuple containing one."""
+    return not _BROAD_NAMES.isdisjoint(_exception_names(node, tuples or {}))
 
 
 def _is_silent_statement(stmt: ast.stmt) -> bool:
@@ -67,141 +136,137 @@ def _is_silent_statement(stmt: ast.stmt) -> bool:
     return False
 
 
-def _receiver_is_logger(node: ast.expr) -> bool:
-    """Return True when an attribute receiver looks like a logger or `logging`."""
-    if isinstance(node, ast.Name):
-        return "log" in node.id.lower()
-    if isinstance(node, ast.Attribute):
-        return "log" in node.attr.lower()
-    return False
+def check_try(
+    try_node: ast.Try,
+    lines: list[str],
+    scope: Scope,
+    tuples: dict[str, list[str]],
+) -> list[Hit]:
+    """Return the silent-failure hits of every handler of a `try`."""
+    hits = []
+    for handler in try_node.handlers:
+        code = handler_code(handler, try_node, lines, scope, tuples)
+        if code:
+            what = _describe(handler, code)
+            hits.append((code, handler, silent_impact(code, try_node.body, what)))
+    return hits
 
 
-def _is_debug_level(call: ast.Call) -> bool:
-    """Return True when a log call is at debug level."""
-    method = call.func.attr if isinstance(call.func, ast.Attribute) else ""
-    if method == "debug":
-        return True
-    if method == "log" and call.args:
-        level = call.args[0]
-        if isinstance(level, ast.Attribute):
-            return level.attr == "DEBUG"
-        if isinstance(level, ast.Constant):
-            return level.value == _LOGGING_DEBUG_LEVEL
-    return False
+def _describe(handler: ast.ExceptHandler, code: str) -> str:
+    caught = ast.unparse(handler.type) if handler.type is not None else ""
+    head = f"`except {caught}`" if caught else "a bare `except:`"
+    return {
+        "AUD002": f"{head} that only passes",
+        "AUD003": f"{head} substituting a fallback",
+        "AUD005": f"{head} logging only at debug",
+        "AUD006": f"{head} logging without the exception",
+        "AUD007": f"{head} ignored without a comment",
+    }.get(code, head)
 
 
-def _has_exc_info(call: ast.Call) -> bool:
-    """Return True when a log call records the traceback."""
-    if isinstance(call.func, ast.Attribute) and call.func.attr == "exception":
-        return True
-    for keyword in call.keywords:
-        if keyword.arg in {"exc_info", "stack_info"}:
-            value = keyword.value
-            return not (isinstance(value, ast.Constant) and not value.value)
-    return False
-
-
-def _mentions(node: ast.AST, name: str | None) -> bool:
-    """Return True when node reads the variable `name`."""
-    if name is None:
-        return False
-    return any(
-        isinstance(child, ast.Name) and child.id == name for child in ast.walk(node)
-    )
-
-
-def _is_default_value(node: ast.expr | None) -> bool:
-    """Return True for a literal or a plain name: a default, not an error value."""
-    if node is None or isinstance(node, ast.Constant | ast.Name):
-        return True
-    if isinstance(node, ast.List | ast.Tuple | ast.Set):
-        return all(_is_default_value(elt) for elt in node.elts)
-    if isinstance(node, ast.Dict):
-        return not node.keys
-    return False
-
-
-def _reports_failure(func: ast.Attribute) -> bool:
-    """Return True for traceback capture (`traceback.print_exc`) or `sys.exit`."""
-    if func.attr in _TRACEBACK_FUNCS:
-        return True
-    receiver = func.value
-    return (
-        func.attr in _EXIT_FUNCS
-        and isinstance(receiver, ast.Name)
-        and receiver.id in {"sys", "os"}
-    )
-
-
-def _handler_commented(handler: ast.ExceptHandler, lines: list[str]) -> bool:
-    """Return True when the handler's lines carry a comment.
-
-    A body of only pass/continue holds no string literal, so any `#` is a comment.
-    """
-    end = handler.end_lineno or handler.lineno
-    return any("#" in line for line in lines[handler.lineno - 1 : end])
-
-
-def handler_code(handler: ast.ExceptHandler, lines: list[str]) -> str | None:
+def handler_code(
+    handler: ast.ExceptHandler,
+    try_node: ast.Try,
+    lines: list[str],
+    scope: Scope = MODULE_SCOPE,
+    tuples: dict[str, list[str]] | None = None,
+) -> str | None:
     """Return the rule code an exception handler violates, or None."""
+    tuples = tuples or {}
     bare = handler.type is None
-    broad = bare or is_broad_type(handler.type)
-    silent_body = all(_is_silent_statement(stmt) for stmt in handler.body)
-    if not broad:
-        only_ignore = all(
-            isinstance(stmt, ast.Pass | ast.Continue)
-            or (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant))
-            for stmt in handler.body
-        )
-        if only_ignore and not _handler_commented(handler, lines):
-            return "AUD007"
+    names = _exception_names(handler.type, tuples)
+    broad = bare or not _BROAD_NAMES.isdisjoint(names)
+    body = [stmt for stmt in handler.body if not isinstance(stmt, NESTED_SCOPES)]
+    silent_body = all(_is_silent_statement(stmt) for stmt in body)
+    if bare and silent_body:
+        return "AUD002" if not try_commented(try_node, handler, lines) else "AUD001"
+    if not bare and (try_commented(try_node, handler, lines) or documented(scope)):
         return None
+    if probe_alternatives(try_node, scope) and silent_body:
+        return None
+    if not broad:
+        return _narrow_code(handler, try_node, names, body, scope)
     log_calls: list[ast.Call] = []
-    returns: list[ast.Return] = []
     reports = False
-    for node in _body_nodes(handler.body):
+    for node in body_nodes(handler.body):
         if isinstance(node, ast.Raise):
             return None
-        if isinstance(node, ast.Return):
-            returns.append(node)
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            if _reports_failure(node.func):
-                reports = True
-            elif node.func.attr in _LOG_METHODS and _receiver_is_logger(
-                node.func.value
+        if isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Attribute | ast.Name) and reports_failure(
+                node.func
             ):
+                reports = True
+            elif is_log_call(node):
                 log_calls.append(node)
-    if silent_body:
+            elif reports_to_caller(node):
+                reports = True
+    if silent_body and not bare:
         return "AUD002"
     if bare:
         return "AUD001"
-    if reports:
+    if reports or is_probe(handler, scope):
         return None
-    return _broad_code(handler, log_calls, returns)
+    return _broad_code(handler, log_calls)
 
 
-def _broad_code(
-    handler: ast.ExceptHandler, log_calls: list[ast.Call], returns: list[ast.Return]
+def _narrow_code(
+    handler: ast.ExceptHandler,
+    try_node: ast.Try,
+    names: set[str],
+    body: list[ast.stmt],
+    scope: Scope,
 ) -> str | None:
-    """Classify a broad handler that neither re-raises nor is only silent."""
-    loud_logs = [call for call in log_calls if not _is_debug_level(call)]
+    """Classify a narrow handler: only an unexplained ignore is reported.
+
+    A `try` with an `else:` makes the exception one of two expected outcomes
+    (`try: v = to_python(x) except ValidationError: pass else: use(v)`).
+    Substituting a literal (`self.result = 0`) counts as ignoring only for I/O
+    errors, where it hides lost data; for a domain error it is the look-up idiom
+    (`except FieldError: output_field = None`).
+    """
+    if expected(names) or only_cleanup(try_node) or try_node.orelse:
+        return None
+    if scope.in_loop and body and isinstance(body[-1], ast.Continue):
+        # `except SomeError: [flag = True;] continue` in a loop skips the item
+        # or retries on purpose.
+        return None
+    substitutes = not names.isdisjoint(_IO_ERRORS)
+    ignores = all(
+        isinstance(stmt, ast.Pass | ast.Continue)
+        or (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant))
+        or (
+            substitutes
+            and isinstance(stmt, ast.Assign)
+            and isinstance(stmt.value, ast.Constant)
+            and all(
+                isinstance(target, ast.Attribute | ast.Name) for target in stmt.targets
+            )
+        )
+        for stmt in body
+    )
+    return "AUD007" if ignores and body else None
+
+
+def _broad_code(handler: ast.ExceptHandler, log_calls: list[ast.Call]) -> str | None:
+    """Classify a broad handler that neither re-raises, reports nor only passes."""
+    loud_logs = [call for call in log_calls if not is_debug_level(call)]
+    if uses_exception(handler):
+        return None
     if log_calls and not loud_logs:
         return "AUD005"
-    if any(_has_exc_info(call) for call in loud_logs):
+    if any(has_exc_info(call) for call in loud_logs):
         return None
     if loud_logs:
-        if any(_mentions(call, handler.name) for call in loud_logs):
+        if any(mentions(call, handler.name) for call in loud_logs):
             return None
         return "AUD006"
-    if any(_mentions(stmt, handler.name) for stmt in handler.body):
-        return None
-    if returns and not all(_is_default_value(ret.value) for ret in returns):
+    if any(mentions(stmt, handler.name) for stmt in handler.body):
         return None
     return "AUD003"
 
 
 def suppress_is_broad(call: ast.Call) -> bool:
     """Return True for `suppress(Exception)` / `contextlib.suppress(BaseException)`."""
-    func = call.func
-    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-    return name == "suppress" and any(is_broad_type(arg) for arg in call.args)
+    return call_name(call) == "suppress" and any(
+        is_broad_type(arg) for arg in call.args
+    )

@@ -187,6 +187,7 @@ def run_daphne(host: str, port: int, max_bytes: int, fd: int | None = None) -> N
     from controlplane.asgi import application
 
     lifecycle = Lifecycle(host, port)
+    started: list[asyncio.Task[None]] = []
 
     class DrainingServer(Server):
         def __init__(self, **kwargs: Any) -> None:
@@ -268,7 +269,8 @@ def run_daphne(host: str, port: int, max_bytes: int, fd: int | None = None) -> N
         # By default autobahn drops the TCP connection on a too-large message;
         # the protocol promises a close frame with 1009.
         server.ws_factory.setProtocolOptions(failByDrop=False)
-        twisted_loop.create_task(lifecycle.start())
+        # Held here: the event loop keeps only a weak reference to a task.
+        started.append(twisted_loop.create_task(lifecycle.start()))
         for signum in (signal.SIGTERM, signal.SIGINT):
             twisted_loop.add_signal_handler(signum, on_signal)
 

@@ -24,7 +24,7 @@ API_URL = "https://api.acme.io/v1"
 
 def load():
     try:
-        return os.getenv("MODE", "fast")
+        return store.save(os.getenv("MODE", "fast"))
     except Exception:
         pass
 """

@@ -4,24 +4,39 @@ from pathlib import Path
 
 import pytest
 
-from audit.analysis import RULES, Family, Severity
-from tests.audit.corpus import analyze, labels, reported, sample_id, sample_paths
+from audit.analysis import RULES, Family, Finding, Severity, analyze_source
+from tests.audit.corpus import (
+    SAMPLES,
+    analyze,
+    labels,
+    reported,
+    sample_id,
+    sample_paths,
+)
 
-# The contract: every rule's family and severity, written down once.
+# The contract: every rule's family and baseline severity, written down once.
+# A finding's own severity follows the impact rubric (README): raised to critical
+# on a send/data/security path, lowered to low when only cleanup can fail.
 SEVERITY_CONTRACT = {
     "AUD001": (Family.SILENT_FAILURE, Severity.HIGH),
-    "AUD002": (Family.SILENT_FAILURE, Severity.CRITICAL),
+    "AUD002": (Family.SILENT_FAILURE, Severity.HIGH),
     "AUD003": (Family.SILENT_FAILURE, Severity.HIGH),
-    "AUD004": (Family.SILENT_FAILURE, Severity.CRITICAL),
+    "AUD004": (Family.SILENT_FAILURE, Severity.HIGH),
     "AUD005": (Family.SILENT_FAILURE, Severity.MEDIUM),
     "AUD006": (Family.SILENT_FAILURE, Severity.LOW),
     "AUD007": (Family.SILENT_FAILURE, Severity.LOW),
+    "AUD008": (Family.SILENT_FAILURE, Severity.HIGH),
+    "AUD009": (Family.SILENT_FAILURE, Severity.HIGH),
+    "AUD010": (Family.SILENT_FAILURE, Severity.HIGH),
+    "AUD011": (Family.SILENT_FAILURE, Severity.HIGH),
     "AUD101": (Family.HARDCODED_CONFIG, Severity.MEDIUM),
     "AUD102": (Family.HARDCODED_CONFIG, Severity.MEDIUM),
     "AUD103": (Family.HARDCODED_CONFIG, Severity.MEDIUM),
     "AUD104": (Family.HARDCODED_CONFIG, Severity.MEDIUM),
     "AUD105": (Family.HARDCODED_CONFIG, Severity.CRITICAL),
     "AUD106": (Family.HARDCODED_CONFIG, Severity.LOW),
+    "AUD107": (Family.HARDCODED_CONFIG, Severity.MEDIUM),
+    "AUD108": (Family.HARDCODED_CONFIG, Severity.MEDIUM),
 }
 
 
@@ -44,10 +59,73 @@ def test_rules__severity_and_family_follow_the_contract() -> None:
     assert {r.code: (r.family, r.severity) for r in RULES} == SEVERITY_CONTRACT
 
 
-def test_findings__carry_their_rule_severity_and_family() -> None:
+def test_findings__carry_family_function_and_reason() -> None:
     for path in sample_paths():
         for finding in analyze(path):
-            assert (finding.family, finding.severity) == SEVERITY_CONTRACT[finding.code]
+            assert finding.family == SEVERITY_CONTRACT[finding.code][0]
+            assert finding.function and finding.reason
+
+
+def _only(guarded: str, handler: str = "pass") -> Finding:
+    """Return the one finding of `def f(c): try: <guarded> except Exception: ...`."""
+    source = (
+        f"def f(c):\n    try:\n        {guarded}\n"
+        f"    except Exception:\n        {handler}\n"
+    )
+    (finding,) = analyze_source(source.encode(), "app/x.py").findings
+    return finding
+
+
+def test_severity__follows_impact_of_the_guarded_code() -> None:
+    """A send swallowed is critical, a close swallowed is low, the rest baseline."""
+    send, close, other = _only("c.send(1)"), _only("c.close()"), _only("c.run()")
+    debug_send = _only("c.send(1)", "log.debug('send failed')")
+    assert (send.severity, close.severity, other.severity) == (
+        Severity.CRITICAL,
+        Severity.LOW,
+        Severity.HIGH,
+    )
+    assert debug_send.code == "AUD005" and debug_send.severity is Severity.CRITICAL
+    assert "`send()`" in send.reason and send.function == "f"
+
+
+def test_suppress__severity_follows_the_block() -> None:
+    """`suppress(Exception)` around a write is critical, around a close low."""
+    source = (
+        "from contextlib import suppress\n\n"
+        "def f(stream, data):\n"
+        "    with suppress(Exception):\n        stream.write(data)\n"
+        "    with suppress(Exception):\n        stream.close()\n"
+    )
+    severities = [
+        f.severity for f in analyze_source(source.encode(), "app/x.py").findings
+    ]
+    assert severities == [Severity.CRITICAL, Severity.LOW]
+
+
+def test_ignored_helper__reason_names_the_helper() -> None:
+    finding = next(f for f in analyze(SAMPLES / "sf_dropped.py") if f.code == "AUD009")
+    assert finding.reason.startswith("the result of `_safe_send` is discarded")
+    assert finding.function == "Hub.deliver"
+
+
+def test_security_switch_off_by_default__is_critical() -> None:
+    (finding,) = [
+        f for f in analyze(SAMPLES / "hc_computed_defaults.py") if f.code == "AUD101"
+    ]
+    assert finding.severity is Severity.CRITICAL
+    assert finding.reason.startswith("'AUTH_ENABLED' defaults to off")
+
+
+def test_placeholder_secret__is_not_reported() -> None:
+    codes = {f.code for f in analyze(SAMPLES / "hc_computed_defaults.py")}
+    assert "AUD105" not in codes
+
+
+def test_newer_syntax__error_names_the_python_version() -> None:
+    result = analyze_source(b"type Alias = int\n", "new.py")
+    assert result.error is not None
+    assert "valid Python 3.12" in result.error.message
 
 
 def test_rules__codes_unique_with_message_and_fix_hint() -> None:

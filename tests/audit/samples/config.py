@@ -11,4 +11,4 @@ def load(client):
 class Defaults:
     HOSTS = ("127.0.0.1", "localhost")
     HEALTH_PORT = 8081
-    base = "https://status.acme.io"  # expect: AUD102
+    base = "https://status.acme.io"

@@ -17,4 +17,4 @@ def backoff():
 
 
 async def pause():
-    await asyncio.sleep(0.5)  # expect: AUD104
+    await asyncio.sleep(0.5)

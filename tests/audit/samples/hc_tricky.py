@@ -8,4 +8,4 @@ def bind():
 
 
 def is_local(host):
-    return host == "localhost"  # false-positive: AUD102
+    return host == "localhost"

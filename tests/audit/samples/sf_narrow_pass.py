@@ -4,7 +4,6 @@ import os
 def remove(path):
     try:
         os.remove(path)
-    # expect-next: AUD007
     except FileNotFoundError:
         pass
 

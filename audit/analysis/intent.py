@@ -1,0 +1,379 @@
+"""Intent the code states around an exception handler.
+
+Whether a failure is reported (any logger API, an error sent to the caller or
+peer, the exception kept to raise later, a traceback printed, an exit), is the
+answer (a probe, the miss of a look-up, the end of a wait), or is explained by
+a comment in or above the `try`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from audit.analysis.impact import CLEANUP_NAMES, call_name
+
+_LOG_METHODS = frozenset(
+    {
+        "debug",
+        "info",
+        "warning",
+        "warn",
+        "error",
+        "critical",
+        "fatal",
+        "exception",
+        "log",
+        "msg",
+        "err",
+        "failure",
+        "trace",
+        "success",
+        "notice",
+        "alert",
+    }
+)
+# Twisted's log.err and log.failure record the active failure with its traceback.
+_TRACEBACK_LOG_METHODS = frozenset({"exception", "err", "failure"})
+_TRACEBACK_FUNCS = frozenset(
+    {"print_exc", "format_exc", "print_exception", "format_exception", "exc_info"}
+)
+_EXIT_FUNCS = frozenset({"exit", "_exit", "abort"})
+NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+_LOGGING_DEBUG_LEVEL = 10
+# Exceptions whose catching is the answer: a look-up or conversion that missed,
+# an optional import, a probe, or the normal end of a wait, loop or program.
+_EXPECTED_NAMES = frozenset(
+    {
+        "KeyError",
+        "IndexError",
+        "LookupError",
+        "AttributeError",
+        "ValueError",
+        "TypeError",
+        "UnicodeError",
+        "UnicodeDecodeError",
+        "UnicodeEncodeError",
+        "StopIteration",
+        "StopAsyncIteration",
+        "ImportError",
+        "ModuleNotFoundError",
+        "NotImplementedError",
+        "FileNotFoundError",
+        "FileExistsError",
+        "NotADirectoryError",
+        "IsADirectoryError",
+        "ProcessLookupError",
+        "ChildProcessError",
+        "KeyboardInterrupt",
+        "SystemExit",
+        "GeneratorExit",
+        "CancelledError",
+        "TimeoutError",
+        "InterruptedError",
+        "DoesNotExist",
+        "ObjectDoesNotExist",
+        "Resolver404",
+        "NoReverseMatch",
+        "Http404",
+        "NotFound",
+        "NoSuchKey",
+        "EmptyPage",
+        "PageNotAnInteger",
+        "Empty",
+    }
+)
+# Name endings of project exceptions that mean the same: `ConnectionClosed`,
+# `UserNotFound`, `SessionExpired`.
+_EXPECTED_SUFFIXES = ("Closed", "ClosedOK", "NotFound", "DoesNotExist", "Expired")
+# Words of a called name that report the failure to a caller, a peer or a user.
+_REPORT_WORDS = (
+    "error",
+    "fail",
+    "reject",
+    "abort",
+    "exit",
+    "respond",
+    "response",
+    "deny",
+    "warn",
+)
+# Function name prefixes of probes: the exception is the answer False.
+_PROBE_PREFIXES = (
+    "is_",
+    "has_",
+    "can_",
+    "check",
+    "probe",
+    "ping",
+    "test",
+    "supports",
+    "exists",
+    "available",
+    "alive",
+    "healthy",
+    "_is_",
+    "_has_",
+    "_can_",
+    "_check",
+    "_probe",
+    "_ping",
+)
+# Words of a docstring that say the function swallows errors on purpose.
+_DOCUMENTED_WORDS = ("suppressed", "ignored", "silently", "never raises")
+# Comments that are tool pragmas, not a reason.
+_PRAGMAS = ("pragma", "noqa", "type:", "nosec", "pylint", "fmt:", "audit:")
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Where a node sits: its enclosing function and whether it is inside a loop."""
+
+    function: ast.FunctionDef | ast.AsyncFunctionDef | None = None
+    in_loop: bool = False
+
+
+MODULE_SCOPE = Scope()
+
+
+def body_nodes(body: list[ast.stmt]) -> Iterator[ast.AST]:
+    """Yield every node of the handler body, not descending into nested scopes."""
+    stack: list[ast.AST] = [
+        stmt for stmt in body if not isinstance(stmt, NESTED_SCOPES)
+    ]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(
+            child
+            for child in ast.iter_child_nodes(node)
+            if not isinstance(child, NESTED_SCOPES)
+        )
+
+
+def receiver_is_logger(node: ast.expr) -> bool:
+    """Return True for a logger receiver: `log`, `self.logger`, `getLogger()`."""
+    if isinstance(node, ast.Name):
+        return "log" in node.id.lower()
+    if isinstance(node, ast.Attribute):
+        return "log" in node.attr.lower()
+    if isinstance(node, ast.Call):
+        return "log" in call_name(node).lower()
+    return False
+
+
+def is_log_call(node: ast.AST) -> bool:
+    """Return True for a call of a logging method on a logger (`log.err()` too)."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in _LOG_METHODS
+        and receiver_is_logger(node.func.value)
+    )
+
+
+def is_debug_level(call: ast.Call) -> bool:
+    """Return True when a log call is at debug level."""
+    method = call.func.attr if isinstance(call.func, ast.Attribute) else ""
+    if method in {"debug", "trace"}:
+        return True
+    if method == "log" and call.args:
+        level = call.args[0]
+        if isinstance(level, ast.Attribute):
+            return level.attr == "DEBUG"
+        if isinstance(level, ast.Constant):
+            return level.value == _LOGGING_DEBUG_LEVEL
+    return False
+
+
+def has_exc_info(call: ast.Call) -> bool:
+    """Return True when a log call records the traceback."""
+    if (
+        isinstance(call.func, ast.Attribute)
+        and call.func.attr in _TRACEBACK_LOG_METHODS
+    ):
+        return True
+    for keyword in call.keywords:
+        if keyword.arg in {"exc_info", "stack_info"}:
+            value = keyword.value
+            return not (isinstance(value, ast.Constant) and not value.value)
+    return False
+
+
+def mentions(node: ast.AST, name: str | None) -> bool:
+    """Return True when node reads the variable `name`."""
+    if name is None:
+        return False
+    return any(
+        isinstance(child, ast.Name) and child.id == name for child in ast.walk(node)
+    )
+
+
+def reports_failure(func: ast.Attribute | ast.Name) -> bool:
+    """Return True for traceback capture (`traceback.print_exc`) or `sys.exit`."""
+    name = func.attr if isinstance(func, ast.Attribute) else func.id
+    if name in _TRACEBACK_FUNCS:
+        return True
+    return (
+        isinstance(func, ast.Attribute)
+        and name in _EXIT_FUNCS
+        and isinstance(func.value, ast.Name)
+        and func.value.id in {"sys", "os"}
+    )
+
+
+def reports_to_caller(call: ast.Call) -> bool:
+    """Return True for a call that hands the failure to a caller, peer or user.
+
+    `send_error(...)`, `fail_connection()`, `handle_error(...)`, `sys.exit(...)`,
+    `printer(..., error=True)`, or any call given a dict naming an error
+    (`await send({"op": "error", ...})`).
+    """
+    lowered = call_name(call).lower()
+    if any(word in lowered for word in _REPORT_WORDS):
+        return True
+    if any(
+        keyword.arg == "error"
+        and isinstance(keyword.value, ast.Constant)
+        and keyword.value.value is True
+        for keyword in call.keywords
+    ):
+        return True
+    return any(_names_error(arg) for arg in call.args)
+
+
+def _names_error(node: ast.expr) -> bool:
+    """Return True for a dict literal with an "error" key or value."""
+    if not isinstance(node, ast.Dict):
+        return False
+    texts = [
+        part.value
+        for part in (*node.keys, *node.values)
+        if isinstance(part, ast.Constant) and isinstance(part.value, str)
+    ]
+    return any("error" in text.lower() for text in texts)
+
+
+def justified(lines: list[str], first: int, last: int) -> bool:
+    """Return True when a comment (not a tool pragma) sits on lines first..last."""
+    for line in lines[max(first - 1, 0) : last]:
+        position = line.find("#")
+        if position < 0:
+            continue
+        comment = line[position + 1 :].strip().lower()
+        if comment and not comment.startswith(_PRAGMAS):
+            return True
+    return False
+
+
+def try_commented(
+    try_node: ast.Try, handler: ast.ExceptHandler, lines: list[str]
+) -> bool:
+    """Return True for a comment above the `try`, on its line, or in the handler.
+
+    Lines are read as text, not tokens (tokenizing every file would cost more
+    than the rest of the analysis): a `#` inside a string literal on those lines
+    is taken for a comment too. That is rare, and it can only exempt.
+    """
+    above = try_node.lineno - 1
+    while above >= 1 and lines[above - 1].strip().startswith("#"):
+        above -= 1
+    end = handler.end_lineno or handler.lineno
+    return justified(lines, above + 1, try_node.lineno) or justified(
+        lines, handler.lineno, end
+    )
+
+
+def documented(scope: Scope) -> bool:
+    """Return True when the function's docstring says exceptions are suppressed.
+
+    `Exceptions are suppressed and result in the default value to be returned`
+    states the intent as plainly as a comment above the `try` would.
+    """
+    function = scope.function
+    docstring = ast.get_docstring(function) if function is not None else None
+    return bool(docstring) and any(
+        word in docstring.lower() for word in _DOCUMENTED_WORDS
+    )
+
+
+def expected(names: set[str]) -> bool:
+    """Return True when every caught exception means an expected outcome."""
+    return bool(names) and all(
+        name in _EXPECTED_NAMES
+        or name.endswith(_EXPECTED_SUFFIXES)
+        or name.startswith("NoSuch")
+        for name in names
+    )
+
+
+def probe_alternatives(try_node: ast.Try, scope: Scope) -> bool:
+    """Return True for `for x in options: try … except: pass else: break/return`."""
+    return scope.in_loop and any(
+        isinstance(node, ast.Break | ast.Return)
+        for stmt in try_node.orelse
+        for node in ast.walk(stmt)
+    )
+
+
+def is_probe(handler: ast.ExceptHandler, scope: Scope) -> bool:
+    """Return True when the handler answers a bool from a function that asks one.
+
+    A function asks when its name is a question (`is_…`, `ping…`), it is
+    annotated `-> bool`, or it answers True on success: its False reports the
+    failure to a caller who must look (AUD009 reports a caller who does not).
+    """
+    returns = [stmt for stmt in handler.body if isinstance(stmt, ast.Return)]
+    if not returns or not all(
+        isinstance(ret.value, ast.Constant) and isinstance(ret.value.value, bool)
+        for ret in returns
+    ):
+        return False
+    function = scope.function
+    if function is None:
+        return False
+    annotation = function.returns
+    return (
+        function.name.lower().startswith(_PROBE_PREFIXES)
+        or (isinstance(annotation, ast.Name) and annotation.id == "bool")
+        or any(
+            isinstance(node, ast.Return)
+            and isinstance(node.value, ast.Constant)
+            and node.value.value is True
+            for node in ast.walk(function)
+        )
+    )
+
+
+def only_cleanup(try_node: ast.Try) -> bool:
+    """Return True when the `try` only releases things (close, unlink, cancel)."""
+    for stmt in try_node.body:
+        value = stmt.value if isinstance(stmt, ast.Expr) else None
+        if isinstance(value, ast.Await):
+            value = value.value
+        if not (isinstance(value, ast.Call) and call_name(value) in CLEANUP_NAMES):
+            return False
+    return True
+
+
+def uses_exception(handler: ast.ExceptHandler) -> bool:
+    """Return True when the caught exception is kept or handed on outside a log call."""
+    name = handler.name
+    if name is None:
+        return False
+    for node in body_nodes(handler.body):
+        value = getattr(node, "value", None)
+        if (
+            isinstance(node, ast.Assign | ast.AugAssign | ast.Return)
+            and value is not None
+            and mentions(value, name)
+        ):
+            return True
+        if (
+            isinstance(node, ast.Call)
+            and not is_log_call(node)
+            and any(mentions(arg, name) for arg in (*node.args, *node.keywords))
+        ):
+            return True
+    return False

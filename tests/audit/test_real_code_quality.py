@@ -1,0 +1,110 @@
+"""The audit scored on labeled real code from pinned open-source sdists.
+
+The labels live in tests/audit/realcode/ (RUBRIC.md, projects.toml, labels.csv);
+the code is downloaded by `benchmarks/audit_quality.py` into its cache. Tests that
+need the code skip, saying why, when neither the cache nor the index has it.
+"""
+
+import csv
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from benchmarks.audit_corpus import (
+    DEFAULT_CACHE,
+    LABELS_FILE,
+    candidates,
+    fetch,
+    projects,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+SCORER = ROOT / "benchmarks" / "audit_quality.py"
+# What the issue asks of the tuning part: (precision, recall) per family.
+TARGETS = {"silent_failure": (0.90, 0.95), "hardcoded_config": (0.85, 0.90)}
+# Measured on the tuning part when the labels were last extended (README,
+# "Measured on real code"); a change that scores below them is a regression.
+FLOORS = {"silent_failure": (1.00, 0.83), "hardcoded_config": (0.76, 0.84)}
+
+
+def _rows() -> list[dict[str, str]]:
+    with LABELS_FILE.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def sources() -> dict[str, Path]:
+    """Return each project's unpacked source root, downloading it if needed."""
+    roots = {}
+    for project in projects():
+        try:
+            roots[project.name] = fetch(project, DEFAULT_CACHE)
+        except RuntimeError as exc:
+            pytest.skip(f"real-code corpus unavailable (no cache, no index): {exc}")
+    return roots
+
+
+@pytest.fixture(scope="module")
+def scores(sources: dict[str, Path]) -> dict:
+    """Run the scoring command and return its JSON report."""
+    done = subprocess.run(
+        [sys.executable, str(SCORER), "--json", "--cache", str(DEFAULT_CACHE)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return json.loads(done.stdout)["scores"]
+
+
+def test_labels__enough_of_each_family_with_reasons() -> None:
+    rows = _rows()
+    families = Counter(row["family"] for row in rows)
+    assert families["silent_failure"] >= 150
+    assert families["hardcoded_config"] >= 80
+    assert {row["label"] for row in rows} == {"finding", "ok"}
+    assert all(row["reason"].strip() for row in rows)
+    assert len({row["project"] for row in rows}) >= 3
+
+
+def test_labels__cover_every_candidate_exactly(sources: dict[str, Path]) -> None:
+    """Each place the extractor lists has one label, and no label is elsewhere."""
+    labeled = {
+        (row["project"], row["file"], int(row["line"]), row["family"])
+        for row in _rows()
+    }
+    found = {
+        (project.name, relative, candidate.line, candidate.family)
+        for project in projects()
+        for relative in project.files
+        for candidate in candidates(
+            (sources[project.name] / relative).read_text(encoding="utf-8")
+        )
+    }
+    assert found == labeled
+
+
+@pytest.mark.parametrize("family", sorted(FLOORS))
+def test_scoring__tuning_part_keeps_its_measured_quality(
+    scores: dict, family: str
+) -> None:
+    total = scores["tuning"][family]["total"]
+    precision, recall = FLOORS[family]
+    assert total["precision"] >= precision, total
+    assert total["recall"] >= recall, total
+
+
+@pytest.mark.xfail(
+    reason="the issue's targets are not reached yet on the tuning part; "
+    "README 'Measured on real code' lists the misses and false positives",
+    strict=True,
+)
+@pytest.mark.parametrize("family", sorted(TARGETS))
+def test_scoring__tuning_part_meets_the_targets(scores: dict, family: str) -> None:
+    total = scores["tuning"][family]["total"]
+    precision, recall = TARGETS[family]
+    assert total["precision"] >= precision and total["recall"] >= recall, total
