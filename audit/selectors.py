@@ -15,14 +15,7 @@ from audit.analysis import (
     masked_source_lines,
 )
 from audit.analysis import Finding as FindingRecord
-from audit.analysis.exports import (
-    Triage,
-    dumps,
-    to_json,
-    to_markdown,
-    to_sarif,
-    to_text,
-)
+from audit.analysis.exports import Triage, render, to_text
 from audit.constants import CHANGES_SHOWN, CHART_TOP_FILES, FILE_VIEW_MAX_BYTES
 from audit.exceptions import ReportFileError
 from audit.models import AuditRun, Finding, SeverityChoices, TriageStatus
@@ -150,6 +143,8 @@ def finding_record(finding: Finding) -> FindingRecord:
         message=finding.message,
         fix_hint=finding.fix_hint,
         fingerprint=finding.fingerprint,
+        function=finding.function,
+        reason=finding.reason,
     )
 
 
@@ -179,41 +174,34 @@ def run_report(run: AuditRun) -> RunReport:
     )
 
 
-def run_export(run: AuditRun, fmt: str) -> str:
+def run_export(run: AuditRun, fmt: str, *, listing: bool = True) -> str:
     """Render a run as text, json, sarif or markdown.
 
-    Raises ValueError for another format.
+    Without listing, text is the summary table alone. Raises ValueError for
+    another format.
     """
     report = run_report(run)
-    if fmt == "sarif":
-        document = to_sarif(report.findings, errors=report.errors, triage=report.triage)
-        return dumps(document)
-    if fmt == "json":
-        meta = {
+    if fmt == "text" and not listing:
+        return to_text(
+            report.findings, files_scanned=run.files_scanned, errors=report.errors
+        )
+    return render(
+        fmt,
+        report.findings,
+        root=run.root,
+        files_scanned=run.files_scanned,
+        errors=report.errors,
+        triage=report.triage,
+        title=f"Audit run {run.pk}: {run.target}",
+        meta={
             "run": run.pk,
             "target": run.target,
             "root": run.root,
             "status": run.status,
             "started_at": run.started_at.isoformat(),
             "files_scanned": run.files_scanned,
-        }
-        return dumps(
-            to_json(
-                report.findings, errors=report.errors, meta=meta, triage=report.triage
-            )
-        )
-    if fmt == "markdown":
-        return to_markdown(
-            report.findings,
-            title=f"Audit run {run.pk}: {run.target}",
-            errors=report.errors,
-            triage=report.triage,
-        )
-    if fmt == "text":
-        return to_text(
-            report.findings, files_scanned=run.files_scanned, errors=report.errors
-        )
-    raise ValueError(f"Unknown export format {fmt!r}")
+        },
+    )
 
 
 @dataclass(frozen=True)
