@@ -15,6 +15,7 @@ from audit.analysis import (
     masked_source_lines,
 )
 from audit.analysis import Finding as FindingRecord
+from audit.analysis.config_template import Template, config_template, read_scanned
 from audit.analysis.exports import Triage, render, to_text
 from audit.constants import CHANGES_SHOWN, CHART_TOP_FILES, FILE_VIEW_MAX_BYTES
 from audit.exceptions import ReportFileError
@@ -201,6 +202,20 @@ def run_export(run: AuditRun, fmt: str, *, listing: bool = True) -> str:
             "started_at": run.started_at.isoformat(),
             "files_scanned": run.files_scanned,
         },
+    )
+
+
+def run_config_template(run: AuditRun) -> Template:
+    """Suggest a setting per hard-coded finding of run, from its files as scanned.
+
+    A file that changed since the scan (its hash differs) is not read: its
+    findings are listed as skipped.
+    """
+    findings = list(run_findings(run).filter(family=Family.HARDCODED_CONFIG))
+    hashes = {finding.path: finding.file_sha256 for finding in findings}
+    return config_template(
+        [finding_record(finding) for finding in findings],
+        lambda path: read_scanned(run.root, path, hashes.get(path, "")),
     )
 
 

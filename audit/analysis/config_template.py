@@ -3,19 +3,21 @@
 For each hard-coded finding the literal is found again in the file as scanned,
 and a key is derived from what it is bound to (the assigned name, keyword,
 dict key or parameter, prefixed with the module's name unless it is already an
-UPPER_CASE constant; the variable itself for a getenv default). The template is
-rendered twice, for the same keys: a `.env.example` fragment and a typed
-django-environ settings snippet. A secret gets no default in either: its
-literal must leave the code, not move to another file.
+UPPER_CASE constant; the variable itself for a getenv default). config_render
+renders the template twice, for the same keys: a `.env.example` fragment and
+a typed django-environ settings snippet.
 """
 
 from __future__ import annotations
 
 import ast
+import hashlib
+import io
 import re
+import tokenize
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from audit.analysis.records import Family, Finding
 from audit.analysis.rules import RULES_BY_CODE
@@ -34,8 +36,6 @@ _SECRET_CODE = "AUD105"
 _GETENV_CODE = "AUD101"
 _CASTS = {"int": int, "float": float, "bool": bool, "str": str}
 _NOT_IN_KEY_RE = re.compile(r"[^A-Z0-9]+")
-# Values a .env line carries unquoted; anything else is single-quoted.
-_BARE_VALUE_RE = re.compile(r"^[A-Za-z0-9_./:@%+,=-]*$")
 
 ReadSource = Callable[[str], "str | None"]
 
@@ -328,91 +328,18 @@ def config_template(findings: Iterable[Finding], read_source: ReadSource) -> Tem
     return Template(suggestions=_merge(made), skipped=skipped)
 
 
-def _env_value(suggestion: Suggestion) -> str:
-    """Return the value of a .env line for a suggestion's default."""
-    if suggestion.secret:
-        return ""
-    value = suggestion.default
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, list | tuple | set):
-        text = ",".join(str(item) for item in value)
-    else:
-        text = str(value)
-    if _BARE_VALUE_RE.match(text):
-        return text
-    if "'" not in text:
-        return f"'{text}'"
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+def read_scanned(root: str, path: str, sha256: str) -> str | None:
+    """Return a scanned file's text if it still has the hash it was scanned with.
 
-
-def _comment(suggestion: Suggestion) -> list[str]:
-    """Return the comment lines that precede a key in both renderings."""
-    where = ", ".join(suggestion.locations)
-    lines = [f"# {suggestion.help} ({suggestion.type}; {suggestion.code} at {where})"]
-    if suggestion.secret:
-        lines.append(
-            "# A secret: set it in the environment, never commit it, and rotate "
-            "the one that was in the code."
-        )
-    return lines
-
-
-def env_fragment(template: Template) -> str:
-    """Return the `.env.example` fragment: a comment and KEY=default per key."""
-    lines = ["# Suggested by `manage.py audit --emit-config` for hard-coded values."]
-    for suggestion in template.suggestions:
-        lines += [
-            "",
-            *_comment(suggestion),
-            f"{suggestion.key}={_env_value(suggestion)}",
-        ]
-    lines += _skipped_lines(template)
-    return "\n".join(lines) + "\n"
-
-
-def _env_call(suggestion: Suggestion) -> str:
-    """Return the django-environ call that reads a suggestion with its type."""
-    method = {"int": "int", "float": "float", "bool": "bool", "list": "list"}.get(
-        suggestion.type, "str"
-    )
-    arguments = [repr(suggestion.key)]
-    if suggestion.type == "list" and suggestion.item_type in ("int", "float"):
-        arguments.append(f"cast={suggestion.item_type}")
-    if not suggestion.secret:
-        default = suggestion.default
-        if isinstance(default, tuple | set):
-            default = list(default)
-        arguments.append(f"default={default!r}")
-    return f"env.{method}({', '.join(arguments)})"
-
-
-def settings_snippet(template: Template) -> str:
-    """Return a typed django-environ settings snippet for the same keys."""
-    lines = [
-        '"""Settings suggested by `manage.py audit --emit-config`.',
-        "",
-        "Paste them into the settings module; drop the two lines below when it",
-        "already has a django-environ Env. A secret has no default, so a missing",
-        "one stops the start-up with ImproperlyConfigured.",
-        '"""',
-        "",
-        "import environ",
-        "",
-        "env = environ.Env()",
-    ]
-    for suggestion in template.suggestions:
-        lines += ["", *_comment(suggestion)]
-        lines.append(f"{suggestion.key} = {_env_call(suggestion)}")
-    lines += _skipped_lines(template)
-    return "\n".join(lines) + "\n"
-
-
-def _skipped_lines(template: Template) -> list[str]:
-    """Return comment lines naming the findings no key was made for, and why."""
-    if not template.skipped:
-        return []
-    lines = ["", "# No key suggested for:"]
-    lines += [f"#   {location}: {reason}" for location, reason in template.skipped]
-    return lines
+    None when it is gone, unreadable or changed: what was found in it no
+    longer matches its lines.
+    """
+    try:
+        data = (Path(root) / path).read_bytes()
+    except OSError:
+        # Gone or unreadable since the scan; the caller says so per finding.
+        return None
+    if not sha256 or hashlib.sha256(data).hexdigest() != sha256:
+        return None
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    return data.decode(encoding)
