@@ -161,7 +161,7 @@ def test_to_markdown__escapes_cells_and_lists_findings(
 ) -> None:
     text = to_markdown(findings, title="Run | 1")
     assert text.startswith("# Run \\| 1\n")
-    assert "| critical | AUD002 | `pkg/mod.py:9` |" in text
+    assert "### critical\n\n#### `pkg/mod.py:9` AUD002 broad-except-swallowed" in text
     assert "| AUD102 | hardcoded-host | 1 |" in text
 
 
