@@ -25,3 +25,5 @@ RUNS_PER_PAGE = 50
 FINDINGS_PER_PAGE = 50
 # Report pages and exports need staff with both: they show findings of runs.
 REPORT_PERMISSIONS = ("audit.view_auditrun", "audit.view_finding")
+# Recent runs offered one by one in the findings admin's run filter.
+RUNS_IN_FILTER = 20

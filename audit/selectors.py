@@ -7,7 +7,17 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 
 from audit.analysis import (
     Family,
@@ -99,6 +109,18 @@ def run_summary(run: AuditRun, top_files: int = CHART_TOP_FILES) -> RunSummary:
         by_status=[
             (status.label, statuses.get(status.value, 0)) for status in TriageStatus
         ],
+    )
+
+
+def latest_runs() -> QuerySet[AuditRun]:
+    """Return the latest completed run of each target."""
+    later = AuditRun.objects.filter(
+        target=OuterRef("target"),
+        status=AuditRun.Status.COMPLETED,
+        started_at__gt=OuterRef("started_at"),
+    )
+    return AuditRun.objects.filter(status=AuditRun.Status.COMPLETED).exclude(
+        Exists(later)
     )
 
 
