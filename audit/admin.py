@@ -9,8 +9,10 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.http import urlencode
+from django.utils.timezone import localtime
 
 from audit import selectors
 from audit.constants import RUNS_IN_FILTER
@@ -145,16 +147,8 @@ class FindingAdmin(admin.ModelAdmin):
 
     action_form = TriageActionForm
     actions = [_triage_action(status) for status in TriageStatus]
-    list_display = [
-        "code",
-        "severity",
-        "location",
-        "message",
-        "status",
-        "triaged_by",
-        "triaged_at",
-        "run_link",
-    ]
+    # Few, narrow columns so the list fits 1400 px beside the admin's sidebar.
+    list_display = ["rule", "location", "message", "triage", "run_link"]
     list_filter = [RunFilter, "severity", "family", "code", "status"]
     list_select_related = ["run", "triaged_by"]
     search_fields = ["path", "code", "message", "snippet", "fingerprint", "function"]
@@ -188,6 +182,25 @@ class FindingAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         """Refuse: rows are created by scans and triage, not by hand."""
         return False
+
+    @admin.display(description="rule", ordering="code")
+    def rule(self, finding: Finding) -> str:
+        """Show the rule code with the severity under it."""
+        return format_html(
+            "{}<br><small>{}</small>", finding.code, finding.get_severity_display()
+        )
+
+    @admin.display(description="triage", ordering="status")
+    def triage(self, finding: Finding) -> str:
+        """Show the status, and who triaged it and when."""
+        if finding.triaged_at is None:
+            return finding.get_status_display()
+        return format_html(
+            "{}<br><small>{} {}</small>",
+            finding.get_status_display(),
+            finding.triaged_by or "",
+            date_format(localtime(finding.triaged_at), "SHORT_DATETIME_FORMAT"),
+        )
 
     @admin.display(description="location", ordering="path")
     def location(self, finding: Finding) -> str:

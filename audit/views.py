@@ -24,7 +24,7 @@ from audit.constants import (
 from audit.exceptions import ReportFileError
 from audit.forms import FindingFilterForm
 from audit.models import AuditRun
-from controlplane.charts import bar_chart
+from controlplane.charts import HORIZONTAL_LABEL_CHARS, BarChart, bar_chart
 
 # URL suffix: (content type, file extension, selectors.run_export format).
 EXPORT_FORMATS = {
@@ -33,6 +33,9 @@ EXPORT_FORMATS = {
     "md": ("text/markdown; charset=utf-8", "md", "markdown"),
 }
 
+
+# A file's label in the chart: as long as the chart shows without cutting it.
+CHART_PATH_CHARS = HORIZONTAL_LABEL_CHARS
 
 # URL suffix: (renderer, download name) of the suggested configuration.
 CONFIG_PARTS = {
@@ -103,11 +106,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             summary.by_rule,
             links={code: _findings_url(run, code=code) for code, _ in summary.by_rule},
         ),
-        bar_chart(
-            "By file",
-            summary.by_file,
-            links={path: _findings_url(run, path=path) for path, _ in summary.by_file},
-        ),
+        _file_chart(run, summary.by_file),
     ]
     context = {
         "run": run,
@@ -125,6 +124,30 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         + urlencode({"run__id__exact": run.pk, **_admin_filters(filters)}),
     }
     return render(request, "audit/run_detail.html", context)
+
+
+def _file_chart(run: AuditRun, by_file: list[tuple[str, int]]) -> BarChart:
+    """Chart the files with most findings, labelled by the end of their path.
+
+    Paths of one tree share their beginning, so their ends tell them apart;
+    each bar's tooltip keeps the whole path.
+    """
+    labels = {path: _path_tail(path) for path, _ in by_file}
+    if len(set(labels.values())) < len(labels):
+        labels = {path: path for path, _ in by_file}
+    return bar_chart(
+        "By file",
+        [(labels[path], count) for path, count in by_file],
+        links={labels[path]: _findings_url(run, path=path) for path, _ in by_file},
+        captions={labels[path]: f"{path}: {count}" for path, count in by_file},
+    )
+
+
+def _path_tail(path: str) -> str:
+    """Return the last CHART_PATH_CHARS characters of path, marked when cut."""
+    if len(path) <= CHART_PATH_CHARS:
+        return path
+    return "…" + path[-(CHART_PATH_CHARS - 1) :]
 
 
 def _admin_filters(filters: dict[str, str]) -> dict[str, str]:
