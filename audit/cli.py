@@ -92,6 +92,12 @@ def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--jobs", type=int, help="Worker processes (default: one per core)."
     )
+    parser.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="Keep each file's results in DIR and reuse them while the file and "
+        "the analyzer are unchanged (default: no cache).",
+    )
 
 
 def scan_options(options: Mapping[str, Any]) -> ScanOptions:
@@ -185,6 +191,7 @@ def run(options: Mapping[str, Any], stdout: TextIO, stderr: TextIO) -> str | Non
         families=KINDS[str(options["kind"])],
         options=scanned,
         jobs=options.get("jobs"),
+        cache_dir=options.get("cache_dir"),
     )
     _report(result, options, stdout)
     if emit:
@@ -195,8 +202,11 @@ def run(options: Mapping[str, Any], stdout: TextIO, stderr: TextIO) -> str | Non
             ),
         )
         stderr.write(write_config(template, str(emit)) + "\n")
+    cached = (
+        f" ({result.files_cached} from the cache)" if options.get("cache_dir") else ""
+    )
     stderr.write(
-        f"audit (not stored): {result.files_scanned} files, "
+        f"audit (not stored): {result.files_scanned} files{cached}, "
         f"{len(result.findings)} findings, {len(result.errors)} not analyzed\n"
     )
     level = options.get("fail_on")

@@ -119,6 +119,7 @@ def audit_run_execute(
     target: str | None = None,
     jobs: int | None = None,
     progress: ProgressCallback | None = None,
+    cache_dir: str | None = None,
 ) -> AuditRun:
     """Scan paths, store the run with its findings, and return it.
 
@@ -137,7 +138,12 @@ def audit_run_execute(
     )
     try:
         result = scan(
-            paths, families=enabled, options=options, jobs=jobs, progress=progress
+            paths,
+            families=enabled,
+            options=options,
+            jobs=jobs,
+            progress=progress,
+            cache_dir=cache_dir,
         )
         return run_persist(run=run, result=result)
     except BaseException:

@@ -91,3 +91,5 @@ class ScanResult:
     errors: list[FileError] = field(default_factory=list)
     # Relative path -> SHA-256 of every file read, as it was when analyzed.
     file_hashes: dict[str, str] = field(default_factory=dict)
+    # Files whose results came from the cache, unchanged since the last scan.
+    files_cached: int = 0

@@ -101,6 +101,7 @@ class Command(BaseCommand):
             target=options["target"],
             jobs=options["jobs"],
             progress=self._progress if verbosity >= 1 else None,
+            cache_dir=options["cache_dir"],
         )
 
     def _report(self, run: AuditRun, options: dict[str, Any]) -> None:
