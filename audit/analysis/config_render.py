@@ -36,7 +36,7 @@ def _env_value(suggestion: Suggestion) -> str:
 def _comment(suggestion: Suggestion) -> list[str]:
     """Return the comment lines that precede a key in both renderings."""
     where = ", ".join(suggestion.locations)
-    lines = [f"# {suggestion.help} ({suggestion.type}; {suggestion.code} at {where})"]
+    lines = [f"# {suggestion.help}: {suggestion.type}, {suggestion.code} at {where}"]
     if suggestion.secret:
         lines.append(
             "# A secret: set it in the environment, never commit it, and rotate "

@@ -199,7 +199,7 @@ def _getenv_suggestion(
         type=kind,
         default=value,
         secret=False,
-        help=f"read with a literal default in {_where(finding)}",
+        help=f"read with a literal default{_where(finding)}",
         code=finding.code,
         item_type=item,
     )
@@ -211,9 +211,9 @@ def _truthy(value: object) -> bool:
 
 
 def _where(finding: Finding) -> str:
-    """Return `function` of `path`, or just `path` at module level."""
+    """Return " in function", or "" at module level (the location says the file)."""
     scope = finding.function if finding.function not in ("", "<module>") else ""
-    return f"{scope} ({finding.path})" if scope else finding.path
+    return f" in {scope}" if scope else ""
 
 
 def _suggestion(finding: Finding, located: _Located) -> Suggestion:
@@ -243,7 +243,7 @@ def _suggestion(finding: Finding, located: _Located) -> Suggestion:
         key = "_".join(part for part in parts if part)
     rule = RULES_BY_CODE[finding.code]
     what = "the literal head of an f-string" if isinstance(node, ast.JoinedStr) else ""
-    help_text = f"{rule.name.replace('-', ' ')} in {_where(finding)}"
+    help_text = f"{rule.name.replace('-', ' ')}{_where(finding)}"
     return Suggestion(
         key=key,
         type=kind,
