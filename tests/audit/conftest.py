@@ -109,10 +109,13 @@ def big_run(db: None, tmp_path: Path) -> AuditRun:
         (package / f"upstream_adapter_module_{number:02}.py").write_text(
             big_module(number)
         )
+    extra = tmp_path / "big" / "another_service_directory_with_a_long_name"
+    extra.mkdir()
+    (extra / "clean.py").write_text(CLEAN_SOURCE)
+    # The default target (every resolved path) is long: the runs list wraps it.
     return audit_run_execute(
-        paths=[str(tmp_path / "big")],
+        paths=[str(package), str(extra)],
         families=ALL_FAMILIES,
         options=ScanOptions(),
-        target="big",
         jobs=1,
     )

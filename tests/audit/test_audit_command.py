@@ -161,3 +161,10 @@ def test_audit__self_audit_has_no_high_findings() -> None:
     out, _ = audit(*packages, "--fail-on", "high", "--exclude", "tests/audit/samples")
     assert "critical        0" in out
     assert "high            0" in out
+
+
+def test_audit__overlapping_paths_scan_each_file_once(project_tree: Path) -> None:
+    """`audit app app/client.py` once failed storing client.py's findings twice."""
+    out, _ = audit(str(project_tree), str(project_tree / "client.py"))
+    assert out.startswith("Scanned 3 files: 4 findings")
+    assert Finding.objects.count() == 4

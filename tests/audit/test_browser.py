@@ -99,6 +99,9 @@ def test_big_run__fits_1400px_filters_and_pages(
         )
         try:
             page = logged_in_page(browser, live_server, staff_user)
+            page.goto(f"{live_server.url}/audit/")
+            assert_fits(page, "table.runs")
+            page.screenshot(path=tmp_path / "run-list.png", full_page=True)
             page.goto(f"{live_server.url}/audit/runs/{big_run.pk}/")
             expect(page.locator("#findings-count")).to_contain_text(
                 "80 of 80 findings, page 1 of 2."
@@ -138,6 +141,7 @@ def test_big_run__fits_1400px_filters_and_pages(
     assert sorted(path.name for path in tmp_path.glob("*.png")) == [
         "file-view.png",
         "findings-admin.png",
+        "run-list.png",
         "run-page-filtered.png",
         "run-page.png",
     ]
