@@ -183,6 +183,12 @@ class FindingAdmin(admin.ModelAdmin):
         """Refuse: rows are created by scans and triage, not by hand."""
         return False
 
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
+        """Also allow the run page's path filter, which has no sidebar entry."""
+        return lookup == "path__contains" or super().lookup_allowed(
+            lookup, value, request
+        )
+
     @admin.display(description="rule", ordering="code")
     def rule(self, finding: Finding) -> str:
         """Show the rule code with the severity under it."""
@@ -195,11 +201,13 @@ class FindingAdmin(admin.ModelAdmin):
         """Show the status, and who triaged it and when."""
         if finding.triaged_at is None:
             return finding.get_status_display()
+        when = localtime(finding.triaged_at)
         return format_html(
-            "{}<br><small>{} {}</small>",
+            "{}<br><small>{} {} {}</small>",
             finding.get_status_display(),
             finding.triaged_by or "",
-            date_format(localtime(finding.triaged_at), "SHORT_DATETIME_FORMAT"),
+            date_format(when, "SHORT_DATETIME_FORMAT"),
+            when.strftime("%Z"),
         )
 
     @admin.display(description="location", ordering="path")

@@ -72,6 +72,12 @@ def test_run_page__filters_by_triage_status_and_names_rules(
     assert triage.startswith(reverse("admin:audit_finding_changelist"))
     assert f"run__id__exact={big_run.pk}" in triage
     assert "status__exact=acknowledged" in triage
+    narrowed = reader.get(url, {"status": "acknowledged", "path": "module_07"}).text
+    link = re.search(r'id="triage-link" href="([^"]+)"', narrowed).group(1)
+    admin_list = reader.get(link.replace("&amp;", "&"))
+    assert admin_list.status_code == 200
+    assert admin_list.context["cl"].result_count == 4
+    assert "acknowledged<br><small>" in admin_list.text
 
 
 def test_run_page__bad_filter_says_what_is_wrong_and_lists_all(

@@ -6,7 +6,7 @@ from argparse import ArgumentParser, RawDescriptionHelpFormatter
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit import cli, selectors
 from audit.analysis import Severity
@@ -34,7 +34,9 @@ class Command(BaseCommand):
         "the run with its findings (unless --no-store), and print a report."
     )
 
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any):
+    def create_parser(
+        self, prog_name: str, subcommand: str, **kwargs: Any
+    ) -> CommandParser:
         """Show the exit codes and an example under the options in --help."""
         parser = super().create_parser(prog_name, subcommand, **kwargs)
         parser.epilog = EPILOG
