@@ -1,8 +1,10 @@
 """A big run's page: pages, filters, bars that link to the filtered list, downloads."""
 
+import json
 import re
 from pathlib import Path
 
+import jsonschema
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
@@ -11,6 +13,7 @@ from django.urls import reverse
 from audit.constants import FINDINGS_PER_PAGE
 from audit.models import AuditRun
 from audit.services import finding_triage
+from tests.audit.test_reports import SCHEMA_PATH
 
 pytestmark = pytest.mark.django_db
 
@@ -142,3 +145,14 @@ def test_file_view__warns_when_the_file_changed_since_the_scan(
     assert "This file has changed since run" in after
     assert 'id="L11"' not in after
     assert "except Exception:" in after
+
+
+def test_run_export__sarif_of_a_stored_run_maps_to_its_root(
+    reader: Client, audit_run: AuditRun, project_tree: Path
+) -> None:
+    sarif = reader.get(reverse("audit:run-export", args=[audit_run.pk, "sarif"]))
+    document = json.loads(sarif.content)
+    schema = json.loads(SCHEMA_PATH.read_text())
+    jsonschema.validators.validator_for(schema)(schema).validate(document)
+    base = document["runs"][0]["originalUriBaseIds"]["%SRCROOT%"]["uri"]
+    assert base == project_tree.parent.resolve().as_uri() + "/"
