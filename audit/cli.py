@@ -126,11 +126,22 @@ def config_paths(file: str) -> tuple[Path, Path]:
     return env_path, env_path.with_suffix(SETTINGS_SUFFIX)
 
 
+def write_file(path: str | Path, text: str) -> None:
+    """Write a report or template file. Raises UsageError when it cannot be written."""
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
 def write_config(template: Template, file: str) -> str:
-    """Write the template to --emit-config's two files; return a summary line."""
+    """Write the template to --emit-config's two files; return a summary line.
+
+    Raises UsageError when a file cannot be written.
+    """
     env_path, settings_path = config_paths(file)
-    env_path.write_text(env_fragment(template), encoding="utf-8")
-    settings_path.write_text(settings_snippet(template), encoding="utf-8")
+    write_file(env_path, env_fragment(template))
+    write_file(settings_path, settings_snippet(template))
     return (
         f"wrote {len(template.suggestions)} suggested key(s) to {env_path} and "
         f"{settings_path} ({len(template.skipped)} finding(s) without a key)"
@@ -235,7 +246,7 @@ def _report(result: ScanResult, options: Mapping[str, Any], stdout: TextIO) -> N
     if not output:
         stdout.write(report)
         return
-    Path(str(output)).write_text(report, encoding="utf-8")
+    write_file(str(output), report)
     stdout.write(
         to_text(
             result.findings,

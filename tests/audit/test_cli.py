@@ -71,14 +71,66 @@ def test_no_store__reports_and_gates_with_the_database_down(
     assert AuditRun.objects.count() == 0
 
 
-def test_no_store__usage_errors_exit_2(project_tree: Path, database_down) -> None:
+def test_no_store__usage_errors_exit_2(
+    project_tree: Path, database_down, tmp_path: Path
+) -> None:
     with database_down:
         with pytest.raises(CommandError) as missing:
             call_command("audit", "/nonexistent/tree", "--no-store", stderr=StringIO())
         with pytest.raises(CommandError) as jobs:
             call_command("audit", str(project_tree), "--no-store", "--jobs", "0")
+        with pytest.raises(CommandError) as unwritable:
+            call_command(
+                "audit",
+                str(project_tree),
+                "--no-store",
+                "--output",
+                str(tmp_path / "no" / "such" / "dir" / "report.txt"),
+                stdout=StringIO(),
+                stderr=StringIO(),
+            )
     assert (missing.value.returncode, jobs.value.returncode) == (2, 2)
     assert "No such file or directory: /nonexistent/tree" in str(missing.value)
+    assert unwritable.value.returncode == 2
+    assert str(unwritable.value).startswith(f"cannot write {tmp_path}/no/such")
+
+
+def test_stored__unwritable_output_exits_2_after_storing(
+    db: None, project_tree: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(CommandError) as unwritable:
+        call_command(
+            "audit",
+            str(project_tree),
+            "--emit-config",
+            str(tmp_path / "missing-dir" / "suggested.env"),
+            stdout=StringIO(),
+            stderr=StringIO(),
+        )
+    assert unwritable.value.returncode == 2
+    assert "cannot write" in str(unwritable.value)
+    assert AuditRun.objects.count() == 1
+
+
+def test_no_store__emits_config_with_the_database_down(
+    project_tree: Path, database_down, tmp_path: Path
+) -> None:
+    err = StringIO()
+    with database_down:
+        call_command(
+            "audit",
+            str(project_tree),
+            "--no-store",
+            "--emit-config",
+            str(tmp_path / "suggested.env"),
+            stdout=StringIO(),
+            stderr=err,
+        )
+    assert "MODE=fast\n" in (tmp_path / "suggested.env").read_text()
+    assert "MODE = env.str('MODE', default='fast')" in (
+        (tmp_path / "suggested.py").read_text()
+    )
+    assert AuditRun.objects.count() == 0
 
 
 def test_module_entry_point__exit_codes_and_report(
@@ -94,6 +146,11 @@ def test_module_entry_point__exit_codes_and_report(
     assert failing.returncode == 1
     assert "1 open (untriaged) finding(s) at or above critical" in failing.stderr
     assert "findings, most severe first:" in failing.stdout
+
+    cache = tmp_path / "cache"
+    module_audit(str(project_tree), "--cache-dir", str(cache))
+    cached = module_audit(str(project_tree), "--cache-dir", str(cache))
+    assert "3 files (3 from the cache), 4 findings" in cached.stderr
 
     usage = module_audit(str(tmp_path / "missing"))
     assert usage.returncode == 2

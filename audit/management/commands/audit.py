@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from argparse import ArgumentParser, RawDescriptionHelpFormatter
-from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -76,13 +75,13 @@ class Command(BaseCommand):
             if options["emit_config"]:
                 cli.config_paths(options["emit_config"])
             run = self._scan(options)
+            self._report(run, options)
+            if options["emit_config"]:
+                template = selectors.run_config_template(run)
+                self.stderr.write(cli.write_config(template, options["emit_config"]))
         except (cli.UsageError, AuditPathError) as exc:
             raise CommandError(str(exc), returncode=cli.EXIT_USAGE) from exc
-        self._report(run, options)
         verbosity = int(options["verbosity"])
-        if options["emit_config"]:
-            template = selectors.run_config_template(run)
-            self.stderr.write(cli.write_config(template, options["emit_config"]))
         if verbosity >= 1:
             self.stderr.write(
                 f"audit run {run.pk}: {run.files_scanned} files, "
@@ -107,10 +106,13 @@ class Command(BaseCommand):
         )
 
     def _report(self, run: AuditRun, options: dict[str, Any]) -> None:
-        """Write the report to --output (summary to stdout) or to stdout."""
+        """Write the report to --output (summary to stdout) or to stdout.
+
+        Raises UsageError when --output cannot be written.
+        """
         report = selectors.run_export(run, options["format"])
         if options["output"]:
-            Path(options["output"]).write_text(report, encoding="utf-8")
+            cli.write_file(options["output"], report)
             if int(options["verbosity"]) >= 1:
                 summary = selectors.run_export(run, "text", listing=False)
                 self.stdout.write(summary, ending="")
