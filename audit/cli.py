@@ -28,9 +28,14 @@ KINDS = {
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
+# Triage statuses as audit.models.TriageStatus spells them (this module runs
+# without Django, so it cannot import them; a test keeps the two in step).
 OPEN = "open"
-ACKNOWLEDGED = "acknowledged"
-FALSE_POSITIVE = "false_positive"
+TRIAGED = {
+    "acknowledged": "acknowledged",
+    "fixed": "marked fixed",
+    "false_positive": "false positive",
+}
 SETTINGS_SUFFIX = ".py"
 
 
@@ -154,18 +159,18 @@ class Gate:
 
     level: str
     open: int
-    acknowledged: int
-    false_positive: int
+    # Status -> count of the triaged ones the gate leaves out, in TRIAGED order.
+    left_out: dict[str, int]
 
     def message(self) -> str:
         """Return the line that explains the exit code."""
         text = f"{self.open} open (untriaged) finding(s) at or above {self.level}"
-        if self.acknowledged or self.false_positive:
-            text += (
-                f"; not counted: {self.acknowledged} acknowledged, "
-                f"{self.false_positive} false positive"
-            )
-        return text
+        shown = [
+            f"{count} {TRIAGED[status]}"
+            for status, count in self.left_out.items()
+            if count
+        ]
+        return f"{text}; not counted: {', '.join(shown)}" if shown else text
 
 
 def gate(statuses: Sequence[str], level: str) -> Gate:
@@ -173,8 +178,9 @@ def gate(statuses: Sequence[str], level: str) -> Gate:
     return Gate(
         level=level,
         open=sum(status == OPEN for status in statuses),
-        acknowledged=sum(status == ACKNOWLEDGED for status in statuses),
-        false_positive=sum(status == FALSE_POSITIVE for status in statuses),
+        left_out={
+            status: sum(given == status for given in statuses) for status in TRIAGED
+        },
     )
 
 

@@ -11,7 +11,8 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from audit.models import AuditRun
+from audit import cli
+from audit.models import AuditRun, TriageStatus
 from tests.servers import free_port
 
 ROOT = Path(settings.BASE_DIR)
@@ -178,3 +179,13 @@ def test_module_entry_point__never_imports_django(project_tree: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr.endswith("[]")
+
+
+def test_gate__knows_every_triage_status() -> None:
+    """The CLI spells the statuses itself (no Django): they must match the model's."""
+    assert {cli.OPEN, *cli.TRIAGED} == set(TriageStatus.values)
+    checked = cli.gate(["open", "fixed", "open", "false_positive"], "high")
+    assert checked.message() == (
+        "2 open (untriaged) finding(s) at or above high; "
+        "not counted: 1 marked fixed, 1 false positive"
+    )
