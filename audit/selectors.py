@@ -124,6 +124,12 @@ def latest_runs() -> QuerySet[AuditRun]:
     )
 
 
+def newer_run(run: AuditRun) -> AuditRun | None:
+    """Return the latest completed run of run's target if it is not run itself."""
+    latest = latest_runs().filter(target=run.target).order_by("-id").first()
+    return latest if latest is not None and latest.pk != run.pk else None
+
+
 def previous_run(run: AuditRun) -> AuditRun | None:
     """Return the latest completed run of the same target before run, if any."""
     return (

@@ -113,6 +113,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "summary": summary,
         "charts": charts,
         "changes": selectors.run_changes(run),
+        "newer": selectors.newer_run(run),
         "form": form,
         "filtered": bool(filters),
         "page": page,

@@ -156,3 +156,15 @@ def test_run_export__sarif_of_a_stored_run_maps_to_its_root(
     jsonschema.validators.validator_for(schema)(schema).validate(document)
     base = document["runs"][0]["originalUriBaseIds"]["%SRCROOT%"]["uri"]
     assert base == project_tree.parent.resolve().as_uri() + "/"
+
+
+def test_run_page__an_older_run_points_to_the_latest_of_its_target(
+    reader: Client, rescan
+) -> None:
+    first, latest = rescan(), rescan()
+    rescan(target="elsewhere")
+    older = reader.get(reverse("audit:run-detail", args=[first.pk])).text
+    assert 'id="newer-run"' in older
+    assert reverse("audit:run-detail", args=[latest.pk]) in older.split("newer-run")[1]
+    current = reader.get(reverse("audit:run-detail", args=[latest.pk])).text
+    assert 'id="newer-run"' not in current
