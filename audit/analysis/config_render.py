@@ -90,7 +90,8 @@ def settings_snippet(template: Template) -> str:
     ]
     for suggestion in template.suggestions:
         lines += ["", *_comment(suggestion)]
-        lines.append(f"{suggestion.key} = {_env_call(suggestion)}")
+        # A variable the code read in lower case still becomes an UPPER_CASE setting.
+        lines.append(f"{suggestion.key.upper()} = {_env_call(suggestion)}")
     lines += _skipped_lines(template)
     return "\n".join(lines) + "\n"
 

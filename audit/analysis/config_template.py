@@ -36,6 +36,8 @@ _SECRET_CODE = "AUD105"
 _GETENV_CODE = "AUD101"
 _CASTS = {"int": int, "float": float, "bool": bool, "str": str}
 _NOT_IN_KEY_RE = re.compile(r"[^A-Z0-9]+")
+# Environment variable names a shell and django-environ's .env reader accept.
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 ReadSource = Callable[[str], "str | None"]
 
@@ -66,6 +68,12 @@ class Template:
 def _key_part(text: str) -> str:
     """Return text as an UPPER_CASE key fragment."""
     return _NOT_IN_KEY_RE.sub("_", text.upper()).strip("_")
+
+
+def _key(*parts: str) -> str:
+    """Join key fragments into a key that is also a Python name."""
+    key = "_".join(part for part in parts if part)
+    return f"APP_{key}" if key[:1].isdigit() else key
 
 
 def _module_prefix(path: str) -> str:
@@ -194,8 +202,11 @@ def _getenv_suggestion(
         # int(os.getenv("N", "5")): the setting is the int the code uses.
         value = _CASTS[cast](value) if cast != "bool" else _truthy(value)
         kind = cast
+    if not _ENV_NAME_RE.match(name.value):
+        raise ValueError(f"{name.value!r} is not a usable variable name")
     return Suggestion(
-        key=_key_part(name.value),
+        # The code reads this very name: the deployment sets it as it is.
+        key=name.value,
         type=kind,
         default=value,
         secret=False,
@@ -230,17 +241,17 @@ def _suggestion(finding: Finding, located: _Located) -> Suggestion:
     value = _literal(node)
     kind, item = _type_of(value)
     bound, by_call = located.binding(node)
+    name = _key_part(bound)
     word = _RULE_WORDS.get(finding.code, "VALUE")
     if by_call and bound in _DELAY_CALLS:
         word = "DELAY"
-    if bound.isupper() and not by_call:
+    if name and bound.isupper() and not by_call:
         # A module or class constant already has a configuration-like name.
-        key = _key_part(bound)
-    elif bound and not by_call:
-        key = f"{_module_prefix(finding.path)}_{_key_part(bound)}"
+        key = _key(name)
+    elif name and not by_call:
+        key = _key(_module_prefix(finding.path), name)
     else:
-        parts = [_module_prefix(finding.path), _key_part(bound), word]
-        key = "_".join(part for part in parts if part)
+        key = _key(_module_prefix(finding.path), name, word)
     rule = RULES_BY_CODE[finding.code]
     what = "the literal head of an f-string" if isinstance(node, ast.JoinedStr) else ""
     help_text = f"{rule.name.replace('-', ' ')}{_where(finding)}"

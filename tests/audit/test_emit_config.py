@@ -33,6 +33,10 @@ def load(client):
 async def pause():
     await asyncio.sleep(2.5)
     return int(os.getenv("WORKERS", "4"))
+
+
+def flags():
+    return os.getenv("debug_mode", False), os.environ.get("2X", "a")
 """
 # What each suggested key holds, read back through django-environ.
 EXPECTED = {
@@ -45,6 +49,7 @@ EXPECTED = {
     "SVC_SLEEP_DELAY": 2.5,
     "SVC_TIMEOUT": 30,
     "WORKERS": 4,
+    "DEBUG_MODE": False,
 }
 READ_BACK = """\
 import json, runpy, sys
@@ -93,6 +98,8 @@ def test_emit_config__django_environ_reads_back_the_literals(
     fragment = target.read_text()
     assert "# hardcoded port: int, AUD103 at svc.py:10\nSVC_PORT=5432\n" in fragment
     assert "SVC_PASSWORD=\n" in fragment
+    assert "\ndebug_mode=false\n" in fragment
+    assert "#   svc.py:20: '2X' is not a usable variable name" in fragment
     assert "hunter2" not in fragment + snippet.read_text()
 
     loaded = read_back(target, snippet)
