@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from audit.analysis.hardcoded import is_secret_name, is_secret_value, looks_like_secret
 from audit.analysis.records import Family, Finding
 from audit.analysis.rules import RULES_BY_CODE
 
@@ -200,20 +201,41 @@ def _getenv_suggestion(
     cast = _call_name(wrapper) if isinstance(wrapper, ast.Call) else ""
     if cast in _CASTS and cast != kind:
         # int(os.getenv("N", "5")): the setting is the int the code uses.
-        value = _CASTS[cast](value) if cast != "bool" else _truthy(value)
+        try:
+            value = _CASTS[cast](value) if cast != "bool" else _truthy(value)
+        except (TypeError, ValueError) as exc:
+            # Python's message quotes the value, which may be a secret: not shown.
+            raise ValueError(f"the default is not a valid {cast}") from exc
         kind = cast
     if not _ENV_NAME_RE.match(name.value):
         raise ValueError(f"{name.value!r} is not a usable variable name")
+    # The same test as the analyzer's masking: such a default is a secret that
+    # must leave the code, not a value to copy into .env.example.
+    secret = _holds_secret(value) or (
+        is_secret_name(name.value)
+        and any(is_secret_value(text) for text in _strings(value))
+    )
     return Suggestion(
         # The code reads this very name: the deployment sets it as it is.
         key=name.value,
         type=kind,
-        default=value,
-        secret=False,
+        default=None if secret else value,
+        secret=secret,
         help=f"read with a literal default{_where(finding)}",
         code=finding.code,
         item_type=item,
     )
+
+
+def _strings(value: object) -> list[str]:
+    """Return the strings a literal value holds (itself, or a container's items)."""
+    items = value if isinstance(value, list | tuple | set) else [value]
+    return [item for item in items if isinstance(item, str)]
+
+
+def _holds_secret(value: object) -> bool:
+    """Return True when a literal holds a key in a well-known secret format."""
+    return any(looks_like_secret(text) for text in _strings(value))
 
 
 def _truthy(value: object) -> bool:
@@ -237,8 +259,8 @@ def _suggestion(finding: Finding, located: _Located) -> Suggestion:
         raise ValueError("the literal is not where the scan found it")
     if isinstance(node, ast.Call):
         return _getenv_suggestion(finding, located, node)
-    secret = finding.code == _SECRET_CODE
     value = _literal(node)
+    secret = finding.code == _SECRET_CODE or _holds_secret(value)
     kind, item = _type_of(value)
     bound, by_call = located.binding(node)
     name = _key_part(bound)

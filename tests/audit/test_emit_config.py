@@ -162,3 +162,26 @@ def test_config_template__skips_files_changed_since_the_scan(service: Path) -> N
         env_fragment(template)
     )
     assert "# No key suggested for:" in settings_snippet(template)
+
+
+def test_config_template__never_copies_a_secret_default(tmp_path: Path) -> None:
+    module = tmp_path / "keys.py"
+    module.write_text(
+        "import os\n"
+        "def keys():\n"
+        '    token = os.getenv("API_TOKEN", "tok_9f8e7d6c5b4a")\n'
+        '    stripe = os.getenv("PAYMENTS", "sk_live_4eC39HqLyjWDarjtT1zdp7dc")\n'
+        '    limit = int(os.getenv("LIMIT", "sk_live_4eC39HqLyjWDarjtT1zdp7dd"))\n'
+        "    return token, stripe, limit\n"
+    )
+    result = scan([str(module)], jobs=1)
+    template = config_template(
+        result.findings,
+        lambda path: read_scanned(result.root, path, result.file_hashes[path]),
+    )
+    text = env_fragment(template) + settings_snippet(template)
+    for secret in ("tok_9f8e", "sk_live_4eC3"):
+        assert secret not in text
+    assert "\nAPI_TOKEN=\n" in text and "\nPAYMENTS=\n" in text
+    assert "API_TOKEN = env.str('API_TOKEN')" in text
+    assert "#   keys.py:5: the default is not a valid int" in text

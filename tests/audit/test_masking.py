@@ -13,7 +13,7 @@ from audit.analysis import ALL_FAMILIES, ScanOptions
 from audit.models import AuditRun
 from audit.selectors import run_export
 from audit.services import audit_run_execute
-from audit.views import EXPORT_FORMATS
+from audit.views import CONFIG_PARTS, EXPORT_FORMATS
 from tests.audit.corpus import SAMPLES, leaks, masked_marks, secret_literal
 
 pytestmark = pytest.mark.django_db
@@ -115,6 +115,11 @@ def test_exports__show_secrets_masked_in_every_format(
 ) -> None:
     for suffix in EXPORT_FORMATS:
         url = reverse("audit:run-export", args=[secret_run.pk, suffix])
+        response = reader.get(url)
+        assert response.status_code == 200
+        _assert_masked(response.content.decode())
+    for part in CONFIG_PARTS:
+        url = reverse("audit:run-config", args=[secret_run.pk, part])
         response = reader.get(url)
         assert response.status_code == 200
         _assert_masked(response.content.decode())
