@@ -111,10 +111,13 @@ def test_to_sarif__results_carry_family_severity_fingerprint(
 ) -> None:
     results = to_sarif(findings)["runs"][0]["results"]
     by_rule = {result["ruleId"]: result for result in results}
-    assert by_rule["AUD002"]["properties"] == {
-        "family": "silent_failure",
-        "severity": "critical",
-    }
+    properties = by_rule["AUD002"]["properties"]
+    assert (properties["family"], properties["severity"]) == (
+        "silent_failure",
+        "critical",
+    )
+    # The finding's reason goes along when the analyzer gave one.
+    assert properties.get("reason", "") == findings[0].reason
     assert by_rule["AUD002"]["level"] == "error"
     assert by_rule["AUD102"]["properties"]["family"] == "hardcoded_config"
     assert by_rule["AUD101"]["level"] == "warning"

@@ -96,7 +96,7 @@ def test_emit_config__django_environ_reads_back_the_literals(
     snippet = tmp_path / "suggested.py"
     assert f"to {target} and {snippet}" in err.getvalue()
     fragment = target.read_text()
-    assert "# hardcoded port: int, AUD103 at svc.py:10\nSVC_PORT=5432\n" in fragment
+    assert "int, AUD103 at svc.py:10\nSVC_PORT=5432\n" in fragment
     assert "SVC_PASSWORD=\n" in fragment
     assert "\ndebug_mode=false\n" in fragment
     assert "#   svc.py:20: '2X' is not a usable variable name" in fragment

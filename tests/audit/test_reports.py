@@ -9,7 +9,7 @@ from urllib.parse import unquote, urlparse
 import jsonschema
 import pytest
 
-from audit.analysis import Finding, scan
+from audit.analysis import Finding, Severity, scan
 from audit.analysis.exports import (
     README,
     SRCROOT,
@@ -50,13 +50,15 @@ def sarif_validator() -> jsonschema.protocols.Validator:
     return validator(schema, format_checker=validator.FORMAT_CHECKER)
 
 
-def finding(code: str, path: str, line: int, snippet: str) -> Finding:
+def finding(
+    code: str, severity: Severity, path: str, line: int, snippet: str
+) -> Finding:
     """A finding as the analyzer makes it, with a function and a reason."""
     rule = RULES_BY_CODE[code]
     return Finding(
         code=code,
         family=rule.family,
-        severity=rule.severity,
+        severity=severity,
         path=path,
         line=line,
         column=5,
@@ -74,12 +76,13 @@ def finding(code: str, path: str, line: int, snippet: str) -> Finding:
 def findings() -> list[Finding]:
     """Findings of two files in file order: b.py's critical one comes last."""
     swallowed = "except Exception:\n    pass"
+    critical, medium, low = Severity.CRITICAL, Severity.MEDIUM, Severity.LOW
     return [
-        finding("AUD102", "a.py", 6, 'client.get("https://api.acme.io/v1")'),
-        finding("AUD002", "a.py", 7, swallowed),
-        finding("AUD106", "a.py", 9, 'open("/etc/acme.conf")'),
-        finding("AUD102", "b.py", 2, 'URL = "https://api.acme.io/v1"'),
-        finding("AUD002", "b.py", 7, swallowed),
+        finding("AUD102", medium, "a.py", 6, 'client.get("https://api.acme.io/v1")'),
+        finding("AUD002", critical, "a.py", 7, swallowed),
+        finding("AUD106", low, "a.py", 9, 'open("/etc/acme.conf")'),
+        finding("AUD102", medium, "b.py", 2, 'URL = "https://api.acme.io/v1"'),
+        finding("AUD002", critical, "b.py", 7, swallowed),
     ]
 
 
