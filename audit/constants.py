@@ -21,7 +21,9 @@ CHANGES_SHOWN = 200
 FILE_VIEW_MAX_BYTES = 2_000_000
 # Runs per page on the runs list.
 RUNS_PER_PAGE = 50
-# Findings listed on a run's page; the exports always hold them all.
-FINDINGS_SHOWN = 500
+# Findings per page of a run's findings list; the exports always hold them all.
+FINDINGS_PER_PAGE = 50
 # Report pages and exports need staff with both: they show findings of runs.
 REPORT_PERMISSIONS = ("audit.view_auditrun", "audit.view_finding")
+# Recent runs offered one by one in the findings admin's run filter.
+RUNS_IN_FILTER = 20

@@ -88,6 +88,24 @@ class Finding(models.Model):
     snippet = models.TextField()
     message = models.CharField(max_length=300)
     fix_hint = models.CharField(max_length=500)
+    function = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        help_text="Qualified name of the enclosing function or class.",
+    )
+    reason = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        help_text="One line on what goes wrong at run time if this stays.",
+    )
+    file_sha256 = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="SHA-256 of the file as scanned; empty for runs before it.",
+    )
     fingerprint = models.CharField(max_length=64)
     status = models.CharField(
         max_length=16, choices=TriageStatus.choices, default=TriageStatus.OPEN

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
-from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 
 from audit.analysis import (
     Family,
@@ -15,14 +27,8 @@ from audit.analysis import (
     masked_source_lines,
 )
 from audit.analysis import Finding as FindingRecord
-from audit.analysis.exports import (
-    Triage,
-    dumps,
-    to_json,
-    to_markdown,
-    to_sarif,
-    to_text,
-)
+from audit.analysis.config_template import Template, config_template, read_scanned
+from audit.analysis.exports import Triage, render, to_text
 from audit.constants import CHANGES_SHOWN, CHART_TOP_FILES, FILE_VIEW_MAX_BYTES
 from audit.exceptions import ReportFileError
 from audit.models import AuditRun, Finding, SeverityChoices, TriageStatus
@@ -52,6 +58,19 @@ def run_findings(run: AuditRun) -> QuerySet[Finding]:
     return run.findings.annotate(severity_rank=SEVERITY_ORDER).order_by(
         "severity_rank", "path", "line", "column", "code"
     )
+
+
+def filtered_findings(run: AuditRun, filters: dict[str, str]) -> QuerySet[Finding]:
+    """Return a run's findings narrowed by severity, code, status, path substring."""
+    findings = run_findings(run)
+    exact = {
+        name: filters[name]
+        for name in ("severity", "code", "status")
+        if name in filters
+    }
+    if "path" in filters:
+        findings = findings.filter(path__contains=filters["path"])
+    return findings.filter(**exact)
 
 
 @dataclass(frozen=True)
@@ -91,6 +110,24 @@ def run_summary(run: AuditRun, top_files: int = CHART_TOP_FILES) -> RunSummary:
             (status.label, statuses.get(status.value, 0)) for status in TriageStatus
         ],
     )
+
+
+def latest_runs() -> QuerySet[AuditRun]:
+    """Return the latest completed run of each target."""
+    later = AuditRun.objects.filter(
+        target=OuterRef("target"),
+        status=AuditRun.Status.COMPLETED,
+        started_at__gt=OuterRef("started_at"),
+    )
+    return AuditRun.objects.filter(status=AuditRun.Status.COMPLETED).exclude(
+        Exists(later)
+    )
+
+
+def newer_run(run: AuditRun) -> AuditRun | None:
+    """Return the latest completed run of run's target if it is not run itself."""
+    latest = latest_runs().filter(target=run.target).order_by("-id").first()
+    return latest if latest is not None and latest.pk != run.pk else None
 
 
 def previous_run(run: AuditRun) -> AuditRun | None:
@@ -150,6 +187,8 @@ def finding_record(finding: Finding) -> FindingRecord:
         message=finding.message,
         fix_hint=finding.fix_hint,
         fingerprint=finding.fingerprint,
+        function=finding.function,
+        reason=finding.reason,
     )
 
 
@@ -179,41 +218,48 @@ def run_report(run: AuditRun) -> RunReport:
     )
 
 
-def run_export(run: AuditRun, fmt: str) -> str:
+def run_export(run: AuditRun, fmt: str, *, listing: bool = True) -> str:
     """Render a run as text, json, sarif or markdown.
 
-    Raises ValueError for another format.
+    Without listing, text is the summary table alone. Raises ValueError for
+    another format.
     """
     report = run_report(run)
-    if fmt == "sarif":
-        document = to_sarif(report.findings, errors=report.errors, triage=report.triage)
-        return dumps(document)
-    if fmt == "json":
-        meta = {
+    if fmt == "text" and not listing:
+        return to_text(
+            report.findings, files_scanned=run.files_scanned, errors=report.errors
+        )
+    return render(
+        fmt,
+        report.findings,
+        root=run.root,
+        files_scanned=run.files_scanned,
+        errors=report.errors,
+        triage=report.triage,
+        title=f"Audit run {run.pk}: {run.target}",
+        meta={
             "run": run.pk,
             "target": run.target,
             "root": run.root,
             "status": run.status,
             "started_at": run.started_at.isoformat(),
             "files_scanned": run.files_scanned,
-        }
-        return dumps(
-            to_json(
-                report.findings, errors=report.errors, meta=meta, triage=report.triage
-            )
-        )
-    if fmt == "markdown":
-        return to_markdown(
-            report.findings,
-            title=f"Audit run {run.pk}: {run.target}",
-            errors=report.errors,
-            triage=report.triage,
-        )
-    if fmt == "text":
-        return to_text(
-            report.findings, files_scanned=run.files_scanned, errors=report.errors
-        )
-    raise ValueError(f"Unknown export format {fmt!r}")
+        },
+    )
+
+
+def run_config_template(run: AuditRun) -> Template:
+    """Suggest a setting per hard-coded finding of run, from its files as scanned.
+
+    A file that changed since the scan (its hash differs) is not read: its
+    findings are listed as skipped.
+    """
+    findings = list(run_findings(run).filter(family=Family.HARDCODED_CONFIG))
+    hashes = {finding.path: finding.file_sha256 for finding in findings}
+    return config_template(
+        [finding_record(finding) for finding in findings],
+        lambda path: read_scanned(run.root, path, hashes.get(path, "")),
+    )
 
 
 @dataclass(frozen=True)
@@ -225,53 +271,89 @@ class SourceLine:
     findings: list[Finding]
 
 
+class FileState(StrEnum):
+    """How the file on disk compares with the file the run scanned."""
+
+    SAME = "same"  # Same SHA-256: the lines shown are the lines scanned.
+    CHANGED = "changed"  # Different bytes: only the stored snippets are shown.
+    UNRECORDED = "unrecorded"  # A run before hashes: lines shown may have moved.
+    UNREADABLE = "unreadable"  # Gone, outside the root, too big or unparsable.
+
+
 @dataclass(frozen=True)
 class FileView:
-    """A file of a run: its findings, and its source lines when still readable."""
+    """A file of a run: its findings, its state, and its lines when they match."""
 
     path: str
     findings: list[Finding]
     lines: list[SourceLine]
+    state: FileState
+    scanned_sha256: str
 
 
 def file_view(run: AuditRun, path: str) -> FileView:
     """Return a file's findings in their code context.
 
-    The source is read from the run's root when it is still there and inside the
-    root, with its secret literals masked as in the snippets; otherwise the view
-    shows the stored snippets only. Raises ReportFileError when the run has no
-    finding in path.
+    The source is read from the run's root when it is still there, inside the
+    root, and has the hash the run recorded, with its secret literals masked as
+    in the snippets; otherwise the view shows the stored snippets only. Raises
+    ReportFileError when the run has no finding in path.
     """
     findings = list(run.findings.filter(path=path).order_by("line", "column"))
     if not findings:
         raise ReportFileError(f"Run {run.pk} has no finding in {path!r}")
-    return FileView(path=path, findings=findings, lines=_source_lines(run, findings))
+    state, lines = _source_lines(run, findings)
+    return FileView(
+        path=path,
+        findings=findings,
+        lines=lines,
+        state=state,
+        scanned_sha256=findings[0].file_sha256,
+    )
 
 
-def _source_lines(run: AuditRun, findings: list[Finding]) -> list[SourceLine]:
-    """Read the scanned file back, or return [] when it is gone or changed."""
+def _read_source(run: AuditRun, path: str) -> bytes | None:
+    """Return the bytes of a run's file, or None when it cannot be shown."""
     root = Path(run.root).resolve()
-    source = (root / findings[0].path).resolve()
+    source = (root / path).resolve()
     if not source.is_relative_to(root) or not source.is_file():
-        return []
+        return None
     if source.stat().st_size > FILE_VIEW_MAX_BYTES:
-        return []
+        return None
     try:
-        text = source.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        return source.read_bytes()
+    except OSError:
         # A file that cannot be read back is shown through its snippets.
-        return []
-    lines = masked_source_lines(text, findings[0].path)
+        return None
+
+
+def _source_lines(
+    run: AuditRun, findings: list[Finding]
+) -> tuple[FileState, list[SourceLine]]:
+    """Read the scanned file back, with its state; no lines unless they match."""
+    path, recorded = findings[0].path, findings[0].file_sha256
+    data = _read_source(run, path)
+    if data is None:
+        return FileState.UNREADABLE, []
+    if recorded and hashlib.sha256(data).hexdigest() != recorded:
+        return FileState.CHANGED, []
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        # Not UTF-8 (a coding cookie): shown through its snippets.
+        return FileState.UNREADABLE, []
+    lines = masked_source_lines(text, path)
     if lines is None:
         # No longer parses, so its secrets cannot be found: show the snippets.
-        return []
+        return FileState.UNREADABLE, []
     by_line: dict[int, list[Finding]] = {}
     for finding in findings:
         by_line.setdefault(finding.line, []).append(finding)
     if max(by_line) > len(lines):
         # The file shrank since the run: its lines no longer match the findings.
-        return []
-    return [
+        return FileState.UNREADABLE, []
+    state = FileState.SAME if recorded else FileState.UNRECORDED
+    return state, [
         SourceLine(number, line, by_line.get(number, []))
         for number, line in enumerate(lines, 1)
     ]

@@ -19,6 +19,8 @@ from audit.exceptions import AuditPathError, TriageError
 from audit.models import AuditRun, Finding, TriageDecision, TriageStatus
 
 logger = logging.getLogger(__name__)
+# Length of Finding.function and Finding.reason: longer texts are cut, not refused.
+_TEXT_MAX = Finding._meta.get_field("reason").max_length
 
 # A finding marked fixed that shows up again has regressed: it reopens.
 _CARRIED_STATUSES = frozenset(
@@ -77,6 +79,9 @@ def run_persist(*, run: AuditRun, result: ScanResult) -> AuditRun:
             snippet=record.snippet,
             message=record.message,
             fix_hint=record.fix_hint,
+            function=record.function[:_TEXT_MAX],
+            reason=record.reason[:_TEXT_MAX],
+            file_sha256=result.file_hashes.get(record.path, ""),
             fingerprint=record.fingerprint,
         )
         decision = decisions.get(record.fingerprint)
@@ -114,6 +119,7 @@ def audit_run_execute(
     target: str | None = None,
     jobs: int | None = None,
     progress: ProgressCallback | None = None,
+    cache_dir: str | None = None,
 ) -> AuditRun:
     """Scan paths, store the run with its findings, and return it.
 
@@ -132,7 +138,12 @@ def audit_run_execute(
     )
     try:
         result = scan(
-            paths, families=enabled, options=options, jobs=jobs, progress=progress
+            paths,
+            families=enabled,
+            options=options,
+            jobs=jobs,
+            progress=progress,
+            cache_dir=cache_dir,
         )
         return run_persist(run=run, result=result)
     except BaseException:

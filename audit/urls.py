@@ -10,4 +10,5 @@ urlpatterns = [
     path("runs/<int:pk>/", views.run_detail, name="run-detail"),
     path("runs/<int:pk>/file/", views.run_file, name="run-file"),
     path("runs/<int:pk>/export.<str:fmt>", views.run_export, name="run-export"),
+    path("runs/<int:pk>/config.<str:part>", views.run_config, name="run-config"),
 ]

@@ -80,6 +80,8 @@ def discover(
     """
     root = str(scan_root(paths))
     prefix = len(root.rstrip(os.sep)) + 1
+    # Overlapping inputs (`pkg pkg/sub`) name some files twice: scan each once.
+    seen: set[str] = set()
     for given in paths:
         start = os.path.realpath(given)
         if not os.path.exists(start):
@@ -89,6 +91,9 @@ def discover(
         else:
             candidates = _walk(start, prefix, options.excludes)
         for candidate in candidates:
+            if candidate in seen:
+                continue
+            seen.add(candidate)
             relative = candidate[prefix:].replace(os.sep, "/")
             if options.excludes and _excluded(relative, options.excludes):
                 continue

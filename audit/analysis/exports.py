@@ -1,21 +1,51 @@
-"""Render findings as SARIF 2.1.0, JSON, Markdown and a plain-text summary."""
+"""Render findings as SARIF 2.1.0, JSON, Markdown or text, by format name."""
 
 from __future__ import annotations
 
+import functools
 import json
-from collections import Counter
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
+from pathlib import Path
+from urllib.parse import quote
 
-from audit.analysis.constants import SARIF_FINGERPRINT_KEY, TOP_FILES
+from audit.analysis.constants import SARIF_FINGERPRINT_KEY
+from audit.analysis.listings import (
+    Summary,
+    Triage,
+    ordered,
+    summarize,
+    to_markdown,
+    to_text,
+)
 from audit.analysis.records import FileError, Finding, Severity
 from audit.analysis.rules import RULES, RULES_BY_CODE
+
+__all__ = [
+    "FORMATS",
+    "SARIF_FINGERPRINT_KEY",
+    "Summary",
+    "Triage",
+    "dumps",
+    "help_uris",
+    "ordered",
+    "render",
+    "summarize",
+    "to_json",
+    "to_markdown",
+    "to_sarif",
+    "to_text",
+]
 
 TOOL_NAME = "controlplane-audit"
 TOOL_VERSION = "1.0.0"
 SARIF_VERSION = "2.1.0"
 # The schema URL identifies the format; it is not a server we connect to.
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"  # audit: ignore[AUD102]
+# Result locations are relative to this base, which originalUriBaseIds maps to
+# the scan root, so they resolve wherever the scan was started.
+SRCROOT = "%SRCROOT%"
 SARIF_LEVELS = {
     Severity.CRITICAL: "error",
     Severity.HIGH: "error",
@@ -23,41 +53,41 @@ SARIF_LEVELS = {
     Severity.LOW: "note",
 }
 SUPPRESSED_STATUSES = frozenset({"false_positive"})
+FORMATS = ("text", "json", "sarif", "markdown")
+# Each rule is documented under a README heading that starts with its code.
+README = Path(__file__).resolve().parents[2] / "README.md"
+_RULE_HEADING_RE = re.compile(r"^#{2,6} (AUD\d{3}) .*$", re.MULTILINE)
 
 
-@dataclass(frozen=True, slots=True)
-class Triage:
-    """The triage state of a finding, keyed by fingerprint in exports."""
-
-    status: str
-    note: str = ""
+def _github_anchor(heading: str) -> str:
+    """Return the anchor GitHub gives a heading: `AUD001 bare-except (high)`."""
+    kept = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return kept.replace(" ", "-")
 
 
-@dataclass(frozen=True, slots=True)
-class Summary:
-    """Counts of findings by severity, by rule and by file."""
+@functools.cache
+def help_uris(readme: Path = README) -> dict[str, str]:
+    """Return rule code -> URI of its section in the README, for SARIF helpUri.
 
-    total: int
-    by_severity: dict[str, int]
-    by_rule: list[tuple[str, int]]
-    top_files: list[tuple[str, int]]
-
-
-def summarize(findings: Sequence[Finding], top: int = TOP_FILES) -> Summary:
-    """Count findings by severity (all levels), rule and file (most first)."""
-    severities = Counter(str(finding.severity) for finding in findings)
-    return Summary(
-        total=len(findings),
-        by_severity={str(level): severities[str(level)] for level in Severity},
-        by_rule=sorted(Counter(f.code for f in findings).items()),
-        top_files=Counter(f.path for f in findings).most_common(top),
-    )
+    A rule whose README heading is missing (or a README that is not installed
+    next to the package) gets no helpUri rather than a link that goes nowhere.
+    """
+    try:
+        text = readme.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        # Installed without the repository's README: the rules keep their help text.
+        return {}
+    base = readme.as_uri()
+    return {
+        match.group(1): f"{base}#{_github_anchor(match.group(0).lstrip('#'))}"
+        for match in _RULE_HEADING_RE.finditer(text)
+    }
 
 
-def _sarif_rule(code: str) -> dict:
+def _sarif_rule(code: str, uris: Mapping[str, str]) -> dict:
     """Return the SARIF reportingDescriptor of one rule."""
     rule = RULES_BY_CODE[code]
-    return {
+    descriptor = {
         "id": rule.code,
         "name": rule.name,
         "shortDescription": {"text": rule.message},
@@ -70,22 +100,28 @@ def _sarif_rule(code: str) -> dict:
             "tags": [str(rule.family)],
         },
     }
+    if code in uris:
+        descriptor["helpUri"] = uris[code]
+    return descriptor
+
+
+def _artifact(path: str) -> dict:
+    """Return the artifactLocation of a path relative to the scan root."""
+    return {"uri": quote(path), "uriBaseId": SRCROOT}
 
 
 def _sarif_result(finding: Finding, index: int, triage: Triage | None) -> dict:
     """Return the SARIF result of one finding."""
+    why = finding.reason or finding.fix_hint
     result = {
         "ruleId": finding.code,
         "ruleIndex": index,
         "level": SARIF_LEVELS[finding.severity],
-        "message": {"text": f"{finding.message}. {finding.fix_hint}"},
+        "message": {"text": f"{finding.message}. {why}"},
         "locations": [
             {
                 "physicalLocation": {
-                    "artifactLocation": {
-                        "uri": finding.path,
-                        "uriBaseId": "%SRCROOT%",
-                    },
+                    "artifactLocation": _artifact(finding.path),
                     "region": {
                         "startLine": finding.line,
                         "startColumn": finding.column,
@@ -101,6 +137,12 @@ def _sarif_result(finding: Finding, index: int, triage: Triage | None) -> dict:
             "severity": str(finding.severity),
         },
     }
+    if finding.function:
+        result["locations"][0]["logicalLocations"] = [
+            {"fullyQualifiedName": finding.function}
+        ]
+    if finding.reason:
+        result["properties"]["reason"] = finding.reason
     if triage is not None:
         result["properties"]["triage"] = triage.status
         if triage.status in SUPPRESSED_STATUSES:
@@ -113,11 +155,18 @@ def _sarif_result(finding: Finding, index: int, triage: Triage | None) -> dict:
 def to_sarif(
     findings: Sequence[Finding],
     *,
+    root: str | None = None,
     errors: Sequence[FileError] = (),
     triage: Mapping[str, Triage] | None = None,
 ) -> dict:
-    """Return a SARIF 2.1.0 log of the findings, as GitHub code scanning ingests."""
+    """Return a SARIF 2.1.0 log of the findings, as GitHub code scanning ingests.
+
+    With root (the absolute scan root), originalUriBaseIds maps %SRCROOT% to it,
+    so results resolve to files even when the scan did not start at the
+    repository root.
+    """
     triage = triage or {}
+    uris = help_uris()
     codes = sorted({rule.code for rule in RULES} & {f.code for f in findings})
     index = {code: position for position, code in enumerate(codes)}
     notifications = [
@@ -125,36 +174,32 @@ def to_sarif(
             "level": "warning",
             "message": {"text": f"{error.kind}: {error.message}"},
             "locations": [
-                {"physicalLocation": {"artifactLocation": {"uri": error.path}}}
+                {"physicalLocation": {"artifactLocation": _artifact(error.path)}}
             ],
         }
         for error in errors
     ]
-    return {
-        "$schema": SARIF_SCHEMA,
-        "version": SARIF_VERSION,
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": TOOL_NAME,
-                        "version": TOOL_VERSION,
-                        "rules": [_sarif_rule(code) for code in codes],
-                    }
-                },
-                "invocations": [
-                    {
-                        "executionSuccessful": True,
-                        "toolExecutionNotifications": notifications,
-                    }
-                ],
-                "results": [
-                    _sarif_result(f, index[f.code], triage.get(f.fingerprint))
-                    for f in findings
-                ],
+    run: dict = {
+        "tool": {
+            "driver": {
+                "name": TOOL_NAME,
+                "version": TOOL_VERSION,
+                "informationUri": README.as_uri(),
+                "rules": [_sarif_rule(code, uris) for code in codes],
             }
+        },
+        "invocations": [
+            {"executionSuccessful": True, "toolExecutionNotifications": notifications}
+        ],
+        "results": [
+            _sarif_result(f, index[f.code], triage.get(f.fingerprint)) for f in findings
         ],
     }
+    if root:
+        run["originalUriBaseIds"] = {
+            SRCROOT: {"uri": Path(root).resolve().as_uri().rstrip("/") + "/"}
+        }
+    return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}
 
 
 def to_json(
@@ -188,74 +233,26 @@ def dumps(document: dict) -> str:
     return json.dumps(document, indent=2, default=str) + "\n"
 
 
-def _md_cell(text: object) -> str:
-    """Escape a value for a Markdown table cell."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def to_markdown(
+def render(
+    fmt: str,
     findings: Sequence[Finding],
     *,
-    title: str,
+    root: str,
+    files_scanned: int,
     errors: Sequence[FileError] = (),
     triage: Mapping[str, Triage] | None = None,
+    title: str = "Audit",
+    meta: Mapping[str, object] | None = None,
 ) -> str:
-    """Return a Markdown report: summary tables, findings table, file errors."""
-    triage = triage or {}
-    summary = summarize(findings)
-    lines = [f"# {_md_cell(title)}", "", f"{summary.total} findings.", ""]
-    lines += ["| Severity | Count |", "|---|---:|"]
-    lines += [f"| {level} | {count} |" for level, count in summary.by_severity.items()]
-    lines += ["", "| Rule | Name | Count |", "|---|---|---:|"]
-    lines += [
-        f"| {code} | {RULES_BY_CODE[code].name} | {count} |"
-        for code, count in summary.by_rule
-    ]
-    if findings:
-        lines += [
-            "",
-            "## Findings",
-            "",
-            "| Severity | Rule | Location | Message | Status |",
-            "|---|---|---|---|---|",
-        ]
-        for finding in findings:
-            state = triage.get(finding.fingerprint)
-            lines.append(
-                f"| {finding.severity} | {finding.code} | "
-                f"`{_md_cell(finding.path)}:{finding.line}` | "
-                f"{_md_cell(finding.message)} | {state.status if state else 'open'} |"
-            )
-    if errors:
-        lines += ["", "## Files that could not be analyzed", ""]
-        lines += [
-            f"- `{_md_cell(e.path)}`: {e.kind}: {_md_cell(e.message)}" for e in errors
-        ]
-    return "\n".join(lines) + "\n"
-
-
-def to_text(
-    findings: Sequence[Finding], *, files_scanned: int, errors: Sequence[FileError]
-) -> str:
-    """Return the plain-text summary table printed by the command."""
-    summary = summarize(findings)
-    lines = [
-        f"Scanned {files_scanned} files: {summary.total} findings, "
-        f"{len(errors)} files not analyzed.",
-        "",
-        f"{'severity':<10} {'count':>6}",
-    ]
-    lines += [f"{level:<10} {count:>6}" for level, count in summary.by_severity.items()]
-    if summary.by_rule:
-        lines += ["", f"{'rule':<8} {'name':<32} {'count':>6}"]
-        lines += [
-            f"{code:<8} {RULES_BY_CODE[code].name:<32} {count:>6}"
-            for code, count in summary.by_rule
-        ]
-    if summary.top_files:
-        lines += ["", f"{'top files':<60} {'count':>6}"]
-        lines += [f"{path:<60} {count:>6}" for path, count in summary.top_files]
-    if errors:
-        lines += ["", "files not analyzed:"]
-        lines += [f"  {error.path}: {error.kind}: {error.message}" for error in errors]
-    return "\n".join(lines) + "\n"
+    """Render a report in one of FORMATS. Raises ValueError for another format."""
+    if fmt == "sarif":
+        return dumps(to_sarif(findings, root=root, errors=errors, triage=triage))
+    if fmt == "json":
+        return dumps(to_json(findings, errors=errors, meta=meta, triage=triage))
+    if fmt == "markdown":
+        return to_markdown(findings, title=title, errors=errors, triage=triage)
+    if fmt == "text":
+        return to_text(
+            findings, files_scanned=files_scanned, errors=errors, triage=triage
+        )
+    raise ValueError(f"Unknown report format {fmt!r}")

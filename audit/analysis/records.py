@@ -77,6 +77,8 @@ class FileResult:
     path: str
     findings: tuple[Finding, ...] = ()
     error: FileError | None = None
+    # SHA-256 of the bytes analyzed, so a report can tell when the file changed.
+    sha256: str = ""
 
 
 @dataclass(slots=True)
@@ -87,3 +89,7 @@ class ScanResult:
     files_scanned: int = 0
     findings: list[Finding] = field(default_factory=list)
     errors: list[FileError] = field(default_factory=list)
+    # Relative path -> SHA-256 of every file read, as it was when analyzed.
+    file_hashes: dict[str, str] = field(default_factory=dict)
+    # Files whose results came from the cache, unchanged since the last scan.
+    files_cached: int = 0

@@ -70,6 +70,11 @@ def _violations(source: str, target: str) -> list[str]:
         ("bus.models", "bus.store"),
         ("bus.protocol", "bus.gateway"),
         ("bus.protocol", "bus.store"),
+        # The CI entry point (python -m audit) runs without Django.
+        ("audit.analysis", "django"),
+        ("audit.cli", "django"),
+        ("audit.__main__", "django"),
+        ("audit.cli", "audit.models"),
     ],
 )
 def test_imports__never_point_back(source: str, target: str) -> None:

@@ -10,7 +10,7 @@ from django.utils.http import urlencode
 
 from audit import urls as audit_urls
 from audit.models import AuditRun
-from audit.views import EXPORT_FORMATS
+from audit.views import CONFIG_PARTS, EXPORT_FORMATS
 
 PASSWORD = "audit-pass-123"  # audit: ignore[AUD105] a test user's password
 # Expected status per kind of visitor: 302 is the redirect to the admin login.
@@ -25,7 +25,7 @@ EXPECTED_STATUS = {
 
 def _path_values(run: AuditRun) -> dict[str, list[object]]:
     """Return the values tried for each URL argument: every export format."""
-    return {"pk": [run.pk], "fmt": list(EXPORT_FORMATS)}
+    return {"pk": [run.pk], "fmt": list(EXPORT_FORMATS), "part": list(CONFIG_PARTS)}
 
 
 def _query(pattern: URLPattern, run: AuditRun) -> dict[str, str]:

@@ -85,3 +85,37 @@ def empty_run(db: None, tmp_path: Path) -> AuditRun:
         target="clean",
         jobs=1,
     )
+
+
+def big_module(number: int) -> str:
+    """A module with two swallowed errors and a host literal per function."""
+    functions = [
+        f"def fetch_{number}_{index}(client):\n"
+        f"    try:\n"
+        f'        return client.get("https://api{index}.acme.io/v1/items/{number}")\n'
+        f"    except Exception:\n"
+        f"        pass\n"
+        for index in range(4)
+    ]
+    return "\n\n".join(functions)
+
+
+@pytest.fixture
+def big_run(db: None, tmp_path: Path) -> AuditRun:
+    """A run of 40 findings in each of two severities, under long nested paths."""
+    package = tmp_path / "big" / "service_with_a_long_name" / "handlers_and_adapters"
+    package.mkdir(parents=True)
+    for number in range(10):
+        (package / f"upstream_adapter_module_{number:02}.py").write_text(
+            big_module(number)
+        )
+    extra = tmp_path / "big" / "another_service_directory_with_a_long_name"
+    extra.mkdir()
+    (extra / "clean.py").write_text(CLEAN_SOURCE)
+    # The default target (every resolved path) is long: the runs list wraps it.
+    return audit_run_execute(
+        paths=[str(package), str(extra)],
+        families=ALL_FAMILIES,
+        options=ScanOptions(),
+        jobs=1,
+    )

@@ -11,7 +11,8 @@ pytestmark = pytest.mark.django_db
 
 def test_audit_urls__cover_every_pattern_and_export_format(audit_run: AuditRun):
     urls = audit_urls_of(audit_run)
-    assert len(urls) == 3 + 3  # list, detail, file view, one export per format
+    # list, detail, file view, one export per format, both config template parts
+    assert len(urls) == 3 + 3 + 2
     assert any(url.endswith("export.sarif") for url in urls)
 
 

@@ -111,10 +111,14 @@ def test_to_sarif__results_carry_family_severity_fingerprint(
 ) -> None:
     results = to_sarif(findings)["runs"][0]["results"]
     by_rule = {result["ruleId"]: result for result in results}
-    assert by_rule["AUD002"]["properties"] == {
-        "family": "silent_failure",
-        "severity": "critical",
-    }
+    properties = by_rule["AUD002"]["properties"]
+    assert (properties["family"], properties["severity"]) == (
+        "silent_failure",
+        "critical",
+    )
+    # The finding's reason goes along when the analyzer gave one.
+    swallowed = next(f for f in findings if f.code == "AUD002")
+    assert properties.get("reason", "") == swallowed.reason
     assert by_rule["AUD002"]["level"] == "error"
     assert by_rule["AUD102"]["properties"]["family"] == "hardcoded_config"
     assert by_rule["AUD101"]["level"] == "warning"
@@ -161,7 +165,7 @@ def test_to_markdown__escapes_cells_and_lists_findings(
 ) -> None:
     text = to_markdown(findings, title="Run | 1")
     assert text.startswith("# Run \\| 1\n")
-    assert "| critical | AUD002 | `pkg/mod.py:9` |" in text
+    assert "### critical\n\n#### `pkg/mod.py:9` AUD002 broad-except-swallowed" in text
     assert "| AUD102 | hardcoded-host | 1 |" in text
 
 

@@ -94,7 +94,7 @@ def test_exports__show_secrets_masked_in_every_format() -> None:
         for r in results
     ] == [f.snippet for f in findings]
     assert [r["message"]["text"] for r in results] == [
-        f"{f.message}. {f.fix_hint}" for f in findings
+        f"{f.message}. {f.reason or f.fix_hint}" for f in findings
     ]
 
 

@@ -41,7 +41,7 @@ def test_audit__fail_on_exits_1_at_or_above_threshold(project_tree: Path) -> Non
     with pytest.raises(CommandError) as failed:
         audit(str(project_tree), "--fail-on", "medium")
     assert failed.value.returncode == 1
-    assert "4 untriaged finding(s) at or above medium" in str(failed.value)
+    assert "4 open (untriaged) finding(s) at or above medium" in str(failed.value)
     audit(str(project_tree), "--kind", "hardcoded-config", "--fail-on", "critical")
 
 
@@ -57,6 +57,35 @@ def test_audit__false_positives_do_not_fail_the_gate(project_tree: Path) -> None
     )
     audit(str(project_tree), "--fail-on", "critical", "--target", "gate")
     assert AuditRun.objects.count() == 2
+
+
+def test_audit__fail_on_counts_open_findings_only_and_says_so(
+    project_tree: Path,
+) -> None:
+    """Acknowledged findings no longer fail the gate, and the message says so."""
+    with pytest.raises(CommandError):
+        audit(str(project_tree), "--fail-on", "medium", "--target", "gate")
+    first = AuditRun.objects.get()
+    finding_triage(
+        findings=first.findings.filter(code="AUD002"),
+        status="acknowledged",
+        note="fixing next sprint",
+        user=None,
+    )
+    finding_triage(
+        findings=first.findings.filter(code="AUD102"),
+        status="false_positive",
+        note="a schema id",
+        user=None,
+    )
+    with pytest.raises(CommandError) as failed:
+        audit(str(project_tree), "--fail-on", "medium", "--target", "gate")
+    assert failed.value.returncode == 1
+    assert str(failed.value) == (
+        "2 open (untriaged) finding(s) at or above medium; "
+        "not counted: 1 acknowledged, 1 false positive"
+    )
+    audit(str(project_tree), "--fail-on", "critical", "--target", "gate")
 
 
 def test_audit__usage_errors_exit_2(project_tree: Path, tmp_path: Path) -> None:
@@ -95,7 +124,7 @@ def test_audit__json_and_markdown_to_output_file(
     assert document["errors"][0]["kind"] == "syntax"
     out, _ = audit(str(project_tree), "--format", "markdown")
     assert out.startswith("# Audit run ")
-    assert "| critical | AUD002 | `app/client.py:11` |" in out
+    assert "### critical\n\n#### `app/client.py:11` AUD002" in out
 
 
 def test_audit__excludes_and_config_modules(project_tree: Path) -> None:
@@ -132,3 +161,10 @@ def test_audit__self_audit_has_no_high_findings() -> None:
     out, _ = audit(*packages, "--fail-on", "high", "--exclude", "tests/audit/samples")
     assert "critical        0" in out
     assert "high            0" in out
+
+
+def test_audit__overlapping_paths_scan_each_file_once(project_tree: Path) -> None:
+    """`audit app app/client.py` once failed storing client.py's findings twice."""
+    out, _ = audit(str(project_tree), str(project_tree / "client.py"))
+    assert out.startswith("Scanned 3 files: 4 findings")
+    assert Finding.objects.count() == 4

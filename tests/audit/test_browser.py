@@ -60,3 +60,88 @@ def test_report_page__charts_and_click_through_to_file_view(
             expect(page.locator("#L11")).to_contain_text("except Exception:")
         finally:
             browser.close()
+
+
+VIEWPORT = {"width": 1400, "height": 900}
+
+
+def logged_in_page(browser, live_server: LiveServer, staff_user: User):
+    """Return a 1400x900 page logged in as staff through the admin login."""
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", staff_user.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(re.compile(r"/admin/$"))
+    return page
+
+
+def assert_fits(page, table: str) -> None:
+    """The table is no wider than its container: nothing scrolls sideways."""
+    widths = page.eval_on_selector(
+        table,
+        "t => ({table: t.scrollWidth, frame: t.parentElement.clientWidth,"
+        " page: document.documentElement.scrollWidth,"
+        " viewport: document.documentElement.clientWidth})",
+    )
+    assert widths["table"] <= widths["frame"], widths
+    assert widths["page"] <= widths["viewport"], widths
+
+
+@pytest.mark.browser
+def test_big_run__fits_1400px_filters_and_pages(
+    live_server: LiveServer, staff_user: User, big_run: AuditRun, tmp_path
+) -> None:
+    """A big run's page, its filtered list, the file view and the admin list fit."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
+        try:
+            page = logged_in_page(browser, live_server, staff_user)
+            page.goto(f"{live_server.url}/audit/")
+            assert_fits(page, "table.runs")
+            page.screenshot(path=tmp_path / "run-list.png", full_page=True)
+            page.goto(f"{live_server.url}/audit/runs/{big_run.pk}/")
+            expect(page.locator("#findings-count")).to_contain_text(
+                "80 of 80 findings, page 1 of 2."
+            )
+            assert_fits(page, "table.findings")
+            page.screenshot(path=tmp_path / "run-page.png", full_page=True)
+
+            # A bar of the severity chart opens the list filtered to it.
+            page.locator("figure[data-chart=by-severity] a").nth(2).click()
+            expect(page).to_have_url(re.compile(r"\?severity=medium#findings$"))
+            expect(page.locator("#findings-count")).to_contain_text(
+                "40 of 80 findings match the filters"
+            )
+            # The form narrows further and keeps the bar's filter.
+            page.select_option("select[name=code]", "AUD102")
+            page.fill("input[name=path]", "module_05")
+            page.click("form.filters button[type=submit]")
+            expect(page.locator("#findings-count")).to_contain_text(
+                "4 of 80 findings match the filters"
+            )
+            assert_fits(page, "table.findings")
+            page.screenshot(path=tmp_path / "run-page-filtered.png", full_page=True)
+
+            page.locator("a.finding-link").first.click()
+            expect(page.locator("table.source")).to_be_visible()
+            page.screenshot(path=tmp_path / "file-view.png", full_page=True)
+            assert_fits(page, "table.source")
+
+            page.goto(f"{live_server.url}/admin/audit/finding/")
+            expect(page.locator("#changelist-filter")).to_contain_text(
+                "Latest run of each target"
+            )
+            assert_fits(page, "#result_list")
+            page.screenshot(path=tmp_path / "findings-admin.png", full_page=True)
+        finally:
+            browser.close()
+    assert sorted(path.name for path in tmp_path.glob("*.png")) == [
+        "file-view.png",
+        "findings-admin.png",
+        "run-list.png",
+        "run-page-filtered.png",
+        "run-page.png",
+    ]

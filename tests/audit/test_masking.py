@@ -13,7 +13,7 @@ from audit.analysis import ALL_FAMILIES, ScanOptions
 from audit.models import AuditRun
 from audit.selectors import run_export
 from audit.services import audit_run_execute
-from audit.views import EXPORT_FORMATS
+from audit.views import CONFIG_PARTS, EXPORT_FORMATS
 from tests.audit.corpus import SAMPLES, leaks, masked_marks, secret_literal
 
 pytestmark = pytest.mark.django_db
@@ -95,13 +95,19 @@ def test_pages__show_secrets_masked(
 def test_file_view__masks_source_that_changed_since_the_run(
     reader: Client, secret_run: AuditRun, secret_tree: Path
 ) -> None:
-    """The file view masks what the file holds now, not only what the run saw."""
+    """A changed file is not shown; a run without hashes shows today's, masked."""
     path = secret_tree / "hc_secrets.py"
     path.write_text(path.read_text() + 'LATER = "sk_live_4eC39HqLyjWDarjtT1zdp7dc"\n')
     url = reverse("audit:run-file", args=[secret_run.pk])
     page = reader.get(url, {"path": "app/hc_secrets.py"}).text
     assert not leaks(page, "sk_live_4eC39HqLyjWDarjtT1zdp7dc")
+    assert 'id="file-changed"' in page
+    # A run stored before file hashes shows the file as it is now: masked too.
+    secret_run.findings.update(file_sha256="")
+    page = reader.get(url, {"path": "app/hc_secrets.py"}).text
+    assert not leaks(page, "sk_live_4eC39HqLyjWDarjtT1zdp7dc")
     assert "sk_l… (32 chars)" in page
+    assert 'id="file-unrecorded"' in page
 
 
 def test_exports__show_secrets_masked_in_every_format(
@@ -109,6 +115,11 @@ def test_exports__show_secrets_masked_in_every_format(
 ) -> None:
     for suffix in EXPORT_FORMATS:
         url = reverse("audit:run-export", args=[secret_run.pk, suffix])
+        response = reader.get(url)
+        assert response.status_code == 200
+        _assert_masked(response.content.decode())
+    for part in CONFIG_PARTS:
+        url = reverse("audit:run-config", args=[secret_run.pk, part])
         response = reader.get(url)
         assert response.status_code == 200
         _assert_masked(response.content.decode())

@@ -1,5 +1,7 @@
 """Audit services: storing runs, file errors, triage that follows fingerprints."""
 
+import dataclasses
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -7,10 +9,15 @@ import pytest
 from django.contrib.auth.models import User
 
 from audit import selectors
-from audit.analysis import ALL_FAMILIES, Family, ScanOptions
+from audit.analysis import ALL_FAMILIES, Family, ScanOptions, scan
 from audit.exceptions import AuditPathError, TriageError
 from audit.models import AuditRun, Finding, TriageDecision, TriageStatus
-from audit.services import audit_run_execute, finding_triage
+from audit.services import (
+    audit_run_execute,
+    finding_triage,
+    run_create,
+    run_persist,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -174,3 +181,27 @@ def test_finding_triage__same_fingerprint_in_two_runs_is_one_decision(
     assert finding_triage(findings=both, status="acknowledged", note="", user=None) == 2
     decision = TriageDecision.objects.get()
     assert (decision.target, decision.status) == ("proj", "acknowledged")
+
+
+def test_run_persist__keeps_function_reason_and_the_file_hash(
+    db: None, project_tree: Path
+) -> None:
+    """What a fixer needs (where, why) and the file's identity at scan time."""
+    result = scan([str(project_tree)], jobs=1)
+    result.findings = [
+        dataclasses.replace(f, function="load", reason="the error is lost")
+        for f in result.findings
+    ]
+    run = run_create(
+        target="proj",
+        paths=[str(project_tree)],
+        families=ALL_FAMILIES,
+        options=ScanOptions(),
+    )
+    run_persist(run=run, result=result)
+    finding = run.findings.get(code="AUD002")
+    assert (finding.function, finding.reason) == ("load", "the error is lost")
+    source = (project_tree / "client.py").read_bytes()
+    assert finding.file_sha256 == hashlib.sha256(source).hexdigest()
+    record = selectors.finding_record(finding)
+    assert (record.function, record.reason) == ("load", "the error is lost")
