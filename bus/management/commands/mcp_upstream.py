@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError
 
 from bus.exceptions import (
@@ -17,21 +17,17 @@ from bus.gateway.upstreams import services
 from bus.gateway.upstreams.spec import masked
 from bus.models import McpUpstream
 from controlplane.config import get_config
+from controlplane.management.base import DocumentedCommand
 
-EPILOG = """\
+ABOUT = """\
 The tools of an upstream are listed to agents as <prefix>__<tool> (the prefix
 defaults to NAME) within a few seconds on every running server (each server
 checks the tool rows every CONFIG_REFRESH_SECS, default 2 s). A tool is
 idempotent (cached, coalesced) when its readOnlyHint or idempotentHint
 annotation is true. Headers and environment values are secrets: `list` shows
-their names only.
+their names only."""
 
-exit codes:
-  0  done
-  1  the operation failed (e.g. the upstream could not be reached: `add` then
-     keeps it registered, shown as down, and the servers keep retrying)
-  2  bad arguments (unknown NAME, a name taken, a malformed --header)
-
+EXAMPLES = """\
 examples:
   manage.py mcp_upstream add files --stdio "python -m files_server --root /srv"
   manage.py mcp_upstream add search --url https://mcp.example.com/mcp \\
@@ -66,25 +62,30 @@ def _command_line(raw: str) -> list[str]:
     return words
 
 
-class Command(BaseCommand):
-    help = "Register, list, refresh or remove upstream MCP servers offered as tools."
+class Command(DocumentedCommand):
+    """Register, list, refresh or remove upstream MCP servers offered as tools."""
 
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs: object):  # type: ignore[override]
-        parser = super().create_parser(
-            prog_name,
-            subcommand,
-            epilog=EPILOG,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-            **kwargs,
-        )
-        return parser
+    help = (
+        "Register, list, refresh or remove upstream MCP servers offered as tools. "
+        + ABOUT
+    )
+    example = (
+        "python manage.py mcp_upstream add search --url https://mcp.example.com/mcp "
+        '--header "Authorization: Bearer $SEARCH_TOKEN"'
+    )
+    exit_codes = {
+        0: "done",
+        1: "the operation failed (e.g. the upstream could not be reached: `add` "
+        "then keeps it registered, shown as down, and the servers keep retrying)",
+        2: "bad arguments (unknown NAME, a name taken, a malformed --header)",
+    }
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
         add = actions.add_parser(
             "add",
             help="Register an upstream and list its tools now.",
-            epilog=EPILOG,
+            epilog=EXAMPLES,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         add.add_argument(
