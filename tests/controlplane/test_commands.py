@@ -68,14 +68,14 @@ def test_parse_environment__finds_misspelt_project_keys_with_the_closest() -> No
         {
             "WS_CALL_TIMEOUT": "5",
             "MESSAGE_BUS_TTL_HOUR": "2",
-            "MCP_SOMETHING_ELSE": "1",
+            "MCP_X": "1",
             "WS_CALL_TIMEOUT_SECS": "5",
             "HOME": "/root",
             "REDIS_TEST_URL": "redis://x",
         }
     )
     assert base.unknown == (
-        ("MCP_SOMETHING_ELSE", None),
+        ("MCP_X", None),
         ("MESSAGE_BUS_TTL_HOUR", "MESSAGE_BUS_TTL_HOURS"),
         ("WS_CALL_TIMEOUT", "WS_CALL_TIMEOUT_SECS"),
     )
