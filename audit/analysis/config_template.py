@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from audit.analysis.hardcoded import is_secret_name, is_secret_value, looks_like_secret
+from audit.analysis.listings import scope
 from audit.analysis.records import Family, Finding
 from audit.analysis.rules import RULES_BY_CODE
 
@@ -245,8 +246,8 @@ def _truthy(value: object) -> bool:
 
 def _where(finding: Finding) -> str:
     """Return " in function", or "" at module level (the location says the file)."""
-    scope = finding.function if finding.function not in ("", "<module>") else ""
-    return f" in {scope}" if scope else ""
+    function = scope(finding.function)
+    return f" in {function}" if function else ""
 
 
 def _suggestion(finding: Finding, located: _Located) -> Suggestion:
