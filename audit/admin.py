@@ -222,9 +222,9 @@ class FindingAdmin(admin.ModelAdmin):
             finding.path,
             finding.line,
         )
-        if not finding.function:
+        if not finding.scope:
             return link
-        return format_html("{}<br><small>in {}</small>", link, finding.function)
+        return format_html("{}<br><small>in {}</small>", link, finding.scope)
 
     @admin.display(description="run", ordering="run")
     def run_link(self, finding: Finding) -> str:

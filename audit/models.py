@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 
 from audit.analysis import Family, Severity
+from audit.analysis.listings import scope
 
 
 class SeverityChoices(models.TextChoices):
@@ -135,6 +136,11 @@ class Finding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.path}:{self.line}"
+
+    @property
+    def scope(self) -> str:
+        """Return the enclosing function worth naming: "" at module level."""
+        return scope(self.function)
 
 
 class TriageDecision(models.Model):

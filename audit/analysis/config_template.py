@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from audit.analysis.hardcoded import is_secret_name, is_secret_value, looks_like_secret
+from audit.analysis.listings import scope
 from audit.analysis.records import Family, Finding
 from audit.analysis.rules import RULES_BY_CODE
 
@@ -34,7 +35,6 @@ _RULE_WORDS = {
 # Calls whose literal argument is a pause rather than a timeout.
 _DELAY_CALLS = frozenset({"sleep"})
 _SECRET_CODE = "AUD105"
-_GETENV_CODE = "AUD101"
 _CASTS = {"int": int, "float": float, "bool": bool, "str": str}
 _NOT_IN_KEY_RE = re.compile(r"[^A-Z0-9]+")
 # Environment variable names a shell and django-environ's .env reader accept.
@@ -106,14 +106,13 @@ class _Located:
                 self.at.setdefault(position, []).append(parent)
 
     def node(self, finding: Finding) -> ast.AST | None:
-        """Return the node a finding was reported on."""
-        wanted = (
-            (ast.Call,)
-            if finding.code == _GETENV_CODE
-            else (ast.JoinedStr, ast.Constant)
-        )
+        """Return the node a finding was reported on: a literal, else a call.
+
+        A literal is reported on itself; a getenv default on its call, where
+        only the call's own function name and object start with it.
+        """
         candidates = self.at.get((finding.line, finding.column - 1), [])
-        for kind in wanted:
+        for kind in (ast.JoinedStr, ast.Constant, ast.Call):
             for node in candidates:
                 if isinstance(node, kind):
                     return node
@@ -195,7 +194,12 @@ def _getenv_suggestion(
     for keyword in call.keywords:
         if keyword.arg == "default":
             default = keyword.value
-    value = ast.literal_eval(default) if default is not None else ""
+    try:
+        value = ast.literal_eval(default) if default is not None else ""
+    except ValueError as exc:
+        raise ValueError(
+            f"the default of {name.value} is computed: declare it in settings by hand"
+        ) from exc
     kind, item = _type_of(value)
     wrapper = located.parents.get(id(call))
     cast = _call_name(wrapper) if isinstance(wrapper, ast.Call) else ""
@@ -245,8 +249,8 @@ def _truthy(value: object) -> bool:
 
 def _where(finding: Finding) -> str:
     """Return " in function", or "" at module level (the location says the file)."""
-    scope = finding.function if finding.function not in ("", "<module>") else ""
-    return f" in {scope}" if scope else ""
+    function = scope(finding.function)
+    return f" in {function}" if function else ""
 
 
 def _suggestion(finding: Finding, located: _Located) -> Suggestion:
@@ -259,7 +263,10 @@ def _suggestion(finding: Finding, located: _Located) -> Suggestion:
         raise ValueError("the literal is not where the scan found it")
     if isinstance(node, ast.Call):
         return _getenv_suggestion(finding, located, node)
-    value = _literal(node)
+    try:
+        value = _literal(node)
+    except ValueError as exc:
+        raise ValueError("the value is not a literal") from exc
     secret = finding.code == _SECRET_CODE or _holds_secret(value)
     kind, item = _type_of(value)
     bound, by_call = located.binding(node)

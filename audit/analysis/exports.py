@@ -15,6 +15,7 @@ from audit.analysis.listings import (
     Summary,
     Triage,
     ordered,
+    scope,
     summarize,
     to_markdown,
     to_text,
@@ -137,7 +138,7 @@ def _sarif_result(finding: Finding, index: int, triage: Triage | None) -> dict:
             "severity": str(finding.severity),
         },
     }
-    if finding.function:
+    if scope(finding.function):
         result["locations"][0]["logicalLocations"] = [
             {"fullyQualifiedName": finding.function}
         ]

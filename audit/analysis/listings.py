@@ -15,6 +15,8 @@ from audit.analysis.records import FileError, Finding, Severity
 from audit.analysis.rules import RULES_BY_CODE
 
 OPEN_STATUS = "open"
+# The analyzer's name for "no enclosing function": a module-level finding.
+MODULE_SCOPE = "<module>"
 # Snippet lines in the text report start with this, so they stand out from prose.
 TEXT_QUOTE = "    | "
 
@@ -46,6 +48,11 @@ def summarize(findings: Sequence[Finding], top: int = TOP_FILES) -> Summary:
         by_rule=sorted(Counter(f.code for f in findings).items()),
         top_files=Counter(f.path for f in findings).most_common(top),
     )
+
+
+def scope(function: str) -> str:
+    """Return the enclosing function worth naming: "" at module level."""
+    return "" if function == MODULE_SCOPE else function
 
 
 def ordered(findings: Iterable[Finding]) -> list[Finding]:
@@ -81,7 +88,8 @@ def _md_fence(snippet: str) -> str:
 def _md_finding(finding: Finding, status: str) -> list[str]:
     """Return the Markdown section of one finding."""
     rule = RULES_BY_CODE[finding.code]
-    where = f" in `{_md_cell(finding.function)}`" if finding.function else ""
+    function = scope(finding.function)
+    where = f" in `{_md_cell(function)}`" if function else ""
     lines = [
         f"#### `{_md_cell(finding.path)}:{finding.line}` {finding.code} {rule.name}",
         "",
@@ -133,7 +141,8 @@ def to_markdown(
 def _text_finding(finding: Finding, status: str) -> list[str]:
     """Return the lines of one finding in the text report."""
     rule = RULES_BY_CODE[finding.code]
-    where = f"  in {finding.function}" if finding.function else ""
+    function = scope(finding.function)
+    where = f"  in {function}" if function else ""
     lines = [
         f"{finding.severity:<9} {finding.path}:{finding.line}:{finding.column}  "
         f"{finding.code} {rule.name}{where}",

@@ -136,6 +136,9 @@ def test_big_run__fits_1400px_filters_and_pages(
             )
             assert_fits(page, "#result_list")
             page.screenshot(path=tmp_path / "findings-admin.png", full_page=True)
+            page.goto(f"{live_server.url}/admin/audit/auditrun/")
+            assert_fits(page, "#result_list")
+            page.screenshot(path=tmp_path / "runs-admin.png", full_page=True)
         finally:
             browser.close()
     assert sorted(path.name for path in tmp_path.glob("*.png")) == [
@@ -144,4 +147,5 @@ def test_big_run__fits_1400px_filters_and_pages(
         "run-list.png",
         "run-page-filtered.png",
         "run-page.png",
+        "runs-admin.png",
     ]

@@ -11,9 +11,10 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
-from audit.analysis import scan
+from audit.analysis import Finding, scan
 from audit.analysis.config_render import env_fragment, settings_snippet
 from audit.analysis.config_template import config_template, read_scanned
+from audit.analysis.rules import RULES_BY_CODE
 
 ROOT = Path(settings.BASE_DIR)
 SERVICE = """\
@@ -185,3 +186,41 @@ def test_config_template__never_copies_a_secret_default(tmp_path: Path) -> None:
     assert "\nAPI_TOKEN=\n" in text and "\nPAYMENTS=\n" in text
     assert "API_TOKEN = env.str('API_TOKEN')" in text
     assert "#   keys.py:5: the default is not a valid int" in text
+
+
+def test_config_template__a_computed_default_gets_a_reason_not_a_key(
+    tmp_path: Path,
+) -> None:
+    """The key comes from the call a finding points at, whatever rule reported it."""
+    module = tmp_path / "limits.py"
+    module.write_text(
+        "import os\n"
+        "def limit(text):\n"
+        '    return os.getenv("LIMIT", str(max(1, len(text) // 4)))\n'
+    )
+    result = scan([str(module)], jobs=1)
+    rule = RULES_BY_CODE["AUD101"]
+    computed = Finding(
+        code=rule.code,
+        family=rule.family,
+        severity=rule.severity,
+        path="limits.py",
+        line=3,
+        column=12,
+        end_line=3,
+        snippet='return os.getenv("LIMIT", str(max(1, len(text) // 4)))',
+        message=rule.message,
+        fix_hint=rule.fix_hint,
+        fingerprint="computed",
+    )
+    template = config_template(
+        [computed],
+        lambda path: read_scanned(result.root, path, result.file_hashes[path]),
+    )
+    assert template.suggestions == []
+    assert template.skipped == [
+        (
+            "limits.py:3",
+            "the default of LIMIT is computed: declare it in settings by hand",
+        )
+    ]

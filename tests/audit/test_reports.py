@@ -198,3 +198,14 @@ def test_sarif__rules_carry_help_uri(findings: list[Finding]) -> None:
     assert [rule["helpUri"] for rule in rules] == [
         help_uris()[rule["id"]] for rule in rules
     ]
+
+
+def test_reports__module_level_findings_name_no_function(
+    findings: list[Finding],
+) -> None:
+    module_level = [dataclasses.replace(f, function="<module>") for f in findings]
+    text = to_text(module_level, files_scanned=2, errors=[])
+    markdown = to_markdown(module_level, title="run")
+    sarif = to_sarif(module_level)["runs"][0]["results"]
+    assert "<module>" not in text + markdown
+    assert all("logicalLocations" not in r["locations"][0] for r in sarif)
