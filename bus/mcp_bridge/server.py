@@ -22,7 +22,7 @@ from bus.gateway.transports.mcp_content import (
     error_result,
 )
 from bus.mcp_bridge.upstream import BridgeError, Settings, Upstream
-from bus.protocol import SERVER_VERSION
+from bus.protocol import SERVER_VERSION, Op
 
 logger = logging.getLogger(__name__)
 
@@ -65,14 +65,18 @@ class Bridge:
         """Run a call on the gateway; heartbeats become progress notifications."""
         request_id = self.upstream.new_request_id()
         token = (ctx.meta or {}).get("progress_token")
-        accepted_at = time.monotonic()
+        accepted_at = [time.monotonic()]
 
         async def on_progress(frame: dict[str, Any]) -> None:
+            if frame["op"] == Op.CALL_TOOL_ACK:
+                # Again after a reconnect that ran the call anew.
+                accepted_at[0] = time.monotonic()
+                return
             if token is None:
                 return
             await ctx.session.send_progress_notification(
                 token,
-                progress=round(time.monotonic() - accepted_at, 3),
+                progress=round(time.monotonic() - accepted_at[0], 3),
                 message=frame.get("note"),
                 related_request_id=ctx.request_id,
             )

@@ -38,6 +38,7 @@ CLIENT_NAME = "mcp_bridge"
 INITIAL_BACKOFF_SECS = 0.25
 # Replies of the gateway that belong to a call, by their op.
 CALL_OPS = frozenset({Op.CALL_TOOL_ACK, Op.PROGRESS, Op.CALL_TOOL_RES})
+# Called with each call_tool_ack and progress frame of a call.
 Progress = Callable[[dict[str, Any]], Awaitable[None]]
 
 
@@ -284,8 +285,8 @@ class Upstream:
                     continue
                 if reply["op"] == Op.CALL_TOOL_RES:
                     return reply
-                if reply["op"] == Op.PROGRESS:
-                    await on_progress(reply)
+                # The ack too: progress counts from when the call was accepted.
+                await on_progress(reply)
         finally:
             self.calls.pop(request_id, None)
 
