@@ -15,6 +15,8 @@ import mcp_types as types
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
+from mcp.shared.exceptions import MCPError
+from mcp_types import INTERNAL_ERROR
 
 from bus.gateway.transports.mcp_content import (
     content_of,
@@ -45,7 +47,12 @@ class Bridge:
         self, ctx: ServerRequestContext[Any, Any], params: Any
     ) -> types.ListToolsResult:
         """List the gateway's tools for this agent, with their input schemas."""
-        listings = await self.upstream.list_tools()
+        try:
+            listings = await self.upstream.list_tools()
+        except BridgeError as exc:
+            # An MCPError's message reaches the client (another exception's
+            # would be hidden by the SDK).
+            raise MCPError(INTERNAL_ERROR, f"{exc.code}: {exc}") from exc
         return types.ListToolsResult(
             tools=[
                 types.Tool(

@@ -27,6 +27,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from bus.protocol import (
     SERVER_VERSION,
     SHUTDOWN_CANCEL_MESSAGE,
+    UNAUTHORIZED,
     ErrorCode,
     HelloError,
     Op,
@@ -79,7 +80,6 @@ class Upstream:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.ws: ClientConnection | None = None
-        self.connected = asyncio.Event()
         self.refused: BridgeError | None = None
         self.calls: dict[str, Pending] = {}
         self.fetches: dict[str, Pending] = {}
@@ -132,7 +132,6 @@ class Upstream:
                 return
             finally:
                 self.ws = None
-                self.connected.clear()
             if self.refused is None:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.settings.reconnect_max_secs)
@@ -158,7 +157,7 @@ class Upstream:
         if error in (HelloError.UNAVAILABLE, HelloError.RATE_LIMITED):
             raise TryLater(error)
         self._refuse(
-            BridgeError("UNAUTHORIZED", f"the gateway refused the token ({error})")
+            BridgeError(UNAUTHORIZED, f"the gateway refused the token ({error})")
         )
         return False
 
@@ -179,7 +178,6 @@ class Upstream:
             if pending.frame["op"] == Op.BUS_FETCH:
                 pending.replies.put_nowait({"op": "restarted"})
             await ws.send(json.dumps(pending.frame))
-        self.connected.set()
         async for raw in ws:
             self._route(json.loads(raw))
 
