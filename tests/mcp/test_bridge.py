@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -245,3 +246,21 @@ async def test_bridge__a_refused_token_is_a_clear_error(
         assert called.is_error
         assert called.content[0].text.startswith("UNAUTHORIZED: ")
     assert "Giving up on ws://" in log.read_text()
+
+
+def test_bridge__imports_no_django() -> None:
+    """It runs next to an MCP client, without the project's settings."""
+    probe = (
+        "import sys, bus.mcp_bridge.cli; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'django', 'channels', 'controlplane'}))"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={"PATH": os.environ.get("PATH", "")},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stdout.strip() == "[]"
