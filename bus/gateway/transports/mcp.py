@@ -168,7 +168,9 @@ class McpEndpoint:
         session_id = headers.get(SESSION_HEADER)
         digest = token_hash(token) if token else None
         try:
-            agent = await self._agent(token, digest, new_session=session_id is None)
+            agent = await self._agent(
+                token, digest, new_session=session_id is None and not _modern(headers)
+            )
         except DatabaseError:
             agent, _ = self.verified.get(digest or "", (None, 0.0))
             if agent is None:
@@ -221,9 +223,10 @@ class McpEndpoint:
         if agent is not None and not new_session:
             if now - checked_at < CHECK_INTERVAL_SECS:
                 return agent
-        # A new session records the token's use, as a hello does; the
-        # requests of a session only check it.
-        check = agent_token_use if new_session else agent_token_find
+        # A new session records the token's use, as a hello does, and so does
+        # a token new to this worker (a 2026-07-28 client opens no session);
+        # the requests of a session only check it.
+        check = agent_token_use if new_session or agent is None else agent_token_find
         row = await run_in_db_thread(check, token)
         if row is None:
             self.verified.pop(digest, None)
