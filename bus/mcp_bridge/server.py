@@ -15,6 +15,8 @@ import mcp_types as types
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
+from mcp.shared.exceptions import MCPError
+from mcp_types import INTERNAL_ERROR
 
 from bus.gateway.transports.mcp_content import (
     content_of,
@@ -22,7 +24,7 @@ from bus.gateway.transports.mcp_content import (
     error_result,
 )
 from bus.mcp_bridge.upstream import BridgeError, Settings, Upstream
-from bus.protocol import SERVER_VERSION
+from bus.protocol import SERVER_VERSION, Op
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +47,12 @@ class Bridge:
         self, ctx: ServerRequestContext[Any, Any], params: Any
     ) -> types.ListToolsResult:
         """List the gateway's tools for this agent, with their input schemas."""
-        listings = await self.upstream.list_tools()
+        try:
+            listings = await self.upstream.list_tools()
+        except BridgeError as exc:
+            # An MCPError's message reaches the client (another exception's
+            # would be hidden by the SDK).
+            raise MCPError(INTERNAL_ERROR, f"{exc.code}: {exc}") from exc
         return types.ListToolsResult(
             tools=[
                 types.Tool(
@@ -65,14 +72,18 @@ class Bridge:
         """Run a call on the gateway; heartbeats become progress notifications."""
         request_id = self.upstream.new_request_id()
         token = (ctx.meta or {}).get("progress_token")
-        accepted_at = time.monotonic()
+        accepted_at = [time.monotonic()]
 
         async def on_progress(frame: dict[str, Any]) -> None:
+            if frame["op"] == Op.CALL_TOOL_ACK:
+                # Again after a reconnect that ran the call anew.
+                accepted_at[0] = time.monotonic()
+                return
             if token is None:
                 return
             await ctx.session.send_progress_notification(
                 token,
-                progress=round(time.monotonic() - accepted_at, 3),
+                progress=round(time.monotonic() - accepted_at[0], 3),
                 message=frame.get("note"),
                 related_request_id=ctx.request_id,
             )

@@ -27,6 +27,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from bus.protocol import (
     SERVER_VERSION,
     SHUTDOWN_CANCEL_MESSAGE,
+    UNAUTHORIZED,
     ErrorCode,
     HelloError,
     Op,
@@ -38,6 +39,7 @@ CLIENT_NAME = "mcp_bridge"
 INITIAL_BACKOFF_SECS = 0.25
 # Replies of the gateway that belong to a call, by their op.
 CALL_OPS = frozenset({Op.CALL_TOOL_ACK, Op.PROGRESS, Op.CALL_TOOL_RES})
+# Called with each call_tool_ack and progress frame of a call.
 Progress = Callable[[dict[str, Any]], Awaitable[None]]
 
 
@@ -78,7 +80,6 @@ class Upstream:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.ws: ClientConnection | None = None
-        self.connected = asyncio.Event()
         self.refused: BridgeError | None = None
         self.calls: dict[str, Pending] = {}
         self.fetches: dict[str, Pending] = {}
@@ -131,7 +132,6 @@ class Upstream:
                 return
             finally:
                 self.ws = None
-                self.connected.clear()
             if self.refused is None:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.settings.reconnect_max_secs)
@@ -157,7 +157,7 @@ class Upstream:
         if error in (HelloError.UNAVAILABLE, HelloError.RATE_LIMITED):
             raise TryLater(error)
         self._refuse(
-            BridgeError("UNAUTHORIZED", f"the gateway refused the token ({error})")
+            BridgeError(UNAUTHORIZED, f"the gateway refused the token ({error})")
         )
         return False
 
@@ -178,7 +178,6 @@ class Upstream:
             if pending.frame["op"] == Op.BUS_FETCH:
                 pending.replies.put_nowait({"op": "restarted"})
             await ws.send(json.dumps(pending.frame))
-        self.connected.set()
         async for raw in ws:
             self._route(json.loads(raw))
 
@@ -284,8 +283,8 @@ class Upstream:
                     continue
                 if reply["op"] == Op.CALL_TOOL_RES:
                     return reply
-                if reply["op"] == Op.PROGRESS:
-                    await on_progress(reply)
+                # The ack too: progress counts from when the call was accepted.
+                await on_progress(reply)
         finally:
             self.calls.pop(request_id, None)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.shared.exceptions import MCPError
 from websockets.asyncio.client import connect as ws_connect
 
 from bus.models import Message
@@ -229,3 +231,36 @@ async def test_bridge__cancel_ends_the_call_on_the_gateway(
             assert asyncio.get_running_loop().time() < deadline, "still running"
             await asyncio.sleep(0.1)
         assert (await session.call_tool("echo", {"text": "on"})).content[0].text == "on"
+
+
+async def test_bridge__a_refused_token_is_a_clear_error(
+    control_plane, tmp_path
+) -> None:
+    server = control_plane()
+    log = tmp_path / "bridge.log"
+    async with bridge_session(server.port, "not-a-valid-token", log) as session:
+        with pytest.raises(MCPError) as listing:
+            await session.list_tools()
+        assert listing.value.message.startswith("UNAUTHORIZED: ")
+        called = await session.call_tool("echo", {"text": "x"})
+        assert called.is_error
+        assert called.content[0].text.startswith("UNAUTHORIZED: ")
+    assert "Giving up on ws://" in log.read_text()
+
+
+def test_bridge__imports_no_django() -> None:
+    """It runs next to an MCP client, without the project's settings."""
+    probe = (
+        "import sys, bus.mcp_bridge.cli; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'django', 'channels', 'controlplane'}))"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={"PATH": os.environ.get("PATH", "")},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stdout.strip() == "[]"

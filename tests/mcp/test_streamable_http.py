@@ -38,9 +38,11 @@ INITIALIZE = {
 }
 
 
-def _post(port: int, headers: dict[str, str]) -> tuple[int, Message]:
+def _post(
+    port: int, headers: dict[str, str], path: str = "/mcp/"
+) -> tuple[int, Message]:
     request = urllib.request.Request(
-        mcp_url(port),
+        f"http://127.0.0.1:{port}{path}",
         data=json.dumps(INITIALIZE).encode(),
         headers={
             "Content-Type": "application/json",
@@ -84,6 +86,30 @@ async def test_mcp__needs_a_valid_bearer_token(control_plane, agent, kind) -> No
     status, sent = _post(server.port, {"Authorization": f"Bearer {agent[1]}"})
     assert status == 200
     assert sent.get("Mcp-Session-Id")
+    status, _ = _post(server.port, {"Authorization": f"Bearer {agent[1]}"}, "/mcp")
+    assert status == 200
+
+
+async def test_mcp__a_session_id_belongs_to_its_agent(
+    control_plane, agent, other_agent
+) -> None:
+    server = control_plane()
+    _, sent = _post(server.port, {"Authorization": f"Bearer {agent[1]}"})
+    session_id = sent.get("Mcp-Session-Id")
+    mine = {"Authorization": f"Bearer {agent[1]}", "Mcp-Session-Id": session_id}
+    assert _post(server.port, mine)[0] == 200
+    theirs = {"Authorization": f"Bearer {other_agent[1]}", "Mcp-Session-Id": session_id}
+    assert _post(server.port, theirs)[0] == 404
+
+
+async def test_mcp__failed_tokens_count_as_failed_hellos(control_plane, agent) -> None:
+    server = control_plane(WS_AUTH_FAILURES_PER_MINUTE="3")
+    for _ in range(3):
+        assert _post(server.port, {"Authorization": "Bearer wrong"})[0] == 401
+    # Limited now, whatever it sends, as a WebSocket hello would be.
+    status, sent = _post(server.port, {"Authorization": f"Bearer {agent[1]}"})
+    assert status == 429
+    assert sent.get("Retry-After")
 
 
 @pytest.mark.parametrize("kind", ["daphne", "uvicorn"])

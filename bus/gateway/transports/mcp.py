@@ -23,9 +23,10 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import time
 import uuid
+from collections.abc import Callable
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import DatabaseError
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -38,11 +39,13 @@ from starlette.types import Message, Receive, Scope, Send
 from bus.gateway.client_address import client_address
 from bus.gateway.hellos import hello_failed, hello_limited
 from bus.gateway.pipeline import Gateway
+from bus.gateway.revocation import CHECK_INTERVAL_SECS
 from bus.gateway.sessions import ANONYMOUS, Agent
 from bus.gateway.state.hello_failures import WINDOW_SECS
 from bus.gateway.transports.frames import CLIENT_LABEL_CHARS, agent_of
 from bus.gateway.transports.mcp_calls import CALLER_SCOPE_KEY, Caller, McpCalls
 from bus.protocol import HelloError
+from bus.store.claims import run_in_db_thread
 from controlplane.config import Config, aget_config
 from controlplane.tokens import agent_token_find, agent_token_use, token_hash
 
@@ -84,16 +87,22 @@ class McpEndpoint:
     call the application in-process).
     """
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(
+        self, gateway: Gateway, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.gateway = gateway
+        self.clock = clock
         self.calls = McpCalls(gateway)
         self._started: asyncio.Future[StreamableHTTPSessionManager] | None = None
         self._runner: asyncio.Task[None] | None = None
-        # Agents of the tokens this worker verified last, by token hash: what
-        # a database outage falls back on. As large as the valid tokens that
+        # Agents of the tokens this worker verified, by token hash, with when
+        # (`clock`, time.monotonic). A token checked within CHECK_INTERVAL_SECS is not
+        # checked again: revocation reaches /mcp/ as fast as it closes a
+        # WebSocket session, without a query per request. During a database
+        # outage the last check holds. As large as the valid tokens that
         # reached this worker (operators create them; a wrong one is never
         # added), and a token found revoked or expired leaves it.
-        self.verified: dict[str, Agent] = {}
+        self.verified: dict[str, tuple[Agent, float]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one HTTP request of an MCP client."""
@@ -159,9 +168,11 @@ class McpEndpoint:
         session_id = headers.get(SESSION_HEADER)
         digest = token_hash(token) if token else None
         try:
-            agent = await self._agent(token, digest, new_session=session_id is None)
+            agent = await self._agent(
+                token, digest, new_session=session_id is None and not _modern(headers)
+            )
         except DatabaseError:
-            agent = self.verified.get(digest or "")
+            agent, _ = self.verified.get(digest or "", (None, 0.0))
             if agent is None:
                 logger.warning("Cannot check an agent token: database unavailable")
                 return _json_rpc_error(
@@ -207,14 +218,21 @@ class McpEndpoint:
         DatabaseError when it cannot be checked."""
         if digest is None:
             return None
-        # A new session records the token's use, as a hello does; the
-        # requests of a session only check it.
-        check = agent_token_use if new_session else agent_token_find
-        row = await database_sync_to_async(check)(token)
+        agent, checked_at = self.verified.get(digest, (None, 0.0))
+        now = self.clock()
+        if agent is not None and not new_session:
+            if now - checked_at < CHECK_INTERVAL_SECS:
+                return agent
+        # A new session records the token's use, as a hello does, and so does
+        # a token new to this worker (a 2026-07-28 client opens no session);
+        # the requests of a session only check it.
+        check = agent_token_use if new_session or agent is None else agent_token_find
+        row = await run_in_db_thread(check, token)
         if row is None:
             self.verified.pop(digest, None)
             return None
-        agent = self.verified[digest] = agent_of(row)
+        agent = agent_of(row)
+        self.verified[digest] = (agent, now)
         return agent
 
     async def _manager(self, config: Config) -> StreamableHTTPSessionManager:
