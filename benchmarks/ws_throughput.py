@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 WARMUP_SECS = 1.0
 START_TIMEOUT_SECS = 30
+RECORDS_SETTLE_SECS = 1.5
 
 
 def _free_port() -> int:
@@ -281,6 +282,13 @@ def _benchmark(args: argparse.Namespace) -> None:
             print("  ".join(parts))
 
 
+def _cpu_secs(pid: int) -> float:
+    """Return the user + system CPU seconds a process has used so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _records_benchmark(args: argparse.Namespace, env: dict[str, str]) -> None:
     """Run each of our servers with call records on and off, alternately."""
     token = _token(env)
@@ -289,17 +297,28 @@ def _records_benchmark(args: argparse.Namespace, env: dict[str, str]) -> None:
         if not name.startswith("ours-"):
             raise SystemExit(f"--records compares our servers only, not {name}")
         rates: dict[tuple[str, int], list[float]] = {}
+        cpus: dict[tuple[str, int], list[float]] = {}
         # Alternating on and off spreads the machine's changing load over both.
         for _ in range(args.repeat):
             for records in ("true", "false"):
                 with Server(name, {**env, "CALL_HISTORY_ENABLED": records}) as server:
                     for n in conns:
+                        before = _cpu_secs(server.process.pid)
                         row = _run_client(server.port, token, n, args.seconds)
+                        # The call history writes its last batch within a flush
+                        # interval (1 s): let it land inside the measurement.
+                        time.sleep(RECORDS_SETTLE_SECS)
+                        # Warm-up included: CPU over every call the client made.
+                        calls = row["calls_per_s"] * (args.seconds + WARMUP_SECS)
+                        cpu_us = 1e6 * (_cpu_secs(server.process.pid) - before) / calls
                         rates.setdefault((records, n), []).append(row["calls_per_s"])
+                        cpus.setdefault((records, n), []).append(cpu_us)
                         print(
                             f"{name:14} records={records:5} conns={n:3}  "
                             f"{row['calls_per_s']:9.0f} calls/s  "
-                            f"p50 {row['p50_ms']:6.2f} ms  p99 {row['p99_ms']:6.2f} ms",
+                            f"p50 {row['p50_ms']:6.2f} ms  "
+                            f"p99 {row['p99_ms']:6.2f} ms  "
+                            f"server CPU {cpu_us:5.0f} us/call",
                             flush=True,
                         )
         for n in conns:
@@ -311,10 +330,14 @@ def _records_benchmark(args: argparse.Namespace, env: dict[str, str]) -> None:
                 a / b
                 for a, b in zip(rates[("true", n)], rates[("false", n)], strict=True)
             )
+            cpu_on = statistics.median(cpus[("true", n)])
+            cpu_off = statistics.median(cpus[("false", n)])
             print(
                 f"{name} conns={n:3}  median calls/s with records {on:.0f}, "
                 f"without {off:.0f}: ratio {on / off:.3f}; median of the "
-                f"{args.repeat} paired ratios {paired:.3f}"
+                f"{args.repeat} paired ratios {paired:.3f}; median server CPU "
+                f"per call {cpu_on:.0f} us with, {cpu_off:.0f} us without "
+                f"(ratio {cpu_on / cpu_off:.3f})"
             )
 
 
