@@ -298,9 +298,11 @@ def _records_benchmark(args: argparse.Namespace, env: dict[str, str]) -> None:
             raise SystemExit(f"--records compares our servers only, not {name}")
         rates: dict[tuple[str, int], list[float]] = {}
         cpus: dict[tuple[str, int], list[float]] = {}
-        # Alternating on and off spreads the machine's changing load over both.
-        for _ in range(args.repeat):
-            for records in ("true", "false"):
+        # Alternating on and off (on first in even rounds, off first in odd
+        # ones) spreads the machine's changing load over both.
+        for round_number in range(args.repeat):
+            order = ("true", "false") if round_number % 2 == 0 else ("false", "true")
+            for records in order:
                 with Server(name, {**env, "CALL_HISTORY_ENABLED": records}) as server:
                     for n in conns:
                         before = _cpu_secs(server.process.pid)
@@ -324,8 +326,8 @@ def _records_benchmark(args: argparse.Namespace, env: dict[str, str]) -> None:
         for n in conns:
             on = statistics.median(rates[("true", n)])
             off = statistics.median(rates[("false", n)])
-            # Each on run against the off run right after it: the machine's
-            # load drifts less within a pair than across the whole benchmark.
+            # Each on run against the off run of its round: the machine's
+            # load drifts less within a round than across the benchmark.
             paired = statistics.median(
                 a / b
                 for a, b in zip(rates[("true", n)], rates[("false", n)], strict=True)
