@@ -45,6 +45,7 @@ PYTHON = sys.executable
 WARMUP_SECS = 1.0
 DEFAULT_SERVERS = "raw,bare-daphne,ours-daphne,bare-uvicorn,ours-uvicorn"
 START_TIMEOUT_SECS = 30
+RECORDS_SETTLE_SECS = 1.5
 
 
 def _free_port() -> int:
@@ -405,34 +406,51 @@ def _records_benchmark(args: argparse.Namespace, env: dict[str, str]) -> None:
         if not name.startswith("ours-"):
             raise SystemExit(f"--records compares our servers only, not {name}")
         rates: dict[tuple[str, int], list[float]] = {}
-        # Alternating on and off spreads the machine's changing load over both.
-        for _ in range(args.repeat):
-            for records in ("true", "false"):
+        cpus: dict[tuple[str, int], list[float]] = {}
+        # Alternating on and off (on first in even rounds, off first in odd
+        # ones) spreads the machine's changing load over both.
+        for round_number in range(args.repeat):
+            order = ("true", "false") if round_number % 2 == 0 else ("false", "true")
+            for records in order:
                 with Server(
                     name, {**env, "CALL_HISTORY_ENABLED": records}, args.redis, token
                 ) as server:
                     for n in conns:
+                        before = server.cpu_seconds()
                         row = _run_clients(server, token, n, args.seconds, args.clients)
+                        # The call history writes its last batch within a flush
+                        # interval (1 s): let it land inside the measurement.
+                        time.sleep(RECORDS_SETTLE_SECS)
+                        # Warm-up included: CPU over every call the client made.
+                        calls = row["calls_per_s"] * (args.seconds + WARMUP_SECS)
+                        cpu_us = 1e6 * (server.cpu_seconds() - before) / calls
                         rates.setdefault((records, n), []).append(row["calls_per_s"])
+                        cpus.setdefault((records, n), []).append(cpu_us)
                         print(
                             f"{name:14} records={records:5} conns={n:3}  "
                             f"{row['calls_per_s']:9.0f} calls/s  "
-                            f"p50 {row['p50_ms']:6.2f} ms  p99 {row['p99_ms']:6.2f} ms",
+                            f"p50 {row['p50_ms']:6.2f} ms  "
+                            f"p99 {row['p99_ms']:6.2f} ms  "
+                            f"server CPU {cpu_us:5.0f} us/call",
                             flush=True,
                         )
         for n in conns:
             on = statistics.median(rates[("true", n)])
             off = statistics.median(rates[("false", n)])
-            # Each on run against the off run right after it: the machine's
-            # load drifts less within a pair than across the whole benchmark.
+            # Each on run against the off run of its round: the machine's
+            # load drifts less within a round than across the benchmark.
             paired = statistics.median(
                 a / b
                 for a, b in zip(rates[("true", n)], rates[("false", n)], strict=True)
             )
+            cpu_on = statistics.median(cpus[("true", n)])
+            cpu_off = statistics.median(cpus[("false", n)])
             print(
                 f"{name} conns={n:3}  median calls/s with records {on:.0f}, "
                 f"without {off:.0f}: ratio {on / off:.3f}; median of the "
-                f"{args.repeat} paired ratios {paired:.3f}"
+                f"{args.repeat} paired ratios {paired:.3f}; median server CPU "
+                f"per call {cpu_on:.0f} us with, {cpu_off:.0f} us without "
+                f"(ratio {cpu_on / cpu_off:.3f})"
             )
 
 
