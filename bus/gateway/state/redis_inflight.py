@@ -147,7 +147,9 @@ class RedisCallsInFlight:
         # Listening before the entry is visible: a cancel sent right after
         # registration must find this worker subscribed.
         await self.channel.listen()
-        entry = replace(call, worker=self.worker)
+        entry = (
+            call if call.worker == self.worker else replace(call, worker=self.worker)
+        )
         value = _encode_entry(entry)
         try:
             holder = await self._begin(
