@@ -14,11 +14,13 @@ from pathlib import Path
 
 from django.conf import settings
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 ROOT = Path(settings.BASE_DIR)
 MIB = 1024 * 1024
 MAX_MESSAGE = 4 * MIB
 START_TIMEOUT_SECS = 20
+REDIS_START_TIMEOUT_SECS = 10
 
 
 def free_port() -> int:
@@ -120,3 +122,40 @@ def redis_keys_cleared(url: str, prefix: str) -> Iterator[None]:
     finally:
         clear()
         client.close()
+
+
+class RedisServer:
+    """A redis-server of this test's own, without persistence, on one port."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.port = folder, free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                *("--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no", "--dir", str(self.folder)),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        client = Redis.from_url(self.url)
+        deadline = time.monotonic() + REDIS_START_TIMEOUT_SECS
+        while True:
+            try:
+                client.ping()
+                break
+            except RedisConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        client.close()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
