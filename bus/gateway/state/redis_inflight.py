@@ -24,7 +24,7 @@ import asyncio
 import json
 import logging
 import math
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from typing import Any
 
 from redis.asyncio import Redis
@@ -114,6 +114,9 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 return redis.call('ZCARD', KEYS[1])
 """
 )
+
+
+ENTRY_FIELDS = tuple(field.name for field in fields(InFlightCall))
 
 
 class RedisCallsInFlight:
@@ -356,7 +359,12 @@ def _encode_entry(entry: InFlightCall) -> str:
 
 
 def _decode_entry(raw: bytes) -> InFlightCall:
-    return InFlightCall(**json.loads(raw))
+    # Fields this version does not know (a newer worker's) are left out, so
+    # workers of two versions can run side by side during an upgrade.
+    stored = json.loads(raw)
+    return InFlightCall(
+        **{name: stored[name] for name in ENTRY_FIELDS if name in stored}
+    )
 
 
 def _encode_event(event: CallEvent) -> dict[str, Any]:
