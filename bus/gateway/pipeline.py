@@ -391,7 +391,7 @@ class Gateway:
         key = (call.entry.agent_key, call.entry.request_id)
         if self.running.get(key) is call:
             del self.running[key]
-        await self.in_flight.end(call.entry, answer)
+        await self.in_flight.end(call.entry, self.joins.left_for(call, answer))
         slot, call.slot = call.slot, None
         if slot is not None:
             await self.capacity.release(slot)

@@ -14,8 +14,9 @@ cancel or a join (a session on another worker resent the request id) goes to
 the worker that runs the call, which sends the call's heartbeats and answer to
 the workers that joined it. Pub/sub loses what is sent while a worker
 resubscribes, so what must arrive is also left in Redis for the lease: a
-cancel, which the runner finds when it renews its entries, and the answer,
-which a joined worker reads once the entry is gone (``bus.gateway.joins``).
+cancel, which the runner finds when it renews its entries, and the answer of
+a joined call, which a joined worker reads once the entry is gone
+(``bus.gateway.joins``).
 """
 
 from __future__ import annotations
