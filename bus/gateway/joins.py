@@ -122,12 +122,26 @@ class Joins:
         if held is None:
             return False
         replay = replay_key(session.agent.key, request_id)
+        # Joined first, so the CANCELLED answer finds this session waiting.
         await self.join(session, held, replay, note=False)
-        return await self.in_flight.cancel(*key, reason)
+        try:
+            if await self.in_flight.cancel(*key, reason):
+                return True
+        except OUTAGE_ERRORS:
+            self._leave(key, session.session_id)
+            raise
+        # It ended meanwhile: nothing to wait for.
+        self._leave(key, session.session_id)
+        return False
 
     def forget(self, session_id: str) -> None:
         """Stop delivering to a closed session."""
-        for key, joined in list(self.waiting.items()):
+        for key in list(self.waiting):
+            self._leave(key, session_id)
+
+    def _leave(self, key: tuple[str, str], session_id: str) -> None:
+        joined = self.waiting.get(key)
+        if joined is not None:
             joined.sessions.pop(session_id, None)
             if not joined.sessions:
                 del self.waiting[key]
