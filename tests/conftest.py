@@ -15,7 +15,7 @@ from django.db import connection
 
 from controlplane import config as cp_config
 from controlplane.tokens import agent_token_create
-from tests.servers import Server, free_port
+from tests.servers import RedisServer, Server, free_port
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -168,3 +168,12 @@ def control_plane(tmp_path, builtin_tools) -> Iterator[Callable[..., Server]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def own_redis(tmp_path) -> Iterator[RedisServer]:
+    """A Redis server of the test's own, which it may stop and start again."""
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()

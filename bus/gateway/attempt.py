@@ -57,7 +57,7 @@ class Attempt:
         """Return the key of the agent this request is for."""
         return self.session.agent.key
 
-    def in_flight_entry(self) -> InFlightCall:
+    def in_flight_entry(self, worker: str = "") -> InFlightCall:
         """Return the entry that registers this request as a call in flight."""
         return InFlightCall(
             agent_key=self.agent_key,
@@ -65,6 +65,7 @@ class Attempt:
             tool_name=self.tool.name,
             semantic=self.semantic,
             fingerprint=self.fingerprint,
+            worker=worker,
             lease_secs=lease_secs(self.config.WS_CALL_TIMEOUT_SECS),
         )
 

@@ -9,10 +9,12 @@ and ``Joins.relayed`` delivers them. On the running worker a relay is one more
 subscriber of the call: a session whose transport publishes to the joined
 worker, so the call's task sends to it as to its own sessions.
 
-Pub/sub gives no answer to a worker whose runner died, so every joined call
-is watched: once its entry has been gone on two checks in a row without an
-answer, the waiting sessions get the stored result if there is one (the
-runner stored it before ending its entry), else the error that the worker
+Pub/sub loses messages sent while a worker resubscribes, and brings nothing
+from a runner that died, so every joined call is also watched (a third of
+its lease apart): while its entry is there the join is asked again until the
+call is heard from; once the entry is gone, the waiting sessions get the
+answer the runner left with its end (``CallsInFlight.answer_of``), else its
+stored result, else, after two checks in a row, the error that the worker
 running the call was lost. A resend then runs the call again.
 """
 
@@ -120,12 +122,26 @@ class Joins:
         if held is None:
             return False
         replay = replay_key(session.agent.key, request_id)
+        # Joined first, so the CANCELLED answer finds this session waiting.
         await self.join(session, held, replay, note=False)
-        return await self.in_flight.cancel(*key, reason)
+        try:
+            if await self.in_flight.cancel(*key, reason):
+                return True
+        except OUTAGE_ERRORS:
+            self._leave(key, session.session_id)
+            raise
+        # It ended meanwhile: nothing to wait for.
+        self._leave(key, session.session_id)
+        return False
 
     def forget(self, session_id: str) -> None:
         """Stop delivering to a closed session."""
-        for key, joined in list(self.waiting.items()):
+        for key in list(self.waiting):
+            self._leave(key, session_id)
+
+    def _leave(self, key: tuple[str, str], session_id: str) -> None:
+        joined = self.waiting.get(key)
+        if joined is not None:
             joined.sessions.pop(session_id, None)
             if not joined.sessions:
                 del self.waiting[key]
@@ -202,7 +218,7 @@ class Joins:
         """Relay a running call's further events to a worker that joined it.
 
         A call that has ended sends nothing: the joined worker finds its entry
-        gone and its answer in the result cache.
+        gone and the answer its end left in Redis.
         """
         call = self.running.get((agent_key, request_id))
         if call is None or call.answered:
@@ -212,6 +228,17 @@ class Joins:
         call.subscribers[session_id] = Session(
             agent=call.agent, transport=relay, session_id=session_id
         )
+
+    @staticmethod
+    def left_for(call: Call, answer: Answer | None) -> Answer | None:
+        """Return the answer to leave in Redis for workers that joined the call.
+
+        None when no other worker joined it: most calls are never joined, and
+        an answer can be large.
+        """
+        if any(key.startswith(RELAY_PREFIX) for key in call.subscribers):
+            return answer
+        return None
 
     async def relayed(self, agent_key: str, event: CallEvent) -> None:
         """Deliver an event of a call run elsewhere to the sessions waiting here."""

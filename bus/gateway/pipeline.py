@@ -277,10 +277,12 @@ class Gateway:
         if replayed is not None:
             await self._replay(attempt, replayed)
             return None
-        if await self._join_running(attempt):
-            return None
+        # Step 4 comes before step 5, so a cache hit looks for the request in
+        # flight first; otherwise registering (step 6) finds it as its holder,
+        # one round trip fewer with shared state.
         if cached is not None:
-            await self._answer(attempt, cached.body, cached=True)
+            if not await self._join_running(attempt):
+                await self._answer(attempt, cached.body, cached=True)
             return None
         call = await self._register(attempt)
         if call is None or not await self._admit(call, attempt):
@@ -317,7 +319,7 @@ class Gateway:
 
     async def _register(self, attempt: Attempt) -> Call | None:
         tool, session = attempt.tool, attempt.session
-        entry = attempt.in_flight_entry()
+        entry = attempt.in_flight_entry(self.in_flight.worker)
         # Registered before acquiring, so a cross-process limiter that awaits
         # cannot let a resend of this request slip past the checks above.
         holder = await self.in_flight.begin(entry)
@@ -423,7 +425,7 @@ class Gateway:
         key = (call.entry.agent_key, call.entry.request_id)
         if self.running.get(key) is call:
             del self.running[key]
-        await self.in_flight.end(call.entry, answer)
+        await self.in_flight.end(call.entry, self.joins.left_for(call, answer))
         slot, call.slot = call.slot, None
         if slot is not None:
             await self.capacity.release(slot)

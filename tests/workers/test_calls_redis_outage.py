@@ -8,17 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from redis import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 
-from tests.servers import Server, free_port
+from tests.servers import RedisServer, Server
 from tests.workers.clients import (
     accepted,
     error_of,
@@ -39,52 +34,6 @@ UNREACHABLE = "unavailable: shared state (Redis) cannot be reached"
 REFUSED_WITHIN_SECS = 4 * REDIS_TIMEOUT_SECS + 3.0
 RECOVERY_DEADLINE_SECS = 20.0
 START_DEADLINE_SECS = 10.0
-
-
-class RedisServer:
-    """A redis-server of this test's own, without persistence, on one port."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder, self.port = folder, free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                *("--port", str(self.port), "--bind", "127.0.0.1"),
-                *("--save", "", "--appendonly", "no", "--dir", str(self.folder)),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        client = Redis.from_url(self.url)
-        deadline = time.monotonic() + START_DEADLINE_SECS
-        while True:
-            try:
-                client.ping()
-                break
-            except RedisConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
-        client.close()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-
-
-@pytest.fixture
-def own_redis(tmp_path) -> Iterator[RedisServer]:
-    """A Redis the test may take down; stopped at the end."""
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_calls__redis_outage_refuses_them_clearly_and_recovery_needs_no_restart(

@@ -136,8 +136,10 @@ async def _scenario(one: Server, two: Server, token: str) -> None:
     assert _accepted(running) == set(running)
 
     # Four run in the deployment: a fifth is refused on either worker.
+    # Distinct arguments: with the calls in flight shared, the same call on
+    # the other worker while the first is being admitted would be DUPLICATE.
     await _send_sleep(on_two, "fifth-two", 0.1)
-    await _send_sleep(on_one, "fifth-one", 0.1)
+    await _send_sleep(on_one, "fifth-one", 0.11)
     refused_two = (await _first_replies(on_two, ["fifth-two"]))["fifth-two"]
     assert _refused_scope(refused_two) == "global"
     refused_one = (await _first_replies(on_one, ["fifth-one"]))["fifth-one"]

@@ -168,7 +168,9 @@ class MemoryCallsInFlight:
             holder = self._by_semantic.get(call.semantic)
         if holder is not None:
             return holder
-        entry = replace(call, worker=self.worker)
+        entry = (
+            call if call.worker == self.worker else replace(call, worker=self.worker)
+        )
         self._by_request[(call.agent_key, call.request_id)] = entry
         if call.semantic is not None:
             self._by_semantic[call.semantic] = entry

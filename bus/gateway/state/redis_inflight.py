@@ -14,8 +14,9 @@ cancel or a join (a session on another worker resent the request id) goes to
 the worker that runs the call, which sends the call's heartbeats and answer to
 the workers that joined it. Pub/sub loses what is sent while a worker
 resubscribes, so what must arrive is also left in Redis for the lease: a
-cancel, which the runner finds when it renews its entries, and the answer,
-which a joined worker reads once the entry is gone (``bus.gateway.joins``).
+cancel, which the runner finds when it renews its entries, and the answer of
+a joined call, which a joined worker reads once the entry is gone
+(``bus.gateway.joins``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import asyncio
 import json
 import logging
 import math
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from typing import Any
 
 from redis.asyncio import Redis
@@ -116,6 +117,9 @@ return redis.call('ZCARD', KEYS[1])
 )
 
 
+ENTRY_FIELDS = tuple(field.name for field in fields(InFlightCall))
+
+
 class RedisCallsInFlight:
     """Calls in flight in Redis; cancels, joins and events over pub/sub."""
 
@@ -147,7 +151,9 @@ class RedisCallsInFlight:
         # Listening before the entry is visible: a cancel sent right after
         # registration must find this worker subscribed.
         await self.channel.listen()
-        entry = replace(call, worker=self.worker)
+        entry = (
+            call if call.worker == self.worker else replace(call, worker=self.worker)
+        )
         value = _encode_entry(entry)
         try:
             holder = await self._begin(
@@ -354,7 +360,12 @@ def _encode_entry(entry: InFlightCall) -> str:
 
 
 def _decode_entry(raw: bytes) -> InFlightCall:
-    return InFlightCall(**json.loads(raw))
+    # Fields this version does not know (a newer worker's) are left out, so
+    # workers of two versions can run side by side during an upgrade.
+    stored = json.loads(raw)
+    return InFlightCall(
+        **{name: stored[name] for name in ENTRY_FIELDS if name in stored}
+    )
 
 
 def _encode_event(event: CallEvent) -> dict[str, Any]:
