@@ -4,6 +4,7 @@ Postgres."""
 import asyncio
 import importlib
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -173,6 +174,8 @@ def control_plane(tmp_path, builtin_tools) -> Iterator[Callable[..., Server]]:
 @pytest.fixture
 def own_redis(tmp_path) -> Iterator[RedisServer]:
     """A Redis server of the test's own, which it may stop and start again."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("needs the redis-server program (make test installs it)")
     server = RedisServer(tmp_path)
     server.start()
     yield server
