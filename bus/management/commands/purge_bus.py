@@ -4,26 +4,10 @@ from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError
 
 from bus.exceptions import PurgeLockedError
+from bus.management.purging import add_purge_arguments
 from bus.store.purge import PurgeReport, messages_purge_expired
 from controlplane.management.base import EXIT_CODES, DocumentedCommand
 from controlplane.units import format_bytes
-
-DEFAULT_BATCH_SIZE = 5000
-MAX_BATCH_SIZE = 100_000
-
-
-def _positive_int(raw: str) -> int:
-    value = int(raw)
-    if not 1 <= value <= MAX_BATCH_SIZE:
-        raise ValueError(raw)
-    return value
-
-
-def _positive_float(raw: str) -> float:
-    value = float(raw)
-    if not value > 0:
-        raise ValueError(raw)
-    return value
 
 
 class Command(DocumentedCommand):
@@ -35,24 +19,7 @@ class Command(DocumentedCommand):
     }
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--dry-run",
-            action="store_true",
-            help="Report what would be deleted without deleting anything.",
-        )
-        parser.add_argument(
-            "--batch-size",
-            type=_positive_int,
-            default=DEFAULT_BATCH_SIZE,
-            help=f"Rows deleted per transaction, 1 to {MAX_BATCH_SIZE} "
-            f"(default {DEFAULT_BATCH_SIZE}).",
-        )
-        parser.add_argument(
-            "--max-seconds",
-            type=_positive_float,
-            default=None,
-            help="Stop starting new batches after this many seconds (default: none).",
-        )
+        add_purge_arguments(parser)
 
     def handle(self, *args: object, **options: object) -> None:
         verbosity = options["verbosity"]

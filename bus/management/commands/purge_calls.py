@@ -1,45 +1,28 @@
 """Delete call records older than CALL_HISTORY_DAYS in batches (run it from cron)."""
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError
 
 from bus.gateway.call_purge import call_records_purge
-from bus.management.commands.purge_bus import (
-    DEFAULT_BATCH_SIZE,
-    MAX_BATCH_SIZE,
-    _positive_float,
-    _positive_int,
-)
+from bus.management.purging import add_purge_arguments
 from controlplane.config import get_config
+from controlplane.management.base import DocumentedCommand
 
 
-class Command(BaseCommand):
+class Command(DocumentedCommand):
     help = (
         "Delete call records older than CALL_HISTORY_DAYS (default 7) in batches "
-        "and print how many went. Exit codes: 0 done (also when nothing was old), "
-        "1 database error, 2 bad arguments. Example: "
-        "manage.py purge_calls --max-seconds 600"
+        "and print how many went."
     )
+    example = "python manage.py purge_calls --max-seconds 600"
+    exit_codes = {
+        0: "done, also when nothing was old",
+        1: "the purge failed: database error",
+        2: "bad arguments",
+    }
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--dry-run",
-            action="store_true",
-            help="Report what would be deleted without deleting anything.",
-        )
-        parser.add_argument(
-            "--batch-size",
-            type=_positive_int,
-            default=DEFAULT_BATCH_SIZE,
-            help=f"Rows deleted per transaction, 1 to {MAX_BATCH_SIZE} "
-            f"(default {DEFAULT_BATCH_SIZE}).",
-        )
-        parser.add_argument(
-            "--max-seconds",
-            type=_positive_float,
-            default=None,
-            help="Stop starting new batches after this many seconds (default: none).",
-        )
+        add_purge_arguments(parser)
 
     def handle(self, *args: object, **options: object) -> None:
         verbosity = options["verbosity"]
