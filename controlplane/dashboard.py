@@ -17,6 +17,8 @@ from django.utils import timezone
 from audit.models import AuditRun
 from bus.apps import bus_app
 from bus.gateway.call_stats import CallMinute, calls_per_minute
+from bus.gateway.deployment import deployment_view
+from bus.gateway.live_capacity import ScopeRow
 from bus.store.selectors import BusNow, bus_now
 from controlplane.charts import ColumnChart, column_chart
 from controlplane.config import get_config
@@ -28,23 +30,6 @@ CHART_LABEL_EVERY = 10
 # How often the admin home fetches fresh figures.
 REFRESH_SECS = 10
 FULL_PERCENT = 100
-
-
-@dataclass(frozen=True)
-class Limit:
-    """Calls in flight in one scope against its limit (0: no limit of its own)."""
-
-    scope: str
-    name: str
-    used: int
-    limit: int
-
-    @property
-    def percent(self) -> int | None:
-        """Return used as a whole percentage of the limit, None without one."""
-        if not self.limit:
-            return None
-        return min(FULL_PERCENT, round(FULL_PERCENT * self.used / self.limit))
 
 
 @dataclass(frozen=True)
@@ -86,7 +71,7 @@ class Dashboard:
     now: datetime
     breaker: str
     sessions: int
-    limits: list[Limit]
+    limits: list[ScopeRow]
     last_hour: LastHour
     chart: ColumnChart
     bus: BusNow
@@ -105,7 +90,8 @@ def dashboard_state() -> Dashboard:
     return Dashboard(
         now=now,
         breaker=gateway.claims.breaker_state,
-        sessions=len(gateway.sessions),
+        # Every worker's sessions: the deployment, as on the capacity page.
+        sessions=async_to_sync(deployment_view)(gateway).sessions,
         limits=_limits(gateway, config),
         last_hour=last_hour,
         chart=_chart(last_hour),
@@ -116,19 +102,19 @@ def dashboard_state() -> Dashboard:
     )
 
 
-def _limits(gateway, config) -> list[Limit]:
+def _limits(gateway, config) -> list[ScopeRow]:
     """Return global, per-provider and per-session usage against their limits."""
     snapshot = async_to_sync(gateway.capacity_snapshot)(config, gateway.registry.get())
     usage = snapshot.global_usage
-    limits = [Limit("global", "all calls", usage.used, usage.available)]
+    limits = [ScopeRow("global", "all calls", usage.used, usage.available)]
     limits += [
-        Limit("provider", provider.name, provider.used, provider.available)
+        ScopeRow("provider", provider.name, provider.used, provider.available)
         for provider in snapshot.providers
     ]
     # One row for the per-session limit: the busiest session against it.
     busiest = max((session.used for session in snapshot.sessions), default=0)
     limits.append(
-        Limit("session", "busiest session", busiest, config.WS_SESSION_MAX_INFLIGHT)
+        ScopeRow("session", "busiest session", busiest, config.WS_SESSION_MAX_INFLIGHT)
     )
     return limits
 
