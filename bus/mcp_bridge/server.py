@@ -22,6 +22,7 @@ from bus.gateway.transports.mcp_content import (
     content_of,
     error_body_result,
     error_result,
+    tools_result,
 )
 from bus.mcp_bridge.upstream import BridgeError, Settings, Upstream
 from bus.protocol import SERVER_VERSION, Op
@@ -53,16 +54,7 @@ class Bridge:
             # An MCPError's message reaches the client (another exception's
             # would be hidden by the SDK).
             raise MCPError(INTERNAL_ERROR, f"{exc.code}: {exc}") from exc
-        return types.ListToolsResult(
-            tools=[
-                types.Tool(
-                    name=tool["name"],
-                    description=tool.get("description") or None,
-                    input_schema=tool["inputSchema"],
-                )
-                for tool in listings
-            ]
-        )
+        return tools_result(listings)
 
     async def call_tool(
         self,

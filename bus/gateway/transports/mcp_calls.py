@@ -27,6 +27,7 @@ from mcp.server.lowlevel import Server
 from bus.gateway.events import Accepted, Answer, CallEvent, Progress
 from bus.gateway.pipeline import Gateway
 from bus.gateway.sessions import Agent, Session
+from bus.gateway.transports.mcp_content import tools_result
 from bus.gateway.transports.mcp_results import (
     error_result,
     read_bus_resource,
@@ -205,16 +206,7 @@ class McpCalls:
         """List the tools this agent may call, with their input schemas."""
         async with self.sessions.joined(caller_of(ctx)) as session:
             listings = await self.gateway.list_tools(session)
-        return types.ListToolsResult(
-            tools=[
-                types.Tool(
-                    name=tool["name"],
-                    description=tool.get("description") or None,
-                    input_schema=tool["inputSchema"],
-                )
-                for tool in listings
-            ]
-        )
+        return tools_result(listings)
 
     async def call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams

@@ -17,6 +17,20 @@ RESOURCE_MIME_TYPE = "text/plain"
 ERROR_DETAILS = ("retry_after", "scope", "original_request_id")
 
 
+def tools_result(listings: list[dict[str, Any]]) -> types.ListToolsResult:
+    """Return list_tools listings (name, description, inputSchema) as MCP's."""
+    return types.ListToolsResult(
+        tools=[
+            types.Tool(
+                name=tool["name"],
+                description=tool.get("description") or None,
+                input_schema=tool["inputSchema"],
+            )
+            for tool in listings
+        ]
+    )
+
+
 def error_result(code: str, message: str, **details: Any) -> types.CallToolResult:
     """Return a protocol error as MCP's tool error: `CODE: message`, isError."""
     shown = [f"{key} {details[key]}" for key in ERROR_DETAILS if key in details]
