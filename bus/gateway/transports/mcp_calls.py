@@ -27,6 +27,7 @@ from mcp.server.lowlevel import Server
 from bus.gateway.events import Accepted, Answer, CallEvent, Progress
 from bus.gateway.pipeline import Gateway
 from bus.gateway.sessions import Agent, Session
+from bus.gateway.state.outage import OUTAGE_ERRORS
 from bus.gateway.transports.mcp_content import tools_result
 from bus.gateway.transports.mcp_results import (
     error_result,
@@ -262,8 +263,23 @@ class McpCalls:
             return
         caller = caller_of(ctx)
         request_id = pipeline_request_id(caller.session_id, params.request_id)
-        async with self.sessions.joined(caller) as session:
-            cancelled = await self.gateway.cancel(session, request_id)
+        # Shielded: in stateless mode the SDK ends this request's server as soon
+        # as it has answered 202, and a cancel that goes to another worker
+        # through Redis would be cut short on the way.
+        with anyio.CancelScope(shield=True):
+            async with self.sessions.joined(caller) as session:
+                try:
+                    cancelled = await self.gateway.cancel(session, request_id)
+                except OUTAGE_ERRORS:
+                    # A notification has no answer to carry the error: the
+                    # call runs on, and the client still gets its one result.
+                    logger.warning(
+                        "MCP cancel of %s not delivered: shared state (Redis) "
+                        "cannot be reached",
+                        request_id,
+                        exc_info=True,
+                    )
+                    return
         logger.info(
             "MCP session %s cancelled %s (%s)",
             caller.session_id.partition(".")[0],
