@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.http import urlencode
 
 from bus.models import CallRecord, Message
 from bus.models.calls import OK
@@ -107,7 +108,7 @@ class CallRecordAdmin(AppendOnlyAdmin):
             "Answer",
             {"fields": ["latency", "size", "bus_link", "replay", "cached"]},
         ),
-        ("Where", {"fields": ["transport", "session_id", "worker"]}),
+        ("Where", {"fields": ["transport", "session_link", "worker"]}),
     ]
     readonly_fields = [
         "answered",
@@ -123,7 +124,7 @@ class CallRecordAdmin(AppendOnlyAdmin):
         "replay",
         "cached",
         "transport",
-        "session_id",
+        "session_link",
         "worker",
     ]
 
@@ -180,6 +181,18 @@ class CallRecordAdmin(AppendOnlyAdmin):
             '<code class="call-request" title="{}">{}</code>',
             obj.request_id,
             obj.request_id,
+        )
+
+    @admin.display(description="session")
+    def session_link(self, obj: CallRecord) -> str:
+        if not obj.session_id:
+            return "-"
+        url = reverse("admin:bus_callrecord_changelist")
+        return format_html(
+            '<code>{}</code> (<a href="{}?{}">every call of this session</a>)',
+            obj.session_id,
+            url,
+            urlencode({"q": obj.session_id}),
         )
 
     @admin.display(description="bus message")

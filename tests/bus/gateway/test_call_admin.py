@@ -65,9 +65,12 @@ def test_call_admin__filters_and_search(
 
 
 def test_call_admin__detail_is_read_only(admin_client_logged_in, agent) -> None:
-    record = _record(agent[0], "r-detail", "EXEC_ERROR", error_message="it broke")
+    record = _record(
+        agent[0], "r-detail", "EXEC_ERROR", error_message="it broke", session_id="s-9"
+    )
     page = admin_client_logged_in.get(f"{URL}{record.pk}/change/").content.decode()
     assert "it broke" in page and "r-detail" in page
+    assert f'href="{URL}?q=s-9"' in page
     assert 'name="_save"' not in page
     response = admin_client_logged_in.post(f"{URL}{record.pk}/change/", {})
     assert response.status_code == 403
