@@ -146,14 +146,22 @@ class CallRecordAdmin(AppendOnlyAdmin):
 
     @admin.display(description="tool", ordering="tool_name")
     def tool(self, obj: CallRecord) -> str:
-        return obj.tool_name
+        # An unknown tool's name is the client's text, up to 200 characters.
+        return format_html(
+            '<span class="call-cut" title="{}">{}</span>', obj.tool_name, obj.tool_name
+        )
 
     @admin.display(description="agent", ordering="agent_name")
     def agent_link(self, obj: CallRecord) -> str:
         if obj.agent_id is None:
             return obj.agent_name or "-"
         url = reverse("admin:controlplane_agenttoken_change", args=[obj.agent_id])
-        return format_html('<a href="{}">{}</a>', url, obj.agent_name)
+        return format_html(
+            '<a class="call-cut" href="{}" title="{}">{}</a>',
+            url,
+            obj.agent_name,
+            obj.agent_name,
+        )
 
     @admin.display(description="outcome", ordering="outcome")
     def outcome_label(self, obj: CallRecord) -> str:
@@ -175,7 +183,7 @@ class CallRecordAdmin(AppendOnlyAdmin):
     def size(self, obj: CallRecord) -> str:
         return binary_size(obj.result_bytes)
 
-    @admin.display(description="request id", ordering="request_id")
+    @admin.display(description="request", ordering="request_id")
     def request(self, obj: CallRecord) -> str:
         return format_html(
             '<code class="call-request" title="{}">{}</code>',
@@ -195,7 +203,7 @@ class CallRecordAdmin(AppendOnlyAdmin):
             urlencode({"q": obj.session_id}),
         )
 
-    @admin.display(description="bus message")
+    @admin.display(description="bus")
     def bus_link(self, obj: CallRecord) -> str:
         if not obj.transaction_id:
             return "-"
