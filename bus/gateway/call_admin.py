@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from bus.models import CallRecord, Message
+from bus.models import CallRecord, Message, Tool
 from bus.models.calls import OK
 from controlplane.admin_base import AppendOnlyAdmin
 from controlplane.units import binary_size, zoned_time
@@ -59,6 +59,31 @@ class FailedFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ToolFilter(admin.SimpleListFilter):
+    """Filter by a registered tool, or keep the calls of names that matched none.
+
+    Not a filter over the column's distinct values: those include every name a
+    client asked for, which a client could make endless.
+    """
+
+    title = "tool"
+    parameter_name = "tool"
+    UNKNOWN = "(unknown)"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        names = Tool.objects.order_by("name").values_list("name", flat=True)
+        return [(name, name) for name in names] + [
+            (self.UNKNOWN, "Names that matched no tool")
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == self.UNKNOWN:
+            return queryset.filter(provider_name="")
+        if self.value():
+            return queryset.filter(tool_name=self.value())
+        return queryset
+
+
 @admin.register(CallRecord)
 class CallRecordAdmin(AppendOnlyAdmin):
     """Every answered call: who, which tool, how it ended, how long, where it went."""
@@ -79,7 +104,7 @@ class CallRecordAdmin(AppendOnlyAdmin):
         FailedFilter,
         "outcome",
         ("agent", admin.RelatedOnlyFieldListFilter),
-        "tool_name",
+        ToolFilter,
         "transport",
         "replay",
         "cached",
