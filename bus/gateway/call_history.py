@@ -6,9 +6,10 @@ the first record and ended when the queue is empty, writes the queue:
 
 1. wait CALL_HISTORY_FLUSH_SECS, so that records of many calls share an insert;
 2. take up to CALL_HISTORY_BATCH of the records that waited, oldest first;
-3. insert them with one binary COPY (``bulk_create`` on SQLite) in a worker
-   thread (never the event loop, never the one thread that runs the
-   process's other sync work);
+3. insert them with one binary COPY over an async psycopg connection on the
+   event loop, opened for the interval (on SQLite: ``bulk_create`` in a
+   worker thread, never the one thread that runs the process's other sync
+   work);
 4. when the database cannot be reached, put them back at the head of the queue
    and try again after the interval: an outage only makes the queue longer;
 5. once those are written, wait again (records that came meanwhile are the
