@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from asgiref.sync import async_to_sync
 from django.utils import timezone
@@ -21,7 +22,10 @@ from bus.gateway.deployment import deployment_view
 from bus.gateway.live_capacity import ScopeRow
 from bus.store.selectors import BusNow, bus_now
 from controlplane.charts import ColumnChart, column_chart
-from controlplane.config import get_config
+from controlplane.config import Config, get_config
+
+if TYPE_CHECKING:
+    from bus.gateway.pipeline import Gateway
 
 # The admin home shows the last hour of calls, minute by minute.
 CHART_MINUTES = 60
@@ -80,9 +84,9 @@ class Dashboard:
     refresh_secs: int
 
 
-def dashboard_state() -> Dashboard:
-    """Return the figures of the admin home (sync: the admin's views are)."""
-    now = timezone.now()
+def dashboard_state(*, now: datetime | None = None) -> Dashboard:
+    """Return the figures of the admin home at `now` (sync, as admin views are)."""
+    now = now or timezone.now()
     gateway = bus_app().gateway
     config = get_config()
     last_hour = LastHour(calls_per_minute(now=now, minutes=CHART_MINUTES))
@@ -102,7 +106,7 @@ def dashboard_state() -> Dashboard:
     )
 
 
-def _limits(gateway, config) -> list[ScopeRow]:
+def _limits(gateway: Gateway, config: Config) -> list[ScopeRow]:
     """Return global, per-provider and per-session usage against their limits."""
     snapshot = async_to_sync(gateway.capacity_snapshot)(config, gateway.registry.get())
     usage = snapshot.global_usage

@@ -10,8 +10,9 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.http import urlencode
 
-from bus.models import CallRecord, Message
+from bus.models import CallRecord, Message, Tool
 from bus.models.calls import OK
 from controlplane.admin_base import ADMIN_CSS, LOCAL_TIME_JS, AppendOnlyAdmin
 from controlplane.units import format_bytes, local_time
@@ -58,6 +59,31 @@ class FailedFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ToolFilter(admin.SimpleListFilter):
+    """Filter by a registered tool, or keep the calls of names that matched none.
+
+    Not a filter over the column's distinct values: those include every name a
+    client asked for, which a client could make endless.
+    """
+
+    title = "tool"
+    parameter_name = "tool"
+    UNKNOWN = "(unknown)"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        names = Tool.objects.order_by("name").values_list("name", flat=True)
+        return [(name, name) for name in names] + [
+            (self.UNKNOWN, "Names that matched no tool")
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == self.UNKNOWN:
+            return queryset.filter(provider_name="")
+        if self.value():
+            return queryset.filter(tool_name=self.value())
+        return queryset
+
+
 @admin.register(CallRecord)
 class CallRecordAdmin(AppendOnlyAdmin):
     """Every answered call: who, which tool, how it ended, how long, where it went."""
@@ -78,7 +104,7 @@ class CallRecordAdmin(AppendOnlyAdmin):
         FailedFilter,
         "outcome",
         ("agent", admin.RelatedOnlyFieldListFilter),
-        "tool_name",
+        ToolFilter,
         "transport",
         "replay",
         "cached",
@@ -111,7 +137,7 @@ class CallRecordAdmin(AppendOnlyAdmin):
             "Answer",
             {"fields": ["latency", "size", "bus_link", "replay", "cached"]},
         ),
-        ("Where", {"fields": ["transport", "session_id", "worker"]}),
+        ("Where", {"fields": ["transport", "session_link", "worker"]}),
     ]
     readonly_fields = [
         "answered",
@@ -127,7 +153,7 @@ class CallRecordAdmin(AppendOnlyAdmin):
         "replay",
         "cached",
         "transport",
-        "session_id",
+        "session_link",
         "worker",
     ]
 
@@ -147,14 +173,22 @@ class CallRecordAdmin(AppendOnlyAdmin):
 
     @admin.display(description="tool", ordering="tool_name")
     def tool(self, obj: CallRecord) -> str:
-        return obj.tool_name
+        # An unknown tool's name is the client's text, up to 200 characters.
+        return format_html(
+            '<span class="call-cut" title="{}">{}</span>', obj.tool_name, obj.tool_name
+        )
 
     @admin.display(description="agent", ordering="agent_name")
     def agent_link(self, obj: CallRecord) -> str:
         if obj.agent_id is None:
             return obj.agent_name or "-"
         url = reverse("admin:controlplane_agenttoken_change", args=[obj.agent_id])
-        return format_html('<a href="{}">{}</a>', url, obj.agent_name)
+        return format_html(
+            '<a class="call-cut" href="{}" title="{}">{}</a>',
+            url,
+            obj.agent_name,
+            obj.agent_name,
+        )
 
     @admin.display(description="outcome", ordering="outcome")
     def outcome_label(self, obj: CallRecord) -> str:
@@ -176,7 +210,7 @@ class CallRecordAdmin(AppendOnlyAdmin):
     def size(self, obj: CallRecord) -> str:
         return format_bytes(obj.result_bytes)
 
-    @admin.display(description="request id", ordering="request_id")
+    @admin.display(description="request", ordering="request_id")
     def request(self, obj: CallRecord) -> str:
         return format_html(
             '<code class="call-request" title="{}">{}</code>',
@@ -184,7 +218,19 @@ class CallRecordAdmin(AppendOnlyAdmin):
             obj.request_id,
         )
 
-    @admin.display(description="bus message")
+    @admin.display(description="session")
+    def session_link(self, obj: CallRecord) -> str:
+        if not obj.session_id:
+            return "-"
+        url = reverse("admin:bus_callrecord_changelist")
+        return format_html(
+            '<code>{}</code> (<a href="{}?{}">every call of this session</a>)',
+            obj.session_id,
+            url,
+            urlencode({"q": obj.session_id}),
+        )
+
+    @admin.display(description="bus")
     def bus_link(self, obj: CallRecord) -> str:
         if not obj.transaction_id:
             return "-"

@@ -6,9 +6,10 @@ the first record and ended when the queue is empty, writes the queue:
 
 1. wait CALL_HISTORY_FLUSH_SECS, so that records of many calls share an insert;
 2. take up to CALL_HISTORY_BATCH of the records that waited, oldest first;
-3. insert them with one binary COPY (``bulk_create`` on SQLite) in a worker
-   thread (never the event loop, never the one thread that runs the
-   process's other sync work);
+3. insert them with one binary COPY over an async psycopg connection on the
+   event loop, opened for the interval (on SQLite: ``bulk_create`` in a
+   worker thread, never the one thread that runs the process's other sync
+   work);
 4. when the database cannot be reached, put them back at the head of the queue
    and try again after the interval: an outage only makes the queue longer;
 5. once those are written, wait again (records that came meanwhile are the
@@ -30,6 +31,7 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import psycopg
 from django.db import connection
 from prometheus_client import Counter, Gauge
 
@@ -102,9 +104,13 @@ class CallHistory:
         cannot be reached.
         """
         config = await aget_config()
-        while self.waiting:
-            if not await self._write_batch(config, len(self.waiting)):
-                break
+        link = _Link()
+        try:
+            while self.waiting:
+                if not await self._write_batch(config, len(self.waiting), link):
+                    break
+        finally:
+            await link.close()
         WAITING.labels(worker_id()).set(len(self.waiting))
         return len(self.waiting)
 
@@ -136,11 +142,15 @@ class CallHistory:
             # is written wait for the next one, so batches stay full and the
             # writer's thread does not take the GIL from the calls non-stop.
             due = len(self.waiting)
-            while due > 0 and await self._write_batch(config, due):
-                due -= config.CALL_HISTORY_BATCH
+            link = _Link()
+            try:
+                while due > 0 and await self._write_batch(config, due, link):
+                    due -= config.CALL_HISTORY_BATCH
+            finally:
+                await link.close()
             WAITING.labels(worker_id()).set(len(self.waiting))
 
-    async def _write_batch(self, config: Config, most: int) -> bool:
+    async def _write_batch(self, config: Config, most: int, link: _Link) -> bool:
         """Write the oldest batch (at most `most` records); False on an outage."""
         async with self._writing:
             size = min(len(self.waiting), config.CALL_HISTORY_BATCH, most)
@@ -148,8 +158,9 @@ class CallHistory:
             if not batch:
                 return True
             try:
-                await run_in_db_thread(_insert, batch)
-            except OUTAGE_ERRORS:
+                await link.insert(batch)
+            except OUTAGE_ERRORS + ASYNC_OUTAGE_ERRORS:
+                await link.close()
                 self.waiting.extendleft(reversed(batch))
                 if not self._outage:
                     self._outage = True
@@ -188,6 +199,54 @@ class CallHistory:
             )
 
 
+class _Link:
+    """The writer's way to the database for one interval, opened on first use.
+
+    On Postgres, an async psycopg connection on the event loop: COPY from a
+    worker thread took the GIL from the calls at every batch, which cost more
+    than the few microseconds per row the loop spends here (benchmarks/README.md,
+    call records). It is closed after each interval, so an outage is seen at
+    the next connect as it is by every other connection of the process.
+    Elsewhere (SQLite), the ORM in a worker thread.
+    """
+
+    def __init__(self) -> None:
+        self.conn: psycopg.AsyncConnection | None = None
+
+    async def insert(self, batch: list[Entry]) -> None:
+        """Insert one batch; raise the database's errors."""
+        if connection.vendor != "postgresql":
+            await run_in_db_thread(_insert, batch)
+            return
+        if self.conn is None:
+            params = connection.get_connection_params()
+            # Django's cursor class is a sync one; the adapters it sets stay.
+            params.pop("cursor_factory", None)
+            self.conn = await psycopg.AsyncConnection.connect(**params, autocommit=True)
+        worker = worker_id()
+        rows = [_values(*entry, worker=worker) for entry in batch]
+        agent_ids = sorted({row[AGENT] for row in rows if row[AGENT] is not None})
+        known: set[object] = set()
+        if agent_ids:
+            found = await self.conn.execute(KNOWN_AGENTS_SQL, [agent_ids])
+            known = {agent_id for (agent_id,) in await found.fetchall()}
+        async with self.conn.cursor() as cursor:
+            async with cursor.copy(_copy_sql()) as copy:
+                copy.set_types(_copy_types())
+                for row in rows:
+                    await copy.write_row(row if row[AGENT] in known else _unlinked(row))
+
+    async def close(self) -> None:
+        """Close the connection if one was opened; a broken one is just dropped."""
+        conn, self.conn = self.conn, None
+        if conn is not None and not conn.closed:
+            try:
+                await conn.close()
+            except ASYNC_OUTAGE_ERRORS:
+                # Closing a connection the outage already broke: nothing to do.
+                logger.debug("Call history connection was already broken")
+
+
 # The columns _insert fills, in the order of the values _values returns.
 COLUMNS = (
     "created_at",
@@ -208,11 +267,15 @@ COLUMNS = (
     "cached",
 )
 AGENT = COLUMNS.index("agent_id")
+KNOWN_AGENTS_SQL = f"SELECT id FROM {AgentToken._meta.db_table} WHERE id = ANY(%s)"  # noqa: S608
+# What psycopg raises when it cannot reach or use the database (the Django
+# wrappers of the same errors are OUTAGE_ERRORS).
+ASYNC_OUTAGE_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError)
 Row = tuple[object, ...]
 
 
 def _insert(batch: list[Entry]) -> None:
-    """Insert one batch of records (in a worker thread)."""
+    """Insert one batch of records with the ORM (in a worker thread; SQLite)."""
     worker = worker_id()
     rows = [_values(*entry, worker=worker) for entry in batch]
     # A token deleted after its call: the record stays, without the link, as
@@ -225,24 +288,20 @@ def _insert(batch: list[Entry]) -> None:
 
 
 def _write(rows: list[Row]) -> None:
-    if connection.vendor != "postgresql":
-        CallRow.objects.bulk_create(
-            [CallRow(**dict(zip(COLUMNS, row, strict=True))) for row in rows]
-        )
-        return
+    CallRow.objects.bulk_create(
+        [CallRow(**dict(zip(COLUMNS, row, strict=True))) for row in rows]
+    )
+
+
+def _copy_sql() -> str:
     # Binary COPY, not the ORM's INSERT: building and compiling model
     # instances cost about 300 us per row under load, a third of a core at
     # 1000 calls/s, on the cores the calls need; text COPY 2 us, binary 0.6 us
     # (benchmarks/README.md, call records).
-    sql = (
+    return (
         f"COPY {CallRow._meta.db_table} ({', '.join(COLUMNS)}) "
         "FROM STDIN (FORMAT BINARY)"
     )
-    with connection.cursor() as cursor, connection.wrap_database_errors:
-        with cursor.cursor.copy(sql) as copy:
-            copy.set_types(_copy_types())
-            for row in rows:
-                copy.write_row(row)
 
 
 # Postgres types of the columns by Django field type, for binary COPY.

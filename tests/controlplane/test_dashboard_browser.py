@@ -72,7 +72,8 @@ class Agents:
             for n in range(6):
                 await self._call(first, f"ok-{n}", "echo", {"text": f"t{n}"})
             await self._call(first, "unknown-1", "nope", {})
-            await self._call(first, "unknown-2", "nope", {})
+            # A client's long tool name must not widen the call records list.
+            await self._call(first, "unknown-2", "nope-" + "x" * 150, {})
             await self._call(first, "invalid", "echo", {"text": 5})
             reply = await self._call(first, "bus", "generate", {"bytes": 20000})
             assert "bus" in reply, reply

@@ -45,7 +45,7 @@ def test_call_admin__list_links_token_and_bus_message(
 
 
 def test_call_admin__filters_and_search(
-    admin_client_logged_in, agent, other_agent
+    admin_client_logged_in, agent, other_agent, builtin_tools
 ) -> None:
     _record(agent[0], "r-1")
     _record(agent[0], "r-old", created_at=timezone.now() - timedelta(days=2))
@@ -57,17 +57,22 @@ def test_call_admin__filters_and_search(
         return {record.request_id for record in response.context["cl"].result_list}
 
     assert shown(f"?agent__id__exact={agent[0].pk}") == {"r-1", "r-old"}
-    assert shown("?tool_name=sleep") == {"r-2"}
-    assert shown("?result=error") == {"r-2"}
+    _record(agent[0], "r-unknown", "TOOL_NOT_FOUND", tool_name="nope", provider_name="")
+    assert shown("?tool=sleep") == {"r-2"}
+    assert shown("?tool=(unknown)") == {"r-unknown"}
+    assert shown("?result=error") == {"r-2", "r-unknown"}
     assert shown("?outcome=TIMEOUT") == {"r-2"}
-    assert shown("?since=24h") == {"r-1", "r-2"}
+    assert shown("?since=24h") == {"r-1", "r-2", "r-unknown"}
     assert shown("?q=r-old") == {"r-old"}
 
 
 def test_call_admin__detail_is_read_only(admin_client_logged_in, agent) -> None:
-    record = _record(agent[0], "r-detail", "EXEC_ERROR", error_message="it broke")
+    record = _record(
+        agent[0], "r-detail", "EXEC_ERROR", error_message="it broke", session_id="s-9"
+    )
     page = admin_client_logged_in.get(f"{URL}{record.pk}/change/").content.decode()
     assert "it broke" in page and "r-detail" in page
+    assert f'href="{URL}?q=s-9"' in page
     assert 'name="_save"' not in page
     response = admin_client_logged_in.post(f"{URL}{record.pk}/change/", {})
     assert response.status_code == 403
