@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -23,6 +24,7 @@ from audit.analysis.records import (
     ScanResult,
 )
 
+logger = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, int], None]
 _Task = tuple[str, str, FileOptions]
 
@@ -36,7 +38,17 @@ def analyze_file(task: _Task) -> FileResult:
     except OSError as exc:
         error = FileError(path, FileErrorKind.UNREADABLE, exc.strerror or str(exc))
         return FileResult(path=path, error=error)
-    return analyze_source(data, path, options)
+    try:
+        return analyze_source(data, path, options)
+    except Exception as exc:
+        # The per-file boundary: a bug of the analyzer on one file must not lose
+        # the scan of all the others; it is logged with its traceback and the
+        # file is listed as not analyzed, naming the error.
+        logger.exception("The analyzer failed on %s", path)
+        message = f"analyzer error, please report it: {type(exc).__name__}: {exc}"
+        return FileResult(
+            path=path, error=FileError(path, FileErrorKind.INTERNAL, message)
+        )
 
 
 def _results(tasks: list[_Task], jobs: int) -> Iterator[FileResult]:
