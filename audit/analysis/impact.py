@@ -126,6 +126,26 @@ def _returns_call(guarded: list[ast.stmt]) -> bool:
     )
 
 
+def _headline(guarded: list[ast.stmt], names: list[str]) -> str:
+    """Return the call that best names what the guarded block does.
+
+    The first call on a data or security path if there is one, else the first
+    call of a statement (not of a loop or `if` condition, such as a timer).
+    """
+    for name in names:
+        if _has_word(name, _DATA_WORDS) or _has_word(name, _SECURITY_WORDS):
+            return name
+    for stmt in guarded:
+        for node in ast.walk(stmt):
+            value = getattr(node, "value", None)
+            if isinstance(node, ast.Expr | ast.Assign | ast.Return | ast.AugAssign):
+                if isinstance(value, ast.Await):
+                    value = value.value
+                if isinstance(value, ast.Call) and call_name(value):
+                    return call_name(value)
+    return names[0] if names else ""
+
+
 def silent_impact(code: str, guarded: list[ast.stmt], what: str) -> Impact:
     """Return the severity and reason of a silent failure around guarded code.
 
@@ -135,7 +155,8 @@ def silent_impact(code: str, guarded: list[ast.stmt], what: str) -> Impact:
     path = path_of(names)
     if not path and code in _BROAD_LOSING and _returns_call(guarded):
         path = "result"
-    around = f"`{names[0]}()`" if names else "this block"
+    headline = _headline(guarded, names)
+    around = f"`{headline}()`" if headline else "this block"
     if path == "cleanup":
         return Impact(
             Severity.LOW,
