@@ -235,6 +235,7 @@ class _Walker:
 
     def finish(self) -> None:
         """Judge what needs the whole module: ignored results, unread gathers."""
+        self.checker.check_module(self.module)
         verdicts: dict[str, bool] = {}
         for name, node, qualname in self.ignored_calls:
             if name not in verdicts:
@@ -277,7 +278,7 @@ def _inner_scope(node: ast.AST, kind: type, scope: silent.Scope) -> silent.Scope
     return scope
 
 
-def _drop_hit(code: str, node: ast.AST) -> None:
+def _drop_hit(code: str, node: ast.AST, qualname: str | None = None) -> None:
     """Ignore a hit of a family that was not asked for."""
 
 

@@ -6,6 +6,11 @@ import ast
 from collections.abc import Callable
 from typing import Any
 
+from audit.analysis.fallbacks import (
+    absence_fallbacks,
+    config_override,
+    instance_defaults,
+)
 from audit.analysis.impact import Impact
 from audit.analysis.literals import (
     CHECK_METHODS,
@@ -48,7 +53,8 @@ _OFF_VALUES = frozenset({"false", "0", "no", "off", "none", ""})
 # Assignments that may bind a config module's UPPER_CASE constant.
 ASSIGNMENTS = frozenset({ast.Assign, ast.AnnAssign})
 
-Report = Callable[[str, ast.AST], None]
+# Called as report(code, node) or, after the walk, with qualname=.
+Report = Callable[..., None]
 
 
 def assigns_constant(node: ast.Assign | ast.AnnAssign) -> bool:
@@ -109,6 +115,8 @@ class ConfigChecker:
             ast.ClassDef: self._check_class,
             ast.FunctionDef: self._check_function,
             ast.AsyncFunctionDef: self._check_function,
+            ast.BoolOp: self._check_fallback,
+            ast.If: self._check_fallback,
         }
 
     def _skip_docstring(
@@ -170,6 +178,20 @@ class ConfigChecker:
             else:
                 self._overridable.update(id(child) for child in ast.walk(default))
 
+    def _check_fallback(self, node: ast.BoolOp | ast.If, in_constant: bool) -> None:
+        """Mark the local address that stands for one not given as overridable."""
+        self._overridable.update(id(literal) for literal in absence_fallbacks(node))
+
+    def check_module(self, module: ast.Module) -> None:
+        """Report the timeout defaults the module's own instance leaves fixed.
+
+        Called once after the walk: it needs the module's classes and calls.
+        """
+        for default, qualname in instance_defaults(module):
+            if id(default) not in self._handled:
+                self._handled.add(id(default))
+                self._report("AUD108", default, qualname=qualname)
+
     def _check_compare(self, node: ast.Compare, in_constant: bool) -> None:
         """Mark the literals of a comparison: a value checked is not configured."""
         for part in (node.left, *node.comparators):
@@ -192,6 +214,12 @@ class ConfigChecker:
         the environment with its default is where the setting is declared.
         """
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        override = None
+        if isinstance(node, ast.Assign) and not in_constant:
+            override = config_override(node)
+        if override is not None and not self._config_module:
+            self._handled.add(id(override))
+            self._report("AUD104", override)
         if node.value is not None and any(map(_names_header, targets)):
             self._overridable.update(id(child) for child in ast.walk(node.value))
         if node.value is not None and assigns_constant(node):
@@ -240,6 +268,7 @@ class ConfigChecker:
         """Report getenv defaults, timeouts, and secrets or ports by name."""
         if in_constant:
             return
+        self._overridable.update(id(literal) for literal in absence_fallbacks(node))
         default = environment_default(node)
         if default is None and is_environment_read(node):
             # An OS variable or a neutral default fixes nothing of the application.
@@ -366,7 +395,7 @@ def config_reason(code: str, node: ast.AST, snippet_line: str) -> str:
         "another deployment has to edit the source to point elsewhere",
         "AUD103": f"port {value} is fixed in code: "
         "it cannot change per deployment without editing the source",
-        "AUD104": f"the limit {value} is fixed at this call: "
+        "AUD104": f"the limit {value} is fixed here: "
         "operators cannot tune it when load or latency differ",
         "AUD105": "a credential in the source is readable by everyone with the code "
         "and cannot be rotated without a release",
@@ -374,6 +403,6 @@ def config_reason(code: str, node: ast.AST, snippet_line: str) -> str:
         "it breaks wherever the file system is laid out differently",
         "AUD107": f"{value} gets a computed default outside the settings: "
         "the effective value is invisible to whoever configures the deployment",
-        "AUD108": f"the default {value} is fixed in an internal function: "
-        "callers here never pass it, so no setting can change it",
+        "AUD108": f"the default {value} is fixed in code: "
+        "the calls in this module never pass it, so no setting can change it",
     }[code]

@@ -31,6 +31,7 @@ from audit.analysis.intent import (
     try_commented,
     uses_exception,
 )
+from audit.analysis.records import Severity
 
 __all__ = [
     "MODULE_SCOPE",
@@ -57,6 +58,10 @@ _IO_ERRORS = frozenset(
         "SSLError",
     }
 )
+# Errors that mean the file is not there: nothing of it can be lost.
+_ABSENT_FILE_ERRORS = frozenset({"FileNotFoundError", "NotADirectoryError"})
+_READ_METHODS = frozenset({"read_text", "read_bytes"})
+_WRITE_METHODS = frozenset({"write_text", "write_bytes"})
 Hit = tuple[str, ast.AST, Impact]
 
 
@@ -146,9 +151,18 @@ def check_try(
     hits = []
     for handler in try_node.handlers:
         code = handler_code(handler, try_node, lines, scope, tuples)
-        if code:
-            what = _describe(handler, code)
-            hits.append((code, handler, silent_impact(code, try_node.body, what)))
+        if not code:
+            continue
+        what = _describe(handler, code)
+        if code == "AUD007" and _overwrites_unreadable(try_node, scope):
+            impact = Impact(
+                Severity.CRITICAL,
+                f"{what}: a file that cannot be read is replaced by a fresh value "
+                "and this function writes it back, so its content is lost",
+            )
+        else:
+            impact = silent_impact(code, try_node.body, what)
+        hits.append((code, handler, impact))
     return hits
 
 
@@ -224,6 +238,13 @@ def _narrow_code(
     errors, where it hides lost data; for a domain error it is the look-up idiom
     (`except FieldError: output_field = None`).
     """
+    if (
+        not names <= _ABSENT_FILE_ERRORS
+        and body
+        and all(isinstance(stmt, ast.Assign) for stmt in body)
+        and _overwrites_unreadable(try_node, scope)
+    ):
+        return "AUD007"
     if expected(names) or only_cleanup(try_node) or try_node.orelse:
         return None
     if scope.in_loop and body and isinstance(body[-1], ast.Continue):
@@ -245,6 +266,48 @@ def _narrow_code(
         for stmt in body
     )
     return "AUD007" if ignores and body else None
+
+
+def _file_calls(nodes: list[ast.stmt] | ast.AST, writing: bool) -> set[str]:
+    """Return the files (as source text) that nodes open for reading or writing.
+
+    `open(f)`/`open(f, "rb")` and `p.read_text()` read; `open(f, "w")` and
+    `p.write_text(...)` overwrite (appending loses nothing).
+    """
+    roots = nodes if isinstance(nodes, list) else [nodes]
+    found = set()
+    for node in (child for root in roots for child in ast.walk(root)):
+        if not isinstance(node, ast.Call):
+            continue
+        name = call_name(node)
+        if name == "open" and isinstance(node.func, ast.Name) and node.args:
+            mode = node.args[1] if len(node.args) > 1 else None
+            for keyword in node.keywords:
+                if keyword.arg == "mode":
+                    mode = keyword.value
+            text = mode.value if isinstance(mode, ast.Constant) else "r"
+            if not isinstance(text, str):
+                continue
+            if ("w" in text) == writing and not ({"a", "x", "+"} & set(text)):
+                found.add(ast.unparse(node.args[0]))
+        elif isinstance(node.func, ast.Attribute) and name in (
+            _WRITE_METHODS if writing else _READ_METHODS
+        ):
+            found.add(ast.unparse(node.func.value))
+    return found
+
+
+def _overwrites_unreadable(try_node: ast.Try, scope: Scope) -> bool:
+    """Return True when the `try` reads a file that its function later overwrites.
+
+    `try: data = json.load(open(f)) except (OSError, ValueError): data = []`
+    followed by `open(f, "w")` replaces a file that exists but could not be
+    parsed: whatever it held is gone, and nobody was told.
+    """
+    if scope.function is None:
+        return False
+    read = _file_calls(try_node.body, writing=False)
+    return bool(read) and not read.isdisjoint(_file_calls(scope.function, writing=True))
 
 
 def _broad_code(handler: ast.ExceptHandler, log_calls: list[ast.Call]) -> str | None:
