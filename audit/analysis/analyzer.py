@@ -80,6 +80,7 @@ class _Walker:
         self.silent_checks: dict[type, Callable[[Any], None]] = {}
         if Family.SILENT_FAILURE in options.families:
             self.tuples = silent.exception_tuples(module)
+            self.secondary_tries: set[int] = set()
             self.silent_checks = {
                 ast.Try: self._check_try,
                 ast.TryStar: self._check_try,
@@ -158,7 +159,7 @@ class _Walker:
     def _check_try(self, node: ast.Try) -> None:
         """Report the handlers of a `try` that hide the error."""
         for code, handler, impact in silent.check_try(
-            node, self.lines, self.scope, self.tuples
+            node, self.lines, self.scope, self.tuples, self.secondary_tries
         ):
             self.report(code, handler, impact)
 

@@ -3,8 +3,9 @@
 Pure predicates on AST nodes, used by the hard-coded checks:
 
 * the loopback or wildcard address given when no address was (`x or "localhost"`,
-  `d.get("host", "127.0.0.1")`, `if not host: host = "0.0.0.0"`) is what "none
-  given" means, and the configured value replaces it: not a fixed host;
+  `d.get("host", "127.0.0.1")`, `if not host: host = "0.0.0.0"`, the else of
+  `if addr:`) is what "none given" means, and the configured value replaces it:
+  not a fixed host;
 * a module that builds its one instance itself (`processes = Processes()`) fixes
   the timeout defaults that call leaves out, public or not;
 * a number written into a configuration mapping or object at run time
@@ -65,12 +66,25 @@ def _tests_absence(test: ast.expr) -> bool:
     return False
 
 
+def _tests_presence(test: ast.expr) -> bool:
+    """Return True for `if x:`, `if self.addr:`, `x is not None`: a value given."""
+    if isinstance(test, ast.Name | ast.Attribute | ast.Subscript):
+        return True
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        right = test.comparators[0]
+        return isinstance(test.ops[0], ast.IsNot | ast.NotEq) and (
+            isinstance(right, ast.Constant) and right.value in (None, "")
+        )
+    return False
+
+
 def absence_fallbacks(node: ast.AST) -> Iterator[ast.Constant]:
     """Yield the local addresses node substitutes for an address not given.
 
     The right operands of `or`, the default of a mapping's `.get(key, default)`
-    (not the environment's: that is AUD101), and the values assigned or returned in the
-    body (nested branches included) of an `if` that tests for absence.
+    (not the environment's: that is AUD101), and the values assigned or returned
+    where an `if` finds the value absent (its body for `if not x`, its else
+    branch for `if x`).
     """
     if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
         for value in node.values[1:]:
@@ -84,9 +98,16 @@ def absence_fallbacks(node: ast.AST) -> Iterator[ast.Constant]:
             and not is_environment_read(node)
         ):
             yield from _local_literals(node.args[1])
-    elif isinstance(node, ast.If) and _tests_absence(node.test):
-        # Branches nested in the body run only when the value is absent too.
-        for child in (node for stmt in node.body for node in ast.walk(stmt)):
+    elif isinstance(node, ast.If):
+        # `if not x:` runs its body when x is absent, `if x:` its else branch;
+        # branches nested there run only then too.
+        if _tests_absence(node.test):
+            branch = node.body
+        elif _tests_presence(node.test):
+            branch = node.orelse
+        else:
+            return
+        for child in (node for stmt in branch for node in ast.walk(stmt)):
             if isinstance(child, ast.Assign | ast.AnnAssign | ast.Return):
                 yield from _local_literals(child.value)
 

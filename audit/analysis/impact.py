@@ -64,6 +64,9 @@ CLEANUP_NAMES = frozenset(
         "server_close",
     }
 )
+# First words of methods whose only job is to release something
+# (`unregister_readable`, `close_pipes`).
+_CLEANUP_PREFIXES = ("close_", "unregister_", "shutdown_", "release_", "cancel_")
 # Broad handlers that give up a call's result: the caller gets nothing. A narrow
 # handler falling through to a default is the conversion idiom, not a lost result.
 _BROAD_LOSING = frozenset({"AUD002", "AUD003", "AUD004", "AUD005"})
@@ -101,6 +104,11 @@ def call_name(call: ast.Call) -> str:
     return func.id if isinstance(func, ast.Name) else ""
 
 
+def is_cleanup(name: str) -> bool:
+    """Return True for a method that only releases something (`close_pipes`)."""
+    return name in CLEANUP_NAMES or name.startswith(_CLEANUP_PREFIXES)
+
+
 def _has_word(name: str, words: tuple[str, ...]) -> bool:
     lowered = name.lower()
     return any(word in lowered for word in words)
@@ -108,7 +116,7 @@ def _has_word(name: str, words: tuple[str, ...]) -> bool:
 
 def path_of(names: list[str]) -> str:
     """Return "cleanup", "security", "data" or "" for the calls of a guarded block."""
-    if names and all(name in CLEANUP_NAMES for name in names):
+    if names and all(map(is_cleanup, names)):
         return "cleanup"
     if any(_has_word(name, _SECURITY_WORDS) for name in names):
         return "security"

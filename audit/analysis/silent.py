@@ -11,6 +11,12 @@ from __future__ import annotations
 
 import ast
 
+from audit.analysis.followup import (
+    checked_later,
+    nested_tries,
+    overwrites_unreadable,
+    reports_loudly,
+)
 from audit.analysis.impact import Impact, call_name, silent_impact
 from audit.analysis.intent import (
     MODULE_SCOPE,
@@ -60,8 +66,8 @@ _IO_ERRORS = frozenset(
 )
 # Errors that mean the file is not there: nothing of it can be lost.
 _ABSENT_FILE_ERRORS = frozenset({"FileNotFoundError", "NotADirectoryError"})
-_READ_METHODS = frozenset({"read_text", "read_bytes"})
-_WRITE_METHODS = frozenset({"write_text", "write_bytes"})
+# Broad-handler verdicts that hide the error: a fallback, or a debug line only.
+_HIDING = frozenset({"AUD003", "AUD005"})
 Hit = tuple[str, ast.AST, Impact]
 
 
@@ -146,15 +152,25 @@ def check_try(
     lines: list[str],
     scope: Scope,
     tuples: dict[str, list[str]],
+    secondary: set[int],
 ) -> list[Hit]:
-    """Return the silent-failure hits of every handler of a `try`."""
+    """Return the silent-failure hits of every handler of a `try`.
+
+    secondary holds the ids of the `try` statements nested in a handler that
+    reports its failure (parents are checked first): what fails inside them
+    while the first error is being reported changes nothing anyone can see.
+    """
     hits = []
     for handler in try_node.handlers:
-        code = handler_code(handler, try_node, lines, scope, tuples)
+        code = handler_code(
+            handler, try_node, lines, scope, tuples, id(try_node) in secondary
+        )
         if not code:
+            if reports_loudly(handler):
+                secondary.update(map(id, nested_tries(handler)))
             continue
         what = _describe(handler, code)
-        if code == "AUD007" and _overwrites_unreadable(try_node, scope):
+        if code == "AUD007" and overwrites_unreadable(try_node, scope):
             impact = Impact(
                 Severity.CRITICAL,
                 f"{what}: a file that cannot be read is replaced by a fresh value "
@@ -184,14 +200,23 @@ def handler_code(
     lines: list[str],
     scope: Scope = MODULE_SCOPE,
     tuples: dict[str, list[str]] | None = None,
+    on_error_path: bool = False,
 ) -> str | None:
-    """Return the rule code an exception handler violates, or None."""
+    """Return the rule code an exception handler violates, or None.
+
+    on_error_path: the `try` sits in a handler that already reports a failure.
+    A bare `except:` is judged like `except Exception`, reported as AUD001
+    when it hides the error; one that logs or reports it is not a silent failure.
+    """
     tuples = tuples or {}
     bare = handler.type is None
     names = _exception_names(handler.type, tuples)
     broad = bare or not _BROAD_NAMES.isdisjoint(names)
     body = [stmt for stmt in handler.body if not isinstance(stmt, NESTED_SCOPES)]
     silent_body = all(_is_silent_statement(stmt) for stmt in body)
+    if silent_body and on_error_path:
+        # A second failure while the first is being reported changes nothing.
+        return None
     if bare and silent_body:
         return "AUD002" if not try_commented(try_node, handler, lines) else "AUD001"
     if not bare and (try_commented(try_node, handler, lines) or documented(scope)):
@@ -214,13 +239,14 @@ def handler_code(
                 log_calls.append(node)
             elif reports_to_caller(node):
                 reports = True
-    if silent_body and not bare:
+    if silent_body:
         return "AUD002"
-    if bare:
-        return "AUD001"
     if reports or is_probe(handler, scope):
         return None
-    return _broad_code(handler, log_calls)
+    code = _broad_code(handler, log_calls)
+    if bare:
+        return "AUD001" if code in _HIDING else None
+    return code
 
 
 def _narrow_code(
@@ -242,7 +268,7 @@ def _narrow_code(
         not names <= _ABSENT_FILE_ERRORS
         and body
         and all(isinstance(stmt, ast.Assign) for stmt in body)
-        and _overwrites_unreadable(try_node, scope)
+        and overwrites_unreadable(try_node, scope)
     ):
         return "AUD007"
     if expected(names) or only_cleanup(try_node) or try_node.orelse:
@@ -265,49 +291,9 @@ def _narrow_code(
         )
         for stmt in body
     )
-    return "AUD007" if ignores and body else None
-
-
-def _file_calls(nodes: list[ast.stmt] | ast.AST, writing: bool) -> set[str]:
-    """Return the files (as source text) that nodes open for reading or writing.
-
-    `open(f)`/`open(f, "rb")` and `p.read_text()` read; `open(f, "w")` and
-    `p.write_text(...)` overwrite (appending loses nothing).
-    """
-    roots = nodes if isinstance(nodes, list) else [nodes]
-    found = set()
-    for node in (child for root in roots for child in ast.walk(root)):
-        if not isinstance(node, ast.Call):
-            continue
-        name = call_name(node)
-        if name == "open" and isinstance(node.func, ast.Name) and node.args:
-            mode = node.args[1] if len(node.args) > 1 else None
-            for keyword in node.keywords:
-                if keyword.arg == "mode":
-                    mode = keyword.value
-            text = mode.value if isinstance(mode, ast.Constant) else "r"
-            if not isinstance(text, str):
-                continue
-            if ("w" in text) == writing and not ({"a", "x", "+"} & set(text)):
-                found.add(ast.unparse(node.args[0]))
-        elif isinstance(node.func, ast.Attribute) and name in (
-            _WRITE_METHODS if writing else _READ_METHODS
-        ):
-            found.add(ast.unparse(node.func.value))
-    return found
-
-
-def _overwrites_unreadable(try_node: ast.Try, scope: Scope) -> bool:
-    """Return True when the `try` reads a file that its function later overwrites.
-
-    `try: data = json.load(open(f)) except (OSError, ValueError): data = []`
-    followed by `open(f, "w")` replaces a file that exists but could not be
-    parsed: whatever it held is gone, and nobody was told.
-    """
-    if scope.function is None:
-        return False
-    read = _file_calls(try_node.body, writing=False)
-    return bool(read) and not read.isdisjoint(_file_calls(scope.function, writing=True))
+    if ignores and body and not checked_later(body, scope):
+        return "AUD007"
+    return None
 
 
 def _broad_code(handler: ast.ExceptHandler, log_calls: list[ast.Call]) -> str | None:

@@ -138,6 +138,12 @@ def test_default_left_out_by_the_modules_own_instance__says_so() -> None:
     assert "the calls in this module never pass it" in finding.reason
 
 
+def test_swallowed_unregister__is_low_like_any_cleanup() -> None:
+    (finding,) = [f for f in analyze(SAMPLES / "sf_followup.py") if f.code == "AUD002"]
+    assert finding.function == "forget"
+    assert finding.severity is Severity.LOW
+
+
 def test_newer_syntax__error_names_the_python_version() -> None:
     result = analyze_source(b"type Alias = int\n", "new.py")
     assert result.error is not None

@@ -59,3 +59,11 @@ def connect(host, timeout=10):
 
 collector = Collector(retry_delay=2)  # expect: AUD104
 connection = connect("db", 3)
+
+
+def client_label(channel):
+    if channel.addr:
+        host = channel.addr[0]
+    else:
+        host = "localhost"
+    return host
