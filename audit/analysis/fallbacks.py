@@ -78,38 +78,38 @@ def _tests_presence(test: ast.expr) -> bool:
     return False
 
 
-def absence_fallbacks(node: ast.AST) -> Iterator[ast.Constant]:
-    """Yield the local addresses node substitutes for an address not given.
-
-    The right operands of `or`, the default of a mapping's `.get(key, default)`
-    (not the environment's: that is AUD101), and the values assigned or returned
-    where an `if` finds the value absent (its body for `if not x`, its else
-    branch for `if x`).
-    """
-    if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
+def or_fallbacks(node: ast.BoolOp) -> Iterator[ast.Constant]:
+    """Yield the local addresses on the right of `or`: `args.bind or "localhost"`."""
+    if isinstance(node.op, ast.Or):
         for value in node.values[1:]:
             yield from _local_literals(value)
-    elif isinstance(node, ast.Call):
-        func = node.func
-        if (
-            isinstance(func, ast.Attribute)
-            and func.attr == "get"
-            and len(node.args) == 2
-            and not is_environment_read(node)
-        ):
-            yield from _local_literals(node.args[1])
-    elif isinstance(node, ast.If):
-        # `if not x:` runs its body when x is absent, `if x:` its else branch;
-        # branches nested there run only then too.
-        if _tests_absence(node.test):
-            branch = node.body
-        elif _tests_presence(node.test):
-            branch = node.orelse
-        else:
-            return
-        for child in (node for stmt in branch for node in ast.walk(stmt)):
-            if isinstance(child, ast.Assign | ast.AnnAssign | ast.Return):
-                yield from _local_literals(child.value)
+
+
+def get_fallbacks(node: ast.Call) -> Iterator[ast.Constant]:
+    """Yield the local address defaulting a mapping's `.get(key, default)`.
+
+    The environment's `.get` is not a mapping look-up here: that is AUD101.
+    """
+    if len(node.args) == 2 and not is_environment_read(node):
+        yield from _local_literals(node.args[1])
+
+
+def absent_branch(node: ast.If) -> tuple[int, int] | None:
+    """Return the lines where an `if` has found a value absent, if it tests one.
+
+    Its body for `if not x:` / `if x is None:`, its else branch for `if x:`;
+    branches nested there run only then too. Lines, not nodes: only the rare
+    local-address literal asks, so the walk pays nothing for the others.
+    """
+    if _tests_absence(node.test):
+        branch = node.body
+    elif _tests_presence(node.test):
+        branch = node.orelse
+    else:
+        return None
+    if not branch:
+        return None
+    return branch[0].lineno, branch[-1].end_lineno or branch[-1].lineno
 
 
 def _chain_names(target: ast.expr) -> list[str]:

@@ -7,9 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 from audit.analysis.fallbacks import (
-    absence_fallbacks,
+    absent_branch,
     config_override,
+    get_fallbacks,
     instance_defaults,
+    is_local_address,
+    or_fallbacks,
 )
 from audit.analysis.literals import (
     CHECK_METHODS,
@@ -93,6 +96,7 @@ class ConfigChecker:
         self._handled: set[int] = set()
         self._overridable: set[int] = set()
         self._declared: set[int] = set()
+        self._absent_lines: list[tuple[int, int]] = []
         self.in_loop = False
         self.secrets: list[ast.Constant] = []
         self.checks: dict[type, Callable[[Any, bool], None]] = {
@@ -108,8 +112,8 @@ class ConfigChecker:
             ast.ClassDef: self._check_class,
             ast.FunctionDef: self._check_function,
             ast.AsyncFunctionDef: self._check_function,
-            ast.BoolOp: self._check_fallback,
-            ast.If: self._check_fallback,
+            ast.BoolOp: self._check_or,
+            ast.If: self._check_if,
         }
 
     def _skip_docstring(
@@ -171,9 +175,20 @@ class ConfigChecker:
             else:
                 self._overridable.update(id(child) for child in ast.walk(default))
 
-    def _check_fallback(self, node: ast.BoolOp | ast.If, in_constant: bool) -> None:
-        """Mark the local address that stands for one not given as overridable."""
-        self._overridable.update(id(literal) for literal in absence_fallbacks(node))
+    def _check_or(self, node: ast.BoolOp, in_constant: bool) -> None:
+        """Mark `x or "localhost"`: the local address stands for one not given."""
+        self._overridable.update(id(literal) for literal in or_fallbacks(node))
+
+    def _check_if(self, node: ast.If, in_constant: bool) -> None:
+        """Remember where an `if` has found a value absent."""
+        lines = absent_branch(node)
+        if lines is not None:
+            self._absent_lines.append(lines)
+
+    def _absent_here(self, node: ast.Constant) -> bool:
+        """Return True for a literal inside a branch where a value is absent."""
+        line = node.lineno
+        return any(start <= line <= end for start, end in self._absent_lines)
 
     def check_module(self, module: ast.Module) -> None:
         """Report the timeout defaults the module's own instance leaves fixed.
@@ -239,7 +254,8 @@ class ConfigChecker:
         elif in_constant or id(node) in self._overridable:
             return
         elif looks_like_host(value):
-            self._report("AUD102", node)
+            if not (is_local_address(value) and self._absent_here(node)):
+                self._report("AUD102", node)
         elif looks_like_path(value):
             self._report("AUD106", node)
 
@@ -261,7 +277,9 @@ class ConfigChecker:
         """Report getenv defaults, timeouts, and secrets or ports by name."""
         if in_constant:
             return
-        self._overridable.update(id(literal) for literal in absence_fallbacks(node))
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr == "get":
+            self._overridable.update(id(literal) for literal in get_fallbacks(node))
         default = environment_default(node)
         if default is None and is_environment_read(node):
             # An OS variable or a neutral default fixes nothing of the application.
