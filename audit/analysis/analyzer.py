@@ -6,6 +6,7 @@ import ast
 import functools
 import io
 import tokenize
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -274,6 +275,18 @@ def _decode(data: bytes, path: str) -> str | FileError:
         return FileError(path, FileErrorKind.ENCODING, f"cannot decode: {exc}")
 
 
+def _parse(source: str, path: str) -> ast.Module:
+    """Parse source, keeping its own warnings (`"\\*"` escapes) out of the output.
+
+    An invalid escape in a scanned file is that file's business, not a warning
+    of the audit: it would be printed once per file on every scan.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return ast.parse(source, filename=path)
+
+
 def analyze_source(
     data: bytes, path: str, options: FileOptions = DEFAULT_FILE_OPTIONS
 ) -> FileResult:
@@ -282,7 +295,7 @@ def analyze_source(
     if isinstance(source, FileError):
         return FileResult(path=path, error=source)
     try:
-        module = ast.parse(source, filename=path)
+        module = _parse(source, path)
     except SyntaxError as exc:
         message = f"line {exc.lineno}: {exc.msg}"
         version = newer_grammar(source)
@@ -311,7 +324,7 @@ def masked_source_lines(source: str, path: str) -> list[str] | None:
     module, so a literal masked in any run's snippets is masked here too.
     """
     try:
-        module = ast.parse(source, filename=path)
+        module = _parse(source, path)
     except (SyntaxError, RecursionError, MemoryError, ValueError):
         # Unparsable now (changed since the run): the caller shows the snippets.
         return None
