@@ -82,7 +82,8 @@ def or_fallbacks(node: ast.BoolOp) -> Iterator[ast.Constant]:
     """Yield the local addresses on the right of `or`: `args.bind or "localhost"`."""
     if isinstance(node.op, ast.Or):
         for value in node.values[1:]:
-            yield from _local_literals(value)
+            if isinstance(value, ast.Constant) and is_local_address(value.value):
+                yield value
 
 
 def get_fallbacks(node: ast.Call) -> Iterator[ast.Constant]:

@@ -166,8 +166,9 @@ def check_try(
             handler, try_node, lines, scope, tuples, id(try_node) in secondary
         )
         if not code:
-            if reports_loudly(handler):
-                secondary.update(map(id, nested_tries(handler)))
+            nested = nested_tries(handler)
+            if nested and reports_loudly(handler):
+                secondary.update(map(id, nested))
             continue
         what = _describe(handler, code)
         if code == "AUD007" and overwrites_unreadable(try_node, scope):
