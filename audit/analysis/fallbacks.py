@@ -18,12 +18,9 @@ import ast
 import re
 from collections.abc import Iterator
 
+from audit.analysis.constants import LOCAL_HOSTS
 from audit.analysis.literals import TIMEOUT_NAME_RE, is_environment_read, is_number
 
-# The addresses that mean "this machine" or "every interface", not a service.
-_LOCAL_HOSTS = frozenset(
-    {"localhost", "127.0.0.1", "0.0.0.0", "::", "::1", "[::]", "[::1]"}
-)
 _SCHEME_RE = re.compile(r"^[a-z][\w+.-]*://", re.IGNORECASE)
 # Names of a container that holds the program's configuration.
 _CONFIG_NAMES = frozenset(
@@ -44,7 +41,7 @@ def is_local_address(value: object) -> bool:
         host = host.partition("]")[0] + "]"
     elif host.count(":") == 1:
         host = host.partition(":")[0]
-    return host.lower() in _LOCAL_HOSTS
+    return host.lower() in LOCAL_HOSTS
 
 
 def _local_literals(node: ast.AST | None) -> Iterator[ast.Constant]:
