@@ -261,9 +261,9 @@ def _narrow_code(
 
     A `try` with an `else:` makes the exception one of two expected outcomes
     (`try: v = to_python(x) except ValidationError: pass else: use(v)`).
-    Substituting a literal (`self.result = 0`) counts as ignoring only for I/O
-    errors, where it hides lost data; for a domain error it is the look-up idiom
-    (`except FieldError: output_field = None`).
+    Substituting a literal (`self.result = 0`) or only a debug line counts as
+    ignoring only for I/O errors, where it hides lost data or a failed action;
+    for a domain error it is the look-up idiom (`except FieldError: field = None`).
     """
     if (
         not names <= _ABSENT_FILE_ERRORS
@@ -282,6 +282,13 @@ def _narrow_code(
     ignores = all(
         isinstance(stmt, ast.Pass | ast.Continue)
         or (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant))
+        or (
+            # A failed I/O noted only at debug: gone in production.
+            substitutes
+            and isinstance(stmt, ast.Expr)
+            and is_log_call(stmt.value)
+            and is_debug_level(stmt.value)  # type: ignore[arg-type]
+        )
         or (
             substitutes
             and isinstance(stmt, ast.Assign)
