@@ -122,3 +122,18 @@ def test_scoring__tuning_part_meets_the_targets(scores: dict, family: str) -> No
     total = scores["tuning"][family]["total"]
     precision, recall = TARGETS[family]
     assert total["precision"] >= precision and total["recall"] >= recall, total
+
+
+def test_scoring__part_tuning_shows_nothing_of_the_held_out_part(
+    sources: dict[str, Path],
+) -> None:
+    done = subprocess.run(
+        [sys.executable, str(SCORER), "--json", "--part", "tuning"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    report = json.loads(done.stdout)
+    assert set(report["scores"]) == {"tuning"}
+    assert all(line.startswith("tuning: ") for line in report["wrong"])
