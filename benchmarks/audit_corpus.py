@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tarfile
 import tomllib
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,7 +149,11 @@ def _returns_true(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
 
 def candidates(source: str) -> Iterator[Candidate]:
     """Yield every place of source that a labeler has to decide on."""
-    tree = ast.parse(source)
+    with warnings.catch_warnings():
+        # Third-party code's own invalid escapes are not ours to report.
+        warnings.simplefilter("ignore", SyntaxWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        tree = ast.parse(source)
     seen: set[tuple[int, str]] = set()
     for node in ast.walk(tree):
         for found in _node_candidates(node):

@@ -1,12 +1,15 @@
 """Score the audit on real open-source code: precision and recall per family.
 
     python benchmarks/audit_quality.py [--cache DIR] [--json] [--show-errors]
+                                       [--part tuning|holdout]
 
 Downloads the pinned sdists of tests/audit/realcode/projects.toml with pip into
 the cache (default ~/.cache/controlplane-audit-corpus), analyzes the labeled files
 as a scan would, and compares the findings with tests/audit/realcode/labels.csv.
 A finding on a line that has no label of its family counts as a false positive.
-Held-out files (set aside before tuning) are scored apart from the tuning part.
+Held-out files (set aside before tuning) are scored apart from the tuning part;
+each wrong verdict names its part, and `--part tuning` shows only the tuning
+part's, so tuning never has to look at what is held out.
 """
 
 from __future__ import annotations
@@ -131,13 +134,14 @@ def score(cache: Path) -> tuple[dict, list[str]]:
                 elif label == "finding":
                     bucket.fn += 1
                     wrong.append(
-                        f"miss {project.name} {relative}:{line} {family}: {reason}"
+                        f"{part}: miss {project.name} {relative}:{line} "
+                        f"{family}: {reason}"
                     )
                 elif said:
                     bucket.fp += 1
                     finding = by_place[(line, family)]
                     wrong.append(
-                        f"false positive {project.name} {relative}:{line} "
+                        f"{part}: false positive {project.name} {relative}:{line} "
                         f"{finding.code} ({label}: {reason})"
                     )
     return _totals(scores), wrong
@@ -162,8 +166,8 @@ def _totals(scores: dict[tuple[str, str, str], Score]) -> dict:
     return report
 
 
-def _print(report: dict, wrong: list[str], show: bool) -> None:
-    for part in PARTS:
+def _print(report: dict, wrong: list[str], show: bool, parts: tuple[str, ...]) -> None:
+    for part in parts:
         print(f"== {part}")
         print(f"{'family':18} {'project':14} labeled  tp  fp  fn  precision  recall")
         for family in FAMILIES:
@@ -178,7 +182,8 @@ def _print(report: dict, wrong: list[str], show: bool) -> None:
     if show:
         print("== wrong verdicts")
         for line in wrong:
-            print(line)
+            if line.partition(":")[0] in parts:
+                print(line)
 
 
 def main() -> None:
@@ -189,12 +194,18 @@ def main() -> None:
     parser.add_argument(
         "--show-errors", action="store_true", help="list misses and false positives"
     )
+    parser.add_argument(
+        "--part", choices=PARTS, help="show only this part (default: both)"
+    )
     options = parser.parse_args()
+    parts = (options.part,) if options.part else PARTS
     report, wrong = score(options.cache)
     if options.json:
+        report = {part: report[part] for part in parts}
+        wrong = [line for line in wrong if line.partition(":")[0] in parts]
         print(json.dumps({"scores": report, "wrong": wrong}, indent=2))
     else:
-        _print(report, wrong, options.show_errors)
+        _print(report, wrong, options.show_errors, parts)
 
 
 if __name__ == "__main__":

@@ -4,34 +4,29 @@ from __future__ import annotations
 
 import ast
 import functools
-import hashlib
 import io
-import textwrap
 import tokenize
-from collections import Counter
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from audit.analysis import dropped, hardcoded, silent
-from audit.analysis.constants import SNIPPET_MAX_LINES
+from audit.analysis.findings import Hit, findings_of
 from audit.analysis.impact import Impact, silent_impact
-from audit.analysis.masking import mask_lines, mask_secret
+from audit.analysis.masking import mask_lines
 from audit.analysis.newer_syntax import newer_grammar
 from audit.analysis.records import (
     Family,
     FileError,
     FileErrorKind,
     FileResult,
-    Finding,
     Severity,
 )
-from audit.analysis.rules import RULES_BY_CODE
 
 _SCOPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef})
 _FUNCTIONS = frozenset({ast.FunctionDef, ast.AsyncFunctionDef})
 _LOOPS = frozenset({ast.For, ast.AsyncFor, ast.While})
-_Hit = tuple[str, ast.AST, str, Impact | None]
 _GATHER_IMPACT = Impact(
     Severity.HIGH,
     "`gather(..., return_exceptions=True)` turns failures into results that nobody "
@@ -48,7 +43,6 @@ _LEAVES = frozenset(
         and issubclass(cls, ast.operator | ast.boolop | ast.cmpop | ast.unaryop)
     }
 )
-_SUPPRESS_MARK = "audit: ignore"
 ALL_FAMILIES = frozenset(Family)
 # The file view masks secrets wherever the analyzer could find one.
 _MASKING_OPTIONS_FAMILIES = frozenset({Family.HARDCODED_CONFIG})
@@ -63,19 +57,6 @@ class FileOptions:
 
 
 DEFAULT_FILE_OPTIONS = FileOptions()
-
-
-def fingerprint(code: str, path: str, qualname: str, snippet: str, index: int) -> str:
-    """Return a hash of a finding that ignores its line number.
-
-    Inserting lines above a finding moves it but keeps rule, file, enclosing scope,
-    code text and its rank among identical findings in that scope, so the hash stays.
-    The snippet is the masked one: a hash of the secret next to its first
-    characters and length would let anyone guess a short one offline.
-    """
-    normalized = " ".join(snippet.split())
-    payload = "\x1f".join((code, path, qualname, normalized, str(index)))
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 @functools.cache
@@ -96,10 +77,11 @@ class _Walker:
         self.config_module = options.config_module
         self.qualname = _MODULE_SCOPE
         self.scope = silent.MODULE_SCOPE
-        self.hits: list[_Hit] = []
+        self.hits: list[Hit] = []
         self.silent_checks: dict[type, Callable[[Any], None]] = {}
         if Family.SILENT_FAILURE in options.families:
             self.tuples = silent.exception_tuples(module)
+            self.secondary_tries: set[int] = set()
             self.silent_checks = {
                 ast.Try: self._check_try,
                 ast.TryStar: self._check_try,
@@ -178,7 +160,7 @@ class _Walker:
     def _check_try(self, node: ast.Try) -> None:
         """Report the handlers of a `try` that hide the error."""
         for code, handler, impact in silent.check_try(
-            node, self.lines, self.scope, self.tuples
+            node, self.lines, self.scope, self.tuples, self.secondary_tries
         ):
             self.report(code, handler, impact)
 
@@ -235,6 +217,7 @@ class _Walker:
 
     def finish(self) -> None:
         """Judge what needs the whole module: ignored results, unread gathers."""
+        self.checker.check_module(self.module)
         verdicts: dict[str, bool] = {}
         for name, node, qualname in self.ignored_calls:
             if name not in verdicts:
@@ -277,15 +260,8 @@ def _inner_scope(node: ast.AST, kind: type, scope: silent.Scope) -> silent.Scope
     return scope
 
 
-def _drop_hit(code: str, node: ast.AST) -> None:
+def _drop_hit(code: str, node: ast.AST, qualname: str | None = None) -> None:
     """Ignore a hit of a family that was not asked for."""
-
-
-def _snippet(lines: list[str], node: ast.AST) -> str:
-    """Return the dedented source lines of node, at most SNIPPET_MAX_LINES."""
-    start = node.lineno
-    end = min(node.end_lineno or start, start + SNIPPET_MAX_LINES - 1)
-    return textwrap.dedent("\n".join(lines[start - 1 : end])).strip("\n")
 
 
 def _decode(data: bytes, path: str) -> str | FileError:
@@ -299,6 +275,18 @@ def _decode(data: bytes, path: str) -> str | FileError:
         return FileError(path, FileErrorKind.ENCODING, f"cannot decode: {exc}")
 
 
+def _parse(source: str, path: str) -> ast.Module:
+    """Parse source, keeping its own warnings (`"\\*"` escapes) out of the output.
+
+    An invalid escape in a scanned file is that file's business, not a warning
+    of the audit: it would be printed once per file on every scan.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return ast.parse(source, filename=path)
+
+
 def analyze_source(
     data: bytes, path: str, options: FileOptions = DEFAULT_FILE_OPTIONS
 ) -> FileResult:
@@ -307,7 +295,7 @@ def analyze_source(
     if isinstance(source, FileError):
         return FileResult(path=path, error=source)
     try:
-        module = ast.parse(source, filename=path)
+        module = _parse(source, path)
     except SyntaxError as exc:
         message = f"line {exc.lineno}: {exc.msg}"
         version = newer_grammar(source)
@@ -325,7 +313,7 @@ def analyze_source(
     walker = _Walker(lines, options, module)
     walker.walk(module)
     walker.finish()
-    findings = _findings(walker.hits, lines, path, walker.secrets)
+    findings = findings_of(walker.hits, lines, path, walker.secrets)
     return FileResult(path=path, findings=tuple(findings))
 
 
@@ -336,7 +324,7 @@ def masked_source_lines(source: str, path: str) -> list[str] | None:
     module, so a literal masked in any run's snippets is masked here too.
     """
     try:
-        module = ast.parse(source, filename=path)
+        module = _parse(source, path)
     except (SyntaxError, RecursionError, MemoryError, ValueError):
         # Unparsable now (changed since the run): the caller shows the snippets.
         return None
@@ -344,66 +332,3 @@ def masked_source_lines(source: str, path: str) -> list[str] | None:
     walker = _Walker(lines, FileOptions(families=_MASKING_OPTIONS_FAMILIES), module)
     walker.walk(module)
     return mask_lines(lines, walker.secrets)
-
-
-def _findings(
-    hits: list[_Hit],
-    lines: list[str],
-    path: str,
-    secrets: list[ast.Constant],
-) -> list[Finding]:
-    """Turn walker hits into findings, dropping those marked `# audit: ignore`.
-
-    Snippets come from the lines with secrets masked, and a finding on a secret
-    names it masked in its message.
-    """
-    shown = mask_lines(lines, secrets) if secrets else lines
-    secret_values = {id(node): node.value for node in secrets}
-    seen: Counter[tuple[str, str, str]] = Counter()
-    findings = []
-    for code, node, qualname, impact in sorted(
-        hits, key=lambda hit: (hit[1].lineno, hit[1].col_offset, hit[0])
-    ):
-        line_text = lines[node.lineno - 1] if node.lineno <= len(lines) else ""
-        if _is_suppressed(line_text, code):
-            continue
-        rule = RULES_BY_CODE[code]
-        snippet = _snippet(shown, node)
-        secret = secret_values.get(id(node))
-        message = (
-            rule.message if secret is None else f"{rule.message}: {mask_secret(secret)}"
-        )
-        key = (code, qualname, " ".join(snippet.split()))
-        index = seen[key]
-        seen[key] += 1
-        if impact is None:
-            impact = hardcoded.config_impact(code, node, line_text, secret is not None)
-        findings.append(
-            Finding(
-                code=code,
-                family=rule.family,
-                severity=impact.severity,
-                path=path,
-                line=node.lineno,
-                column=node.col_offset + 1,
-                end_line=node.end_lineno or node.lineno,
-                snippet=snippet,
-                message=message,
-                fix_hint=rule.fix_hint,
-                fingerprint=fingerprint(code, path, qualname, snippet, index),
-                function=qualname,
-                reason=impact.reason,
-            )
-        )
-    return findings
-
-
-def _is_suppressed(line_text: str, code: str) -> bool:
-    """Return True when the line carries `# audit: ignore` or `ignore[CODE]`."""
-    position = line_text.find(_SUPPRESS_MARK)
-    if position < 0:
-        return False
-    rest = line_text[position + len(_SUPPRESS_MARK) :]
-    if not rest.startswith("["):
-        return True
-    return code in rest[1 : rest.find("]")].replace(" ", "").split(",")

@@ -56,3 +56,8 @@ NAMESPACE_URL_HOSTS = frozenset(
         "www.opengis.net",
     }
 )
+# Addresses that mean "this machine" or "every interface", not a service: given
+# where no address was, they are what "none given" means.
+LOCAL_HOSTS = frozenset(
+    {"localhost", "127.0.0.1", "0.0.0.0", "::", "::1", "[::]", "[::1]"}
+)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import ast
 
+from audit.analysis.followup import reports_loudly
 from audit.analysis.impact import call_name
-from audit.analysis.intent import expected
+from audit.analysis.intent import expected, uses_exception
 
 _TASK_FUNCS = frozenset({"create_task", "ensure_future"})
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
@@ -47,10 +48,15 @@ def _returns_failure(handler: ast.ExceptHandler) -> bool:
     """Return True when a handler of an error ends by returning False or None.
 
     An expected outcome (`except FileNotFoundError: return False`, "nothing to
-    delete") is an answer, not a failure the caller must look at.
+    delete") is an answer, not a failure the caller must look at; a handler
+    that records or logs the failure has already made it visible.
     """
     caught = _caught(handler.type)
     if caught and expected(caught):
+        return False
+    if uses_exception(handler) or reports_loudly(handler):
+        # The handler recorded the failure (`self.record_error(exc)`, a
+        # warning): the None that follows is not its only trace.
         return False
     last = handler.body[-1] if handler.body else None
     if not isinstance(last, ast.Return):

@@ -6,7 +6,14 @@ import ast
 from collections.abc import Callable
 from typing import Any
 
-from audit.analysis.impact import Impact
+from audit.analysis.fallbacks import (
+    absent_branch,
+    config_override,
+    get_fallbacks,
+    instance_defaults,
+    is_local_address,
+    or_fallbacks,
+)
 from audit.analysis.literals import (
     CHECK_METHODS,
     HEADER_NAMES,
@@ -28,27 +35,22 @@ from audit.analysis.literals import (
     looks_like_secret,
     timeout_arguments,
 )
-from audit.analysis.records import Severity
-from audit.analysis.rules import RULES_BY_CODE
 
 __all__ = [
     "ASSIGNMENTS",
     "ConfigChecker",
     "assigns_constant",
-    "config_reason",
     "getenv_default",
     "is_secret_value",
     "looks_like_secret",
 ]
 
 _DOCSTRING_SCOPES = (ast.Module,)
-# Words of a variable that switches a protection on, and the values that mean off.
-_SECURITY_SWITCHES = ("AUTH", "SSL", "TLS", "VERIFY", "CSRF", "SECURE")
-_OFF_VALUES = frozenset({"false", "0", "no", "off", "none", ""})
 # Assignments that may bind a config module's UPPER_CASE constant.
 ASSIGNMENTS = frozenset({ast.Assign, ast.AnnAssign})
 
-Report = Callable[[str, ast.AST], None]
+# Called as report(code, node) or, after the walk, with qualname=.
+Report = Callable[..., None]
 
 
 def assigns_constant(node: ast.Assign | ast.AnnAssign) -> bool:
@@ -94,6 +96,7 @@ class ConfigChecker:
         self._handled: set[int] = set()
         self._overridable: set[int] = set()
         self._declared: set[int] = set()
+        self._absent_lines: list[tuple[int, int]] = []
         self.in_loop = False
         self.secrets: list[ast.Constant] = []
         self.checks: dict[type, Callable[[Any, bool], None]] = {
@@ -109,6 +112,8 @@ class ConfigChecker:
             ast.ClassDef: self._check_class,
             ast.FunctionDef: self._check_function,
             ast.AsyncFunctionDef: self._check_function,
+            ast.BoolOp: self._check_or,
+            ast.If: self._check_if,
         }
 
     def _skip_docstring(
@@ -170,6 +175,31 @@ class ConfigChecker:
             else:
                 self._overridable.update(id(child) for child in ast.walk(default))
 
+    def _check_or(self, node: ast.BoolOp, in_constant: bool) -> None:
+        """Mark `x or "localhost"`: the local address stands for one not given."""
+        self._overridable.update(id(literal) for literal in or_fallbacks(node))
+
+    def _check_if(self, node: ast.If, in_constant: bool) -> None:
+        """Remember where an `if` has found a value absent."""
+        lines = absent_branch(node)
+        if lines is not None:
+            self._absent_lines.append(lines)
+
+    def _absent_here(self, node: ast.Constant) -> bool:
+        """Return True for a literal inside a branch where a value is absent."""
+        line = node.lineno
+        return any(start <= line <= end for start, end in self._absent_lines)
+
+    def check_module(self, module: ast.Module) -> None:
+        """Report the timeout defaults the module's own instance leaves fixed.
+
+        Called once after the walk: it needs the module's classes and calls.
+        """
+        for default, qualname in instance_defaults(module):
+            if id(default) not in self._handled:
+                self._handled.add(id(default))
+                self._report("AUD108", default, qualname=qualname)
+
     def _check_compare(self, node: ast.Compare, in_constant: bool) -> None:
         """Mark the literals of a comparison: a value checked is not configured."""
         for part in (node.left, *node.comparators):
@@ -192,6 +222,12 @@ class ConfigChecker:
         the environment with its default is where the setting is declared.
         """
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        override = None
+        if isinstance(node, ast.Assign) and not in_constant:
+            override = config_override(node)
+        if override is not None and not self._config_module:
+            self._handled.add(id(override))
+            self._report("AUD104", override)
         if node.value is not None and any(map(_names_header, targets)):
             self._overridable.update(id(child) for child in ast.walk(node.value))
         if node.value is not None and assigns_constant(node):
@@ -218,7 +254,8 @@ class ConfigChecker:
         elif in_constant or id(node) in self._overridable:
             return
         elif looks_like_host(value):
-            self._report("AUD102", node)
+            if not (is_local_address(value) and self._absent_here(node)):
+                self._report("AUD102", node)
         elif looks_like_path(value):
             self._report("AUD106", node)
 
@@ -240,6 +277,9 @@ class ConfigChecker:
         """Report getenv defaults, timeouts, and secrets or ports by name."""
         if in_constant:
             return
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr == "get":
+            self._overridable.update(id(literal) for literal in get_fallbacks(node))
         default = environment_default(node)
         if default is None and is_environment_read(node):
             # An OS variable or a neutral default fixes nothing of the application.
@@ -317,63 +357,3 @@ def _names_header(target: ast.expr) -> bool:
         and isinstance(target.slice.value, str)
         and target.slice.value.lower() in HEADER_NAMES
     )
-
-
-def config_impact(code: str, node: ast.AST, line: str, secret: bool) -> Impact:
-    """Return the severity and reason of a hard-coded finding.
-
-    Critical: a real secret, or a security switch that defaults to off
-    (`os.getenv("AUTH_ENABLED", "false")`); otherwise the rule's severity.
-    """
-    if code == "AUD105" and secret:
-        return Impact(Severity.CRITICAL, config_reason(code, node, line))
-    if code == "AUD101" and isinstance(node, ast.Call) and _security_off(node):
-        name = ast.unparse(node.args[0])
-        return Impact(
-            Severity.CRITICAL,
-            f"{name} defaults to off outside the settings: a deployment that "
-            "forgets it runs without the protection",
-        )
-    return Impact(RULES_BY_CODE[code].severity, config_reason(code, node, line))
-
-
-def _security_off(call: ast.Call) -> bool:
-    """Return True for an environment read of a security switch defaulting to off."""
-    name = call.args[0] if call.args else None
-    default = getenv_default(call)
-    return (
-        isinstance(name, ast.Constant)
-        and isinstance(name.value, str)
-        and any(word in name.value.upper() for word in _SECURITY_SWITCHES)
-        and isinstance(default, ast.Constant)
-        and str(default.value).strip().lower() in _OFF_VALUES
-    )
-
-
-def config_reason(code: str, node: ast.AST, snippet_line: str) -> str:
-    """Return the one line that says why a hard-coded value matters here."""
-    value = ast.unparse(node) if isinstance(node, ast.expr) else snippet_line.strip()
-    if len(value) > 60:
-        value = value[:57] + "..."
-    if isinstance(node, ast.Call):
-        # Name the variable, never quote the default: it may hold a secret.
-        first = node.args[0] if node.args else None
-        value = ast.unparse(first) if first is not None else "the variable"
-    return {
-        "AUD101": f"{value} gets a literal default outside the settings: "
-        "each deployment that needs another value has to find this line",
-        "AUD102": f"the address {value} is fixed in code: "
-        "another deployment has to edit the source to point elsewhere",
-        "AUD103": f"port {value} is fixed in code: "
-        "it cannot change per deployment without editing the source",
-        "AUD104": f"the limit {value} is fixed at this call: "
-        "operators cannot tune it when load or latency differ",
-        "AUD105": "a credential in the source is readable by everyone with the code "
-        "and cannot be rotated without a release",
-        "AUD106": f"the path {value} is fixed in code: "
-        "it breaks wherever the file system is laid out differently",
-        "AUD107": f"{value} gets a computed default outside the settings: "
-        "the effective value is invisible to whoever configures the deployment",
-        "AUD108": f"the default {value} is fixed in an internal function: "
-        "callers here never pass it, so no setting can change it",
-    }[code]

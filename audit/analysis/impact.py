@@ -64,6 +64,9 @@ CLEANUP_NAMES = frozenset(
         "server_close",
     }
 )
+# First words of methods whose only job is to release something
+# (`unregister_readable`, `close_pipes`).
+_CLEANUP_PREFIXES = ("close_", "unregister_", "shutdown_", "release_", "cancel_")
 # Broad handlers that give up a call's result: the caller gets nothing. A narrow
 # handler falling through to a default is the conversion idiom, not a lost result.
 _BROAD_LOSING = frozenset({"AUD002", "AUD003", "AUD004", "AUD005"})
@@ -101,6 +104,11 @@ def call_name(call: ast.Call) -> str:
     return func.id if isinstance(func, ast.Name) else ""
 
 
+def is_cleanup(name: str) -> bool:
+    """Return True for a method that only releases something (`close_pipes`)."""
+    return name in CLEANUP_NAMES or name.startswith(_CLEANUP_PREFIXES)
+
+
 def _has_word(name: str, words: tuple[str, ...]) -> bool:
     lowered = name.lower()
     return any(word in lowered for word in words)
@@ -108,7 +116,7 @@ def _has_word(name: str, words: tuple[str, ...]) -> bool:
 
 def path_of(names: list[str]) -> str:
     """Return "cleanup", "security", "data" or "" for the calls of a guarded block."""
-    if names and all(name in CLEANUP_NAMES for name in names):
+    if names and all(map(is_cleanup, names)):
         return "cleanup"
     if any(_has_word(name, _SECURITY_WORDS) for name in names):
         return "security"
@@ -126,6 +134,26 @@ def _returns_call(guarded: list[ast.stmt]) -> bool:
     )
 
 
+def _headline(guarded: list[ast.stmt], names: list[str]) -> str:
+    """Return the call that best names what the guarded block does.
+
+    The first call on a data or security path if there is one, else the first
+    call of a statement (not of a loop or `if` condition, such as a timer).
+    """
+    for name in names:
+        if _has_word(name, _DATA_WORDS) or _has_word(name, _SECURITY_WORDS):
+            return name
+    for stmt in guarded:
+        for node in ast.walk(stmt):
+            value = getattr(node, "value", None)
+            if isinstance(node, ast.Expr | ast.Assign | ast.Return | ast.AugAssign):
+                if isinstance(value, ast.Await):
+                    value = value.value
+                if isinstance(value, ast.Call) and call_name(value):
+                    return call_name(value)
+    return names[0] if names else ""
+
+
 def silent_impact(code: str, guarded: list[ast.stmt], what: str) -> Impact:
     """Return the severity and reason of a silent failure around guarded code.
 
@@ -135,7 +163,8 @@ def silent_impact(code: str, guarded: list[ast.stmt], what: str) -> Impact:
     path = path_of(names)
     if not path and code in _BROAD_LOSING and _returns_call(guarded):
         path = "result"
-    around = f"`{names[0]}()`" if names else "this block"
+    headline = _headline(guarded, names)
+    around = f"`{headline}()`" if headline else "this block"
     if path == "cleanup":
         return Impact(
             Severity.LOW,

@@ -12,7 +12,7 @@ import ast
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from audit.analysis.impact import CLEANUP_NAMES, call_name
+from audit.analysis.impact import call_name, is_cleanup
 
 _LOG_METHODS = frozenset(
     {
@@ -87,6 +87,10 @@ _EXPECTED_NAMES = frozenset(
 # Name endings of project exceptions that mean the same: `ConnectionClosed`,
 # `UserNotFound`, `SessionExpired`.
 _EXPECTED_SUFFIXES = ("Closed", "ClosedOK", "NotFound", "DoesNotExist", "Expired")
+# Endings of exceptions raised to stop a loop or a program: `ExitNow`,
+# `ConsumerStopped`, `ServerShutdown`. Catching one is the planned end.
+_STOP_SUFFIXES = ("Exit", "ExitNow", "Stopped", "Shutdown")
+
 # Words of a called name that report the failure to a caller, a peer or a user.
 _REPORT_WORDS = (
     "error",
@@ -211,9 +215,13 @@ def mentions(node: ast.AST, name: str | None) -> bool:
 
 
 def reports_failure(func: ast.Attribute | ast.Name) -> bool:
-    """Return True for traceback capture (`traceback.print_exc`) or `sys.exit`."""
+    """Return True for a traceback captured (`print_exc`, `*traceback*`), `sys.exit`."""
     name = func.attr if isinstance(func, ast.Attribute) else func.id
-    if name in _TRACEBACK_FUNCS:
+    if name in _TRACEBACK_FUNCS or "traceback" in name.lower():
+        # `print_exception`, `asyncore.compact_traceback()`: the handler
+        # captures the traceback to show or store it.
+        return True
+    if isinstance(func, ast.Attribute) and ast.unparse(func.value) == "traceback":
         return True
     return (
         isinstance(func, ast.Attribute)
@@ -303,6 +311,7 @@ def expected(names: set[str]) -> bool:
     return bool(names) and all(
         name in _EXPECTED_NAMES
         or name.endswith(_EXPECTED_SUFFIXES)
+        or name.endswith(_STOP_SUFFIXES)
         or name.startswith("NoSuch")
         for name in names
     )
@@ -352,7 +361,7 @@ def only_cleanup(try_node: ast.Try) -> bool:
         value = stmt.value if isinstance(stmt, ast.Expr) else None
         if isinstance(value, ast.Await):
             value = value.value
-        if not (isinstance(value, ast.Call) and call_name(value) in CLEANUP_NAMES):
+        if not (isinstance(value, ast.Call) and is_cleanup(call_name(value))):
             return False
     return True
 

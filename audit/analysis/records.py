@@ -38,6 +38,8 @@ class FileErrorKind(StrEnum):
     BINARY = "binary"
     ENCODING = "encoding"
     UNREADABLE = "unreadable"
+    # The analyzer itself failed on the file: a bug to report, the scan goes on.
+    INTERNAL = "internal"
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import hashlib
+import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
@@ -26,6 +27,7 @@ from audit.analysis.records import (
     ScanResult,
 )
 
+logger = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, int], None]
 _Task = tuple[str, str, FileOptions]
 
@@ -50,6 +52,15 @@ def analyze_file(task: _Task) -> FileResult:
     gc.disable()
     try:
         result = analyze_source(data, path, options)
+    except Exception as exc:
+        # The per-file boundary: a bug of the analyzer on one file must not lose
+        # the scan of all the others; it is logged with its traceback and the
+        # file is listed as not analyzed, naming the error.
+        logger.exception("The analyzer failed on %s", path)
+        message = f"analyzer error, please report it: {type(exc).__name__}: {exc}"
+        return FileResult(
+            path=path, error=FileError(path, FileErrorKind.INTERNAL, message)
+        )
     finally:
         if collecting:
             gc.enable()

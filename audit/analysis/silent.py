@@ -11,6 +11,12 @@ from __future__ import annotations
 
 import ast
 
+from audit.analysis.followup import (
+    checked_later,
+    nested_tries,
+    overwrites_unreadable,
+    reports_loudly,
+)
 from audit.analysis.impact import Impact, call_name, silent_impact
 from audit.analysis.intent import (
     MODULE_SCOPE,
@@ -31,6 +37,7 @@ from audit.analysis.intent import (
     try_commented,
     uses_exception,
 )
+from audit.analysis.records import Severity
 
 __all__ = [
     "MODULE_SCOPE",
@@ -57,6 +64,10 @@ _IO_ERRORS = frozenset(
         "SSLError",
     }
 )
+# Errors that mean the file is not there: nothing of it can be lost.
+_ABSENT_FILE_ERRORS = frozenset({"FileNotFoundError", "NotADirectoryError"})
+# Broad-handler verdicts that hide the error: a fallback, or a debug line only.
+_HIDING = frozenset({"AUD003", "AUD005"})
 Hit = tuple[str, ast.AST, Impact]
 
 
@@ -141,14 +152,34 @@ def check_try(
     lines: list[str],
     scope: Scope,
     tuples: dict[str, list[str]],
+    secondary: set[int],
 ) -> list[Hit]:
-    """Return the silent-failure hits of every handler of a `try`."""
+    """Return the silent-failure hits of every handler of a `try`.
+
+    secondary holds the ids of the `try` statements nested in a handler that
+    reports its failure (parents are checked first): what fails inside them
+    while the first error is being reported changes nothing anyone can see.
+    """
     hits = []
     for handler in try_node.handlers:
-        code = handler_code(handler, try_node, lines, scope, tuples)
-        if code:
-            what = _describe(handler, code)
-            hits.append((code, handler, silent_impact(code, try_node.body, what)))
+        code = handler_code(
+            handler, try_node, lines, scope, tuples, id(try_node) in secondary
+        )
+        if not code:
+            nested = nested_tries(handler)
+            if nested and reports_loudly(handler):
+                secondary.update(map(id, nested))
+            continue
+        what = _describe(handler, code)
+        if code == "AUD007" and overwrites_unreadable(try_node, scope):
+            impact = Impact(
+                Severity.CRITICAL,
+                f"{what}: a file that cannot be read is replaced by a fresh value "
+                "and this function writes it back, so its content is lost",
+            )
+        else:
+            impact = silent_impact(code, try_node.body, what)
+        hits.append((code, handler, impact))
     return hits
 
 
@@ -170,14 +201,23 @@ def handler_code(
     lines: list[str],
     scope: Scope = MODULE_SCOPE,
     tuples: dict[str, list[str]] | None = None,
+    on_error_path: bool = False,
 ) -> str | None:
-    """Return the rule code an exception handler violates, or None."""
+    """Return the rule code an exception handler violates, or None.
+
+    on_error_path: the `try` sits in a handler that already reports a failure.
+    A bare `except:` is judged like `except Exception`, reported as AUD001
+    when it hides the error; one that logs or reports it is not a silent failure.
+    """
     tuples = tuples or {}
     bare = handler.type is None
     names = _exception_names(handler.type, tuples)
     broad = bare or not _BROAD_NAMES.isdisjoint(names)
     body = [stmt for stmt in handler.body if not isinstance(stmt, NESTED_SCOPES)]
     silent_body = all(_is_silent_statement(stmt) for stmt in body)
+    if silent_body and on_error_path:
+        # A second failure while the first is being reported changes nothing.
+        return None
     if bare and silent_body:
         return "AUD002" if not try_commented(try_node, handler, lines) else "AUD001"
     if not bare and (try_commented(try_node, handler, lines) or documented(scope)):
@@ -200,13 +240,14 @@ def handler_code(
                 log_calls.append(node)
             elif reports_to_caller(node):
                 reports = True
-    if silent_body and not bare:
+    if silent_body:
         return "AUD002"
-    if bare:
-        return "AUD001"
     if reports or is_probe(handler, scope):
         return None
-    return _broad_code(handler, log_calls)
+    code = _broad_code(handler, log_calls)
+    if bare:
+        return "AUD001" if code in _HIDING else None
+    return code
 
 
 def _narrow_code(
@@ -220,10 +261,17 @@ def _narrow_code(
 
     A `try` with an `else:` makes the exception one of two expected outcomes
     (`try: v = to_python(x) except ValidationError: pass else: use(v)`).
-    Substituting a literal (`self.result = 0`) counts as ignoring only for I/O
-    errors, where it hides lost data; for a domain error it is the look-up idiom
-    (`except FieldError: output_field = None`).
+    Substituting a literal (`self.result = 0`) or only a debug line counts as
+    ignoring only for I/O errors, where it hides lost data or a failed action;
+    for a domain error it is the look-up idiom (`except FieldError: field = None`).
     """
+    if (
+        not names <= _ABSENT_FILE_ERRORS
+        and body
+        and all(isinstance(stmt, ast.Assign) for stmt in body)
+        and overwrites_unreadable(try_node, scope)
+    ):
+        return "AUD007"
     if expected(names) or only_cleanup(try_node) or try_node.orelse:
         return None
     if scope.in_loop and body and isinstance(body[-1], ast.Continue):
@@ -235,6 +283,13 @@ def _narrow_code(
         isinstance(stmt, ast.Pass | ast.Continue)
         or (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant))
         or (
+            # A failed I/O noted only at debug: gone in production.
+            substitutes
+            and isinstance(stmt, ast.Expr)
+            and is_log_call(stmt.value)
+            and is_debug_level(stmt.value)  # type: ignore[arg-type]
+        )
+        or (
             substitutes
             and isinstance(stmt, ast.Assign)
             and isinstance(stmt.value, ast.Constant)
@@ -244,7 +299,9 @@ def _narrow_code(
         )
         for stmt in body
     )
-    return "AUD007" if ignores and body else None
+    if ignores and body and not checked_later(body, scope):
+        return "AUD007"
+    return None
 
 
 def _broad_code(handler: ast.ExceptHandler, log_calls: list[ast.Call]) -> str | None:

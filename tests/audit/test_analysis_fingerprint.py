@@ -1,7 +1,7 @@
 """Fingerprints keep a finding's identity when unrelated code moves."""
 
 from audit.analysis import analyze_source
-from audit.analysis.analyzer import fingerprint
+from audit.analysis.findings import fingerprint
 
 SOURCE = b"""\
 import requests

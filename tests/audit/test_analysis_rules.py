@@ -122,6 +122,28 @@ def test_placeholder_secret__is_not_reported() -> None:
     assert "AUD105" not in codes
 
 
+def test_unreadable_file_overwritten__is_critical_and_says_the_content_is_lost() -> (
+    None
+):
+    findings = [f for f in analyze(SAMPLES / "sf_overwrite.py") if f.code == "AUD007"]
+    assert [f.function for f in findings] == ["update_history", "load_or_start"]
+    assert {f.severity for f in findings} == {Severity.CRITICAL}
+    assert all("its content is lost" in f.reason for f in findings)
+
+
+def test_default_left_out_by_the_modules_own_instance__says_so() -> None:
+    (finding,) = [f for f in analyze(SAMPLES / "hc_fallbacks.py") if f.code == "AUD108"]
+    assert finding.function == "Collector.__init__"
+    assert finding.snippet.startswith("def __init__(self, cache_timeout=60")
+    assert "the calls in this module never pass it" in finding.reason
+
+
+def test_swallowed_unregister__is_low_like_any_cleanup() -> None:
+    (finding,) = [f for f in analyze(SAMPLES / "sf_followup.py") if f.code == "AUD002"]
+    assert finding.function == "forget"
+    assert finding.severity is Severity.LOW
+
+
 def test_newer_syntax__error_names_the_python_version() -> None:
     result = analyze_source(b"type Alias = int\n", "new.py")
     assert result.error is not None

@@ -26,9 +26,12 @@ ROOT = Path(__file__).resolve().parents[2]
 SCORER = ROOT / "benchmarks" / "audit_quality.py"
 # What the issue asks of the tuning part: (precision, recall) per family.
 TARGETS = {"silent_failure": (0.90, 0.95), "hardcoded_config": (0.85, 0.90)}
-# Measured on the tuning part when the labels were last extended (README,
-# "Measured on real code"); a change that scores below them is a regression.
-FLOORS = {"silent_failure": (1.00, 0.83), "hardcoded_config": (0.76, 0.84)}
+# Measured when the labels were last extended (README, "Measured on real code"),
+# per part; a change that scores below them is a regression.
+FLOORS = {
+    "tuning": {"silent_failure": (0.77, 1.00), "hardcoded_config": (1.00, 0.94)},
+    "holdout": {"silent_failure": (0.25, 0.66), "hardcoded_config": (0.42, 0.60)},
+}
 
 
 def _rows() -> list[dict[str, str]]:
@@ -88,23 +91,49 @@ def test_labels__cover_every_candidate_exactly(sources: dict[str, Path]) -> None
     assert found == labeled
 
 
-@pytest.mark.parametrize("family", sorted(FLOORS))
-def test_scoring__tuning_part_keeps_its_measured_quality(
-    scores: dict, family: str
+@pytest.mark.parametrize(
+    ("part", "family"),
+    [(part, family) for part in sorted(FLOORS) for family in sorted(FLOORS[part])],
+)
+def test_scoring__each_part_keeps_its_measured_quality(
+    scores: dict, part: str, family: str
 ) -> None:
-    total = scores["tuning"][family]["total"]
-    precision, recall = FLOORS[family]
+    total = scores[part][family]["total"]
+    precision, recall = FLOORS[part][family]
     assert total["precision"] >= precision, total
     assert total["recall"] >= recall, total
 
 
-@pytest.mark.xfail(
-    reason="the issue's targets are not reached yet on the tuning part; "
-    "README 'Measured on real code' lists the misses and false positives",
-    strict=True,
+@pytest.mark.parametrize(
+    "family",
+    [
+        "hardcoded_config",
+        pytest.param(
+            "silent_failure",
+            marks=pytest.mark.xfail(
+                reason="not reached yet on the tuning part: README 'Measured on "
+                "real code' lists the misses and false positives",
+                strict=True,
+            ),
+        ),
+    ],
 )
-@pytest.mark.parametrize("family", sorted(TARGETS))
 def test_scoring__tuning_part_meets_the_targets(scores: dict, family: str) -> None:
     total = scores["tuning"][family]["total"]
     precision, recall = TARGETS[family]
     assert total["precision"] >= precision and total["recall"] >= recall, total
+
+
+def test_scoring__part_tuning_shows_nothing_of_the_held_out_part(
+    sources: dict[str, Path],
+) -> None:
+    done = subprocess.run(
+        [sys.executable, str(SCORER), "--json", "--part", "tuning"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    report = json.loads(done.stdout)
+    assert set(report["scores"]) == {"tuning"}
+    assert all(line.startswith("tuning: ") for line in report["wrong"])
