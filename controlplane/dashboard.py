@@ -20,6 +20,7 @@ from bus.apps import bus_app
 from bus.gateway.call_stats import CallMinute, calls_per_minute
 from bus.gateway.deployment import deployment_view
 from bus.gateway.live_capacity import ScopeRow
+from bus.models import McpUpstream
 from bus.store.selectors import BusNow, bus_now
 from controlplane.charts import ColumnChart, column_chart
 from controlplane.config import Config, get_config
@@ -81,6 +82,7 @@ class Dashboard:
     bus: BusNow
     last_audit: AuditRun | None
     last_audit_findings: int
+    upstreams: list[McpUpstream]
     refresh_secs: int
 
 
@@ -102,6 +104,7 @@ def dashboard_state(*, now: datetime | None = None) -> Dashboard:
         bus=bus_now(),
         last_audit=last_audit,
         last_audit_findings=last_audit.findings.count() if last_audit else 0,
+        upstreams=list(McpUpstream.objects.filter(enabled=True).order_by("name")),
         refresh_secs=REFRESH_SECS,
     )
 

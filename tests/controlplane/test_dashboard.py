@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from bus.models import CallRecord, Message
+from bus.models import CallRecord, McpUpstream, Message, Provider
 from controlplane.dashboard import CHART_MINUTES, dashboard_state
 from tests.bus.conftest import store_message
 
@@ -64,3 +64,41 @@ def test_dashboard_state__limits_against_configuration():
     assert scopes["global"].limit == 24 and scopes["session"].limit == 8
     assert scopes["global"].percent == 0
     assert state.last_audit is None and state.breaker == "closed"
+
+
+def test_dashboard__shows_each_enabled_upstream_mcp_server_and_why_it_is_down(
+    admin_client,
+):
+    provider = Provider.objects.create(name="search-api")
+    McpUpstream.objects.create(
+        name="search",
+        prefix="search",
+        transport=McpUpstream.Transport.HTTP,
+        url="http://127.0.0.1:9/mcp",
+        provider=provider,
+        status=McpUpstream.Status.DOWN,
+        last_down_at=timezone.now(),
+        last_error="connection refused",
+    )
+    McpUpstream.objects.create(
+        name="files",
+        prefix="files",
+        transport=McpUpstream.Transport.STDIO,
+        command="files-server",
+        provider=provider,
+        status=McpUpstream.Status.UP,
+        last_up_at=timezone.now(),
+    )
+    McpUpstream.objects.create(
+        name="retired",
+        prefix="retired",
+        transport=McpUpstream.Transport.STDIO,
+        command="old-server",
+        provider=provider,
+        enabled=False,
+    )
+    assert [u.name for u in dashboard_state().upstreams] == ["files", "search"]
+    page = admin_client.get("/admin/dashboard/").content.decode()
+    assert 'data-upstream="search"' in page and "connection refused" in page
+    assert 'data-status="up"' in page and 'data-status="down"' in page
+    assert "retired" not in page
