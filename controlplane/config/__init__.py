@@ -5,6 +5,7 @@ effective values through ``get_config()`` or ``aget_config()``.
 """
 
 from controlplane.config.environment import BaseConfig, parse_environment
+from controlplane.config.keys import area_names, area_of
 from controlplane.config.runtime import (
     EffectiveValue,
     aget_config,
@@ -19,8 +20,6 @@ from controlplane.config.schema import (
     Config,
     Source,
     Spec,
-    area_names,
-    area_of,
     default_of,
     describe_rule,
     overridable_keys,

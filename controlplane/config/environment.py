@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from controlplane.config.keys import unknown_keys
 from controlplane.config.schema import (
     DEFAULT_SECRET_KEY,
     FIELDS,
     default_of,
     spec_of,
-    unknown_keys,
 )
 from controlplane.config.values import parse_value
 from controlplane.exceptions import ConfigError

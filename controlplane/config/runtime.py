@@ -17,12 +17,12 @@ from django.conf import settings
 from django.db.models import Max
 
 from controlplane.config.environment import BaseConfig
+from controlplane.config.keys import area_of
 from controlplane.config.schema import (
     FIELDS,
     Config,
     Source,
     Spec,
-    area_of,
     default_of,
     describe_rule,
     spec_of,
