@@ -13,9 +13,9 @@ from bus.gateway.events import Answer, Progress
 from bus.gateway.registry import ToolSpec
 from bus.gateway.sessions import Agent, Session
 from bus.gateway.state.capacity import Slot
+from bus.gateway.state.completion import Remembered
 from bus.gateway.state.inflight import InFlightCall
-from bus.gateway.state.outage import OUTAGE_ERRORS
-from bus.gateway.state.results import Cached, ResultCache
+from bus.gateway.state.results import Cached
 from bus.gateway.tools import ToolError, ToolTimeout, run_tool, to_outputs
 from bus.gateway.tools.base import heartbeat
 from bus.protocol import ErrorCode
@@ -178,27 +178,17 @@ async def execute(
     return to_outputs(value)
 
 
-async def remember(
-    results: ResultCache, call: Call, answer: Answer, config: Config
-) -> None:
-    """Cache a call's answer for replay (and reuse) when the protocol keeps it.
-
-    The shared cache being unreachable is logged, not raised: the answer
-    still goes to the sessions waiting; only a later resend of its request id
-    would run the call again.
-    """
+def remembered_of(call: Call, answer: Answer, config: Config) -> Remembered | None:
+    """Return what to cache of a call's answer, or None when the protocol keeps none."""
     if not remembered(answer):
-        return
-    try:
-        await results.store(
-            Cached(fingerprint=call.entry.fingerprint, body=answer.body),
-            agent=call.entry.agent_key,
-            replay=call.replay,
-            semantic=call.semantic if reusable(answer) else None,
-            retention=retention(config),
-        )
-    except OUTAGE_ERRORS:
-        logger.warning("Answer of %s not cached", call.request_id, exc_info=True)
+        return None
+    return Remembered(
+        cached=Cached(fingerprint=call.entry.fingerprint, body=answer.body),
+        agent=call.entry.agent_key,
+        replay=call.replay,
+        semantic=call.semantic if reusable(answer) else None,
+        retention=retention(config),
+    )
 
 
 def _tool_failure(call: Call, error: Exception) -> Failure:

@@ -11,6 +11,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from bus.gateway.pipeline import Gateway
 from bus.gateway.registry import ToolRegistry
 from bus.gateway.state.capacity import CapacityLimiter
+from bus.gateway.state.completion import CallCompletion
 from bus.gateway.state.deployment import (
     DeploymentRegistry,
     MemoryDeployment,
@@ -28,6 +29,7 @@ from bus.gateway.state.memory import (
     MemoryResultCache,
 )
 from bus.gateway.state.redis_capacity import RedisCapacity
+from bus.gateway.state.redis_completion import RedisCompletion
 from bus.gateway.state.redis_inflight import RedisCallsInFlight
 from bus.gateway.state.redis_results import RedisResultCache
 from bus.gateway.state.results import ResultCache
@@ -43,19 +45,31 @@ def build_gateway(*, claims: ClaimStore) -> Gateway:
     hello_failures: HelloFailures = MemoryHelloFailures()
     in_flight: CallsInFlight = MemoryCallsInFlight()
     deployment: DeploymentRegistry = MemoryDeployment()
+    results: ResultCache = MemoryResultCache()
+    completion: CallCompletion | None = None
     if client is not None:
-        capacity = RedisCapacity(client)
+        redis_capacity = RedisCapacity(client)
+        redis_in_flight = RedisCallsInFlight(client)
+        redis_results = RedisResultCache(client)
+        capacity, in_flight, results = redis_capacity, redis_in_flight, redis_results
         hello_failures = RedisHelloFailures(client)
-        in_flight = RedisCallsInFlight(client)
         deployment = RedisDeployment(client)
+        # A call's three closing steps in one round trip, not three.
+        completion = RedisCompletion(
+            client,
+            results=redis_results,
+            in_flight=redis_in_flight,
+            capacity=redis_capacity,
+        )
     return Gateway(
         capacity=capacity,
         in_flight=in_flight,
-        results=build_results(client),
+        results=results,
         hello_failures=hello_failures,
         registry=ToolRegistry(),
         claims=claims,
         deployment=deployment,
+        completion=completion,
     )
 
 

@@ -32,12 +32,17 @@ from bus.gateway.call_history import CallHistory
 from bus.gateway.delivery import bus_status, deliver_result
 from bus.gateway.deployment import deployment_view
 from bus.gateway.events import Accepted, Answer
-from bus.gateway.execution import Call, Failure, execute, remember
+from bus.gateway.execution import Call, Failure, execute, remembered_of
 from bus.gateway.joins import Joins
 from bus.gateway.registry import Registry, ToolRegistry
 from bus.gateway.revocation import RevocationWatch
 from bus.gateway.sessions import Agent, Session, Transport
 from bus.gateway.state.capacity import CapacityLimiter, CapacitySnapshot, Rejection
+from bus.gateway.state.completion import (
+    CallCompletion,
+    Remembered,
+    SequentialCompletion,
+)
 from bus.gateway.state.deployment import DeploymentRegistry, MemoryDeployment
 from bus.gateway.state.hello_failures import HelloFailures
 from bus.gateway.state.inflight import CallsInFlight, InFlightCall
@@ -73,6 +78,7 @@ class Gateway:
         registry: ToolRegistry,
         claims: ClaimStore,
         deployment: DeploymentRegistry | None = None,
+        completion: CallCompletion | None = None,
     ) -> None:
         self.capacity = capacity
         # Without a shared registry this process is the whole deployment.
@@ -82,6 +88,11 @@ class Gateway:
         self.hello_failures = hello_failures
         self.registry = registry
         self.claims = claims
+        # How an accepted call's end reaches the seams: batched when the
+        # factory built a shared one, else each seam's own step in order.
+        self.completion = completion or SequentialCompletion(
+            results=results, in_flight=in_flight, capacity=capacity
+        )
         self.call_log = metrics.CallLog()
         self.call_history = CallHistory()
         self.sessions: dict[str, Session] = {}
@@ -381,11 +392,12 @@ class Gateway:
     ) -> None:
         """Run an accepted call to its one answer; the task's top-level boundary."""
         answer: Answer | None = None
+        kept: Remembered | None = None
         try:
             answer = Answer(
                 call.request_id, await self._outcome(call, arguments, timeout, config)
             )
-            await remember(self.results, call, answer, config)
+            kept = remembered_of(call, answer, config)
         except Exception:
             logger.exception(
                 "Call %s of tool %s failed in the gateway", call.request_id, call.tool
@@ -395,8 +407,9 @@ class Gateway:
             )
         finally:
             # Before the answer goes out: a client that reacts to it at once
-            # must find the slot free and the request no longer in flight.
-            await self._finish(call, answer)
+            # must find it cached, the slot free and the request no longer in
+            # flight.
+            await self._finish(call, answer, kept)
         call.answered = True
         size = 0
         for session in list(call.subscribers.values()):
@@ -421,14 +434,22 @@ class Gateway:
             outputs=result, producer=call.producer(), claims=self.claims, config=config
         )
 
-    async def _finish(self, call: Call, answer: Answer | None = None) -> None:
+    async def _finish(
+        self,
+        call: Call,
+        answer: Answer | None = None,
+        kept: Remembered | None = None,
+    ) -> None:
         key = (call.entry.agent_key, call.entry.request_id)
         if self.running.get(key) is call:
             del self.running[key]
-        await self.in_flight.end(call.entry, self.joins.left_for(call, answer))
         slot, call.slot = call.slot, None
-        if slot is not None:
-            await self.capacity.release(slot)
+        await self.completion.complete(
+            entry=call.entry,
+            left=self.joins.left_for(call, answer),
+            slot=slot,
+            remembered=kept,
+        )
 
     def _keep(self, task: asyncio.Task[None]) -> None:
         # The loop holds only weak references to tasks: keep each until done.

@@ -20,6 +20,7 @@ import json
 import logging
 import time
 import uuid
+from functools import partial
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -33,6 +34,7 @@ from bus.gateway.state.capacity import (
     retry_after,
 )
 from bus.gateway.state.memory import RECENT_DURATIONS, RECENT_REJECTIONS
+from bus.gateway.state.redis_batch import ScriptCall
 from bus.protocol import Scope
 
 logger = logging.getLogger(__name__)
@@ -255,26 +257,29 @@ class RedisCapacity:
 
     async def release(self, slot: Slot) -> None:
         """Return a slot (a second release of the same slot changes nothing)."""
+        step = self.release_call(slot)
+        if step is not None:
+            await step.run()
+
+    def release_call(self, slot: Slot) -> ScriptCall | None:
+        """Return what `release` runs, to batch with other steps; None when not held.
+
+        The slot counts as released here from now on, whether or not the step
+        runs.
+        """
         if self._held.pop(slot.slot_id, None) is None:
-            return
-        try:
-            await self._release(
-                keys=self._scope_keys(slot.provider, slot.session_id),
-                args=[
-                    slot.slot_id,
-                    time.monotonic() - slot.started_at,
-                    RECENT_DURATIONS,
-                    HISTORY_TTL_SECS,
-                ],
-            )
-        except RedisError:
-            # The call's answer must still go out; no longer refreshed, the
-            # lease frees the slot within its length.
-            logger.warning(
-                "Releasing capacity slot %s failed; its lease runs out instead",
+            return None
+        return ScriptCall(
+            self._release,
+            self._scope_keys(slot.provider, slot.session_id),
+            [
                 slot.slot_id,
-                exc_info=True,
-            )
+                time.monotonic() - slot.started_at,
+                RECENT_DURATIONS,
+                HISTORY_TTL_SECS,
+            ],
+            partial(_release_failed, slot),
+        )
 
     async def refresh(self) -> list[str]:
         """Renew the leases of this process's slots; return the ids already lost."""
@@ -363,6 +368,16 @@ class RedisCapacity:
 
     def _rejections(self) -> str:
         return f"{self.prefix}:rejections"
+
+
+def _release_failed(slot: Slot, error: RedisError) -> None:
+    # The call's answer must still go out; no longer refreshed, the lease
+    # frees the slot within its length.
+    logger.warning(
+        "Releasing capacity slot %s failed; its lease runs out instead",
+        slot.slot_id,
+        exc_info=error,
+    )
 
 
 def _pairs(flat: list[bytes | int]) -> dict[str, int]:

@@ -26,6 +26,7 @@ import json
 import logging
 import math
 from dataclasses import asdict, fields, replace
+from functools import partial
 from typing import Any
 
 from redis.asyncio import Redis
@@ -33,6 +34,7 @@ from redis.exceptions import RedisError
 
 from bus.gateway.events import Answer, CallEvent, Progress
 from bus.gateway.state.inflight import InFlightCall, InFlightListener
+from bus.gateway.state.redis_batch import ScriptCall
 from bus.gateway.state.redis_capacity import LUA_PRELUDE
 from bus.gateway.state.redis_channel import WorkerChannel
 from bus.gateway.worker import worker_id
@@ -176,24 +178,28 @@ class RedisCallsInFlight:
         The answer stays for the call's lease, for joined workers whose
         relayed copy was lost.
         """
+        step = self.end_call(call, answer)
+        if step is not None:
+            await step.run()
+
+    def end_call(
+        self, call: InFlightCall, answer: Answer | None = None
+    ) -> ScriptCall | None:
+        """Return what `end` runs, to batch with other steps; None when not held.
+
+        The entry counts as ended from here on, whether or not the step runs.
+        """
         held = self._held.pop(call.entry_id, None)
         if held is None:
-            return
+            return None
         entry, value = held
         kept = "" if answer is None else json.dumps(_encode_event(answer))
-        try:
-            await self._end(
-                keys=self._end_keys(entry),
-                args=[value, entry.entry_id, entry.lease_secs, kept],
-            )
-        except RedisError:
-            # The answer must still go out; no longer renewed, the entry
-            # disappears when its lease runs out.
-            logger.warning(
-                "Ending call %s in Redis failed; its entry expires instead",
-                entry.request_id,
-                exc_info=True,
-            )
+        return ScriptCall(
+            self._end,
+            self._end_keys(entry),
+            [value, entry.entry_id, entry.lease_secs, kept],
+            partial(_end_failed, entry),
+        )
 
     async def find(self, agent_key: str, request_id: str) -> InFlightCall | None:
         """Return the agent's call in flight under a request id, if any."""
@@ -341,6 +347,16 @@ class RedisCallsInFlight:
 
     def _index(self) -> str:
         return f"{self.prefix}:calls"
+
+
+def _end_failed(entry: InFlightCall, error: RedisError) -> None:
+    # The answer must still go out; no longer renewed, the entry disappears
+    # when its lease runs out.
+    logger.warning(
+        "Ending call %s in Redis failed; its entry expires instead",
+        entry.request_id,
+        exc_info=error,
+    )
 
 
 async def _deliver(listener: InFlightListener, message: dict[str, Any]) -> None:
