@@ -1,4 +1,5 @@
-"""Running an accepted call: its tool task, heartbeats, timeout and cancel."""
+"""Running an accepted call: its tool task, heartbeats, timeout and cancel,
+and the body of its answer (inline or a claim check)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bus.gateway.attempt import remembered, retention, reusable
+from bus.gateway.delivery import deliver_result
 from bus.gateway.events import Answer, Progress
 from bus.gateway.registry import ToolSpec
 from bus.gateway.sessions import Agent, Session
@@ -18,7 +20,8 @@ from bus.gateway.state.inflight import InFlightCall
 from bus.gateway.state.results import Cached
 from bus.gateway.tools import ToolError, ToolTimeout, run_tool, to_outputs
 from bus.gateway.tools.base import heartbeat
-from bus.protocol import ErrorCode
+from bus.protocol import ErrorCode, error_body
+from bus.store.claims import ClaimStore
 from bus.store.services import Producer
 from controlplane.config import Config
 
@@ -176,6 +179,28 @@ async def execute(
         heartbeat.reset(beats)
         watch.stop()
     return to_outputs(value)
+
+
+async def outcome(
+    call: Call,
+    arguments: dict[str, Any],
+    *,
+    timeout: float,
+    config: Config,
+    claims: ClaimStore,
+) -> dict[str, Any]:
+    """Run an accepted call and return its answer's body (inline or a claim check)."""
+    result = await execute(
+        call,
+        arguments,
+        timeout=timeout,
+        interval=config.WS_PROGRESS_INTERVAL_SECS,
+    )
+    if isinstance(result, Failure):
+        return error_body(result.code, result.message)
+    return await deliver_result(
+        outputs=result, producer=call.producer(), claims=claims, config=config
+    )
 
 
 def remembered_of(call: Call, answer: Answer, config: Config) -> Remembered | None:

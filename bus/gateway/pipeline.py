@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import timedelta
 from typing import Any
 
-from bus.gateway import metrics
+from bus.gateway import metrics, shutdown
+from bus.gateway.answers import answer_attempt, answer_call
 from bus.gateway.attempt import (
     Attempt,
     build_attempt,
@@ -29,10 +29,9 @@ from bus.gateway.attempt import (
     unknown_tool,
 )
 from bus.gateway.call_history import CallHistory
-from bus.gateway.delivery import bus_status, deliver_result
-from bus.gateway.deployment import deployment_view
+from bus.gateway.deployment import deployment_health
 from bus.gateway.events import Accepted, Answer
-from bus.gateway.execution import Call, Failure, execute, remembered_of
+from bus.gateway.execution import Call, outcome, remembered_of
 from bus.gateway.joins import Joins
 from bus.gateway.registry import Registry, ToolRegistry
 from bus.gateway.revocation import RevocationWatch
@@ -48,10 +47,8 @@ from bus.gateway.state.hello_failures import HelloFailures
 from bus.gateway.state.inflight import CallsInFlight, InFlightCall
 from bus.gateway.state.outage import OUTAGE_ERRORS
 from bus.gateway.state.results import Cached, ResultCache
-from bus.gateway.worker import worker_id
 from bus.protocol import (
     DUPLICATE_NOTE,
-    SHUTDOWN_CANCEL_MESSAGE,
     CallRequest,
     ErrorCode,
     Scope,
@@ -61,8 +58,6 @@ from bus.store.claims import ClaimStore
 from controlplane.config import Config, aget_config
 
 logger = logging.getLogger(__name__)
-
-SHUTDOWN_CANCEL_WAIT_SECS = 5.0
 
 
 class Gateway:
@@ -174,11 +169,11 @@ class Gateway:
             registry=await self.registry.aget(),
         )
         if attempt.tool is None:
-            await self._refuse_unknown_tool(attempt)
+            await self._answer(attempt, unknown_tool(attempt))
             return
         problem = attempt.tool.argument_error(attempt.arguments)
         if problem is not None:
-            await self._refuse_arguments(attempt, problem)
+            await self._answer(attempt, invalid_arguments(attempt, problem))
             return
         try:
             call = await self._check_shared(attempt)
@@ -208,23 +203,7 @@ class Gateway:
         2 s ago); `stale` is true when the other workers could not be read and
         the figures are this worker's alone.
         """
-        config = await aget_config()
-        registry = await self.registry.aget()
-        view = await deployment_view(self)
-        uptime = int(time.time() - self.started_at)
-        return {
-            "t": time.time(),
-            "uptime_human": str(timedelta(seconds=uptime)),
-            "uptime_s": uptime,
-            "sessions": view.sessions,
-            "global_capacity": config.WS_GLOBAL_MAX_INFLIGHT,
-            "global_inflight": view.inflight,
-            "tool_count": len(registry.tools),
-            "bus": bus_status(self.claims, config),
-            "worker": worker_id(),
-            "workers": len(view.workers),
-            "stale": view.stale,
-        }
+        return await deployment_health(self)
 
     async def capacity_snapshot(
         self, config: Config, registry: Registry
@@ -243,42 +222,13 @@ class Gateway:
 
     async def drain(self, grace: float) -> int:
         """Refuse new calls, let running ones finish for `grace` s, cancel the rest."""
-        self.draining = True
-        pending = set(self.tasks)
-        if pending:
-            _, pending = await asyncio.wait(pending, timeout=grace)
-        for call in list(self.running.values()):
-            call.cancel(SHUTDOWN_CANCEL_MESSAGE)
-        if pending:
-            await asyncio.wait(pending, timeout=SHUTDOWN_CANCEL_WAIT_SECS)
-        self.call_log.flush()
-        if await self.call_history.flush():
-            self.call_history.abandon()
-        return len(pending)
+        return await shutdown.drain(self, grace)
 
     async def close_sessions(self, code: int) -> None:
         """Close every open connection with a close code (at shutdown)."""
-        self.revocations.stop()
-        # Together: a close may wait for a slow client to read what precedes it.
-        await asyncio.gather(
-            *(self._close(session, code) for session in list(self.sessions.values()))
-        )
-
-    @staticmethod
-    async def _close(session: Session, code: int) -> None:
-        try:
-            await session.transport.close(code)
-        except Exception:
-            # Shutdown goes on for the other sessions; this one just drops.
-            logger.exception("Cannot close session %s", session.session_id)
+        await shutdown.close_sessions(self, code)
 
     # The checks, one method per step of call_tool's list
-
-    async def _refuse_unknown_tool(self, attempt: Attempt) -> None:
-        await self._answer(attempt, unknown_tool(attempt))
-
-    async def _refuse_arguments(self, attempt: Attempt, problem: str) -> None:
-        await self._answer(attempt, invalid_arguments(attempt, problem))
 
     async def _check_shared(self, attempt: Attempt) -> Call | None:
         """Steps 3 to 7: return the call to start, or None when answered."""
@@ -395,7 +345,10 @@ class Gateway:
         kept: Remembered | None = None
         try:
             answer = Answer(
-                call.request_id, await self._outcome(call, arguments, timeout, config)
+                call.request_id,
+                await outcome(
+                    call, arguments, timeout=timeout, config=config, claims=self.claims
+                ),
             )
             kept = remembered_of(call, answer, config)
         except Exception:
@@ -410,28 +363,12 @@ class Gateway:
             # must find it cached, the slot free and the request no longer in
             # flight.
             await self._finish(call, answer, kept)
-        call.answered = True
-        size = 0
-        for session in list(call.subscribers.values()):
-            size = max(size, await session.deliver(answer))
-        record = metrics.CallRecord.of(
-            call.origin, call.tool, "", answer, call.received_at, size
-        )
-        metrics.record_call(config, self.call_log, self.call_history, record)
-
-    async def _outcome(
-        self, call: Call, arguments: dict[str, Any], timeout: float, config: Config
-    ) -> dict[str, Any]:
-        result = await execute(
+        await answer_call(
             call,
-            arguments,
-            timeout=timeout,
-            interval=config.WS_PROGRESS_INTERVAL_SECS,
-        )
-        if isinstance(result, Failure):
-            return error_body(result.code, result.message)
-        return await deliver_result(
-            outputs=result, producer=call.producer(), claims=self.claims, config=config
+            answer,
+            config,
+            call_log=self.call_log,
+            call_history=self.call_history,
         )
 
     async def _finish(
@@ -466,15 +403,11 @@ class Gateway:
         cached: bool = False,
         replay: bool = False,
     ) -> None:
-        answer = Answer(attempt.request_id, body, cached=cached)
-        size = await attempt.session.deliver(answer)
-        record = metrics.CallRecord.of(
-            attempt.session,
-            attempt.tool,
-            attempt.name,
-            answer,
-            attempt.received_at,
-            size,
+        await answer_attempt(
+            attempt,
+            body,
+            call_log=self.call_log,
+            call_history=self.call_history,
+            cached=cached,
             replay=replay,
         )
-        metrics.record_call(attempt.config, self.call_log, self.call_history, record)
