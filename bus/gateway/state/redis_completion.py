@@ -1,9 +1,9 @@
 """The end of an accepted call in Redis: its three steps in one round trip.
 
 The steps of ``completion`` (cache the answer, end the in-flight entry,
-release the slot) are each one of the seams' Lua scripts; they go out in one
-pipeline (``redis_batch``), which Redis runs in the order given. Each step
-keeps the failure handling of the seam it belongs to.
+release the slot) are each one of the seams' Lua scripts; they run as one
+script made of theirs (``redis_batch``), in that order: one command, one
+round trip. Each step keeps the failure handling of the seam it belongs to.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from bus.gateway.events import Answer
 from bus.gateway.state.capacity import Slot
 from bus.gateway.state.completion import Remembered, not_cached
 from bus.gateway.state.inflight import InFlightCall
-from bus.gateway.state.redis_batch import ScriptCall, run_together
+from bus.gateway.state.redis_batch import ScriptBatches, ScriptCall
 from bus.gateway.state.redis_capacity import RedisCapacity
 from bus.gateway.state.redis_inflight import RedisCallsInFlight
 from bus.gateway.state.redis_results import RedisResultCache
 
 
 class RedisCompletion:
-    """Cache, end and release in one Redis round trip."""
+    """Cache, end and release in one Redis command."""
 
     def __init__(
         self,
@@ -33,7 +33,7 @@ class RedisCompletion:
         in_flight: RedisCallsInFlight,
         capacity: RedisCapacity,
     ) -> None:
-        self.client = client
+        self.batches = ScriptBatches(client)
         self.results = results
         self.in_flight = in_flight
         self.capacity = capacity
@@ -64,4 +64,4 @@ class RedisCompletion:
             steps.append(self.capacity.release_call(slot))
         batch = [step for step in steps if step is not None]
         if batch:
-            await run_together(self.client, batch)
+            await self.batches.run(batch)

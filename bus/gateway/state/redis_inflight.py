@@ -119,7 +119,8 @@ return redis.call('ZCARD', KEYS[1])
 )
 
 
-ENTRY_FIELDS = tuple(field.name for field in fields(InFlightCall))
+# Sorted, so an entry encodes to the same text on every worker.
+ENTRY_FIELDS = tuple(sorted(field.name for field in fields(InFlightCall)))
 
 
 class RedisCallsInFlight:
@@ -372,7 +373,9 @@ async def _deliver(listener: InFlightListener, message: dict[str, Any]) -> None:
 
 
 def _encode_entry(entry: InFlightCall) -> str:
-    return json.dumps(asdict(entry), sort_keys=True)
+    # Its fields by name rather than `asdict`, which deep-copies them: this
+    # runs once per call, and the fields are plain values.
+    return json.dumps({name: getattr(entry, name) for name in ENTRY_FIELDS})
 
 
 def _decode_entry(raw: bytes) -> InFlightCall:
