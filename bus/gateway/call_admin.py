@@ -92,6 +92,7 @@ class CallRecordAdmin(AppendOnlyAdmin):
     class Media:
         js = [LOCAL_TIME_JS]
         css = {"all": [ADMIN_CSS]}
+
     fieldsets = [
         (
             "Call",

@@ -36,7 +36,13 @@ from bus.gateway.joins import Joins
 from bus.gateway.registry import Registry, ToolRegistry
 from bus.gateway.revocation import RevocationWatch
 from bus.gateway.sessions import Agent, Session, Transport
-from bus.gateway.state.capacity import CapacityLimiter, CapacitySnapshot, Rejection
+from bus.gateway.state.admission import CallAdmission, SequentialAdmission
+from bus.gateway.state.capacity import (
+    CapacityLimiter,
+    CapacitySnapshot,
+    Rejection,
+    Slot,
+)
 from bus.gateway.state.completion import (
     CallCompletion,
     Remembered,
@@ -74,6 +80,7 @@ class Gateway:
         claims: ClaimStore,
         deployment: DeploymentRegistry | None = None,
         completion: CallCompletion | None = None,
+        admission: CallAdmission | None = None,
     ) -> None:
         self.capacity = capacity
         # Without a shared registry this process is the whole deployment.
@@ -83,9 +90,12 @@ class Gateway:
         self.hello_failures = hello_failures
         self.registry = registry
         self.claims = claims
-        # How an accepted call's end reaches the seams: batched when the
+        # How a call's admission and its end reach the seams: batched when the
         # factory built a shared one, else each seam's own step in order.
         self.completion = completion or SequentialCompletion(
+            results=results, in_flight=in_flight, capacity=capacity
+        )
+        self.admission = admission or SequentialAdmission(
             results=results, in_flight=in_flight, capacity=capacity
         )
         self.call_log = metrics.CallLog()
@@ -231,24 +241,43 @@ class Gateway:
     # The checks, one method per step of call_tool's list
 
     async def _check_shared(self, attempt: Attempt) -> Call | None:
-        """Steps 3 to 7: return the call to start, or None when answered."""
-        replayed, cached = await self.results.lookup(
-            attempt.agent_key, attempt.replay, attempt.semantic
+        """Steps 3 to 7: return the call to start, or None when answered.
+
+        The seams are asked together (`CallAdmission`): a lookup, then a
+        registration unless it found an answer, then a slot unless another
+        call holds the request. Registered before acquiring, so a
+        cross-process limiter cannot let a resend slip past steps 4 and 6.
+        """
+        entry = attempt.in_flight_entry(self.in_flight.worker)
+        admission = await self.admission.admit(
+            entry,
+            replay=attempt.replay,
+            semantic=attempt.semantic,
+            limits=None if self.draining else attempt.limits(),
         )
-        if replayed is not None:
-            await self._replay(attempt, replayed)
+        if admission.replayed is not None:
+            await self._replay(attempt, admission.replayed)
             return None
         # Step 4 comes before step 5, so a cache hit looks for the request in
         # flight first; otherwise registering (step 6) finds it as its holder,
         # one round trip fewer with shared state.
-        if cached is not None:
+        if admission.cached is not None:
             if not await self._join_running(attempt):
-                await self._answer(attempt, cached.body, cached=True)
+                await self._answer(attempt, admission.cached.body, cached=True)
             return None
-        call = await self._register(attempt)
-        if call is None or not await self._admit(call, attempt):
+        if admission.holder is not None:
+            await self._refuse_held(attempt, admission.holder)
             return None
-        return call
+        call = self._register(attempt, entry)
+        if isinstance(admission.outcome, Slot):
+            call.slot = admission.outcome
+            return call
+        rejection = admission.outcome or Rejection(
+            Scope.GLOBAL, attempt.config.WS_RETRY_AFTER_SECS
+        )
+        await self._finish(call)
+        await self._answer(attempt, over_capacity(rejection))
+        return None
 
     async def _replay(self, attempt: Attempt, replayed: Cached) -> None:
         body = replay_or_conflict(attempt, replayed)
@@ -278,21 +307,17 @@ class Gateway:
         call.subscribers[session.session_id] = session
         await session.deliver(call.progress(DUPLICATE_NOTE))
 
-    async def _register(self, attempt: Attempt) -> Call | None:
-        tool, session = attempt.tool, attempt.session
-        entry = attempt.in_flight_entry(self.in_flight.worker)
-        # Registered before acquiring, so a cross-process limiter that awaits
-        # cannot let a resend of this request slip past the checks above.
-        holder = await self.in_flight.begin(entry)
-        if holder is not None and holder.request_id == attempt.request_id:
+    async def _refuse_held(self, attempt: Attempt, holder: InFlightCall) -> None:
+        if holder.request_id == attempt.request_id:
             await self._subscribe(attempt, holder)
-            return None
-        if holder is not None:
+        else:
             await self._answer(attempt, duplicate_of(holder))
-            return None
+
+    def _register(self, attempt: Attempt, entry: InFlightCall) -> Call:
+        session = attempt.session
         call = Call(
             request_id=attempt.request_id,
-            tool=tool,
+            tool=attempt.tool,
             agent=session.agent,
             origin=session,
             entry=entry,
@@ -303,23 +328,6 @@ class Gateway:
         )
         self.running[(entry.agent_key, entry.request_id)] = call
         return call
-
-    async def _admit(self, call: Call, attempt: Attempt) -> bool:
-        config = attempt.config
-        if self.draining:
-            outcome: Any = Rejection(Scope.GLOBAL, config.WS_RETRY_AFTER_SECS)
-        else:
-            try:
-                outcome = await self.capacity.acquire(attempt.limits())
-            except OUTAGE_ERRORS:
-                await self._finish(call)
-                raise
-        if not isinstance(outcome, Rejection):
-            call.slot = outcome
-            return True
-        await self._finish(call)
-        await self._answer(attempt, over_capacity(outcome))
-        return False
 
     async def _start(self, call: Call, attempt: Attempt) -> None:
         config = attempt.config

@@ -24,18 +24,25 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-# ARGV starts with each step's count of keys and of arguments; then come the
+# Shared by the combined scripts: `steps` holds the scripts as functions;
+# ARGV starts with each step's count of keys and of arguments, then come the
 # steps' arguments, and KEYS holds the steps' keys, each step's in a row.
-RUN_STEPS = """
+# `inputs(i)` cuts them out for step i (steps take their inputs in order).
+STEP_INPUTS = """
 local k, a = 0, #steps * 2
-for i, step in ipairs(steps) do
+local function inputs(i)
   local nk, na = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
   local keys, args = {}, {}
   for j = 1, nk do keys[j] = KEYS[k + j] end
   for j = 1, na do args[j] = ARGV[a + j] end
   k, a = k + nk, a + na
-  step(keys, args)
+  return keys, args
 end
+"""
+
+# Every step, in order; their replies are not used.
+RUN_STEPS = """
+for i, step in ipairs(steps) do step(inputs(i)) end
 return #steps
 """
 
@@ -63,13 +70,17 @@ class ScriptCall:
             self.failed(error)
 
 
-def combined_source(scripts: Sequence[str]) -> str:
-    """Return one script that runs the given ones in order, each on its own keys."""
+def combined_source(scripts: Sequence[str], runner: str = RUN_STEPS) -> str:
+    """Return one script that has the given ones run by `runner`, each on its
+    own keys and arguments (every one in order, by default)."""
     functions = "".join(
         f"steps[{n}] = function(KEYS, ARGV)\n{source}\nend\n"
         for n, source in enumerate(scripts, start=1)
     )
-    return "local steps = {}\n" + functions + RUN_STEPS
+    return "local steps = {}\n" + functions + STEP_INPUTS + runner
+
+
+Step = tuple[str, Sequence[str], Sequence[Any]]
 
 
 class ScriptBatches:
@@ -77,8 +88,9 @@ class ScriptBatches:
 
     def __init__(self, client: Redis) -> None:
         self.client = client
-        # One combined script per sequence of steps a call can end with (a
-        # handful); registered once, loaded by Redis on first use.
+        # One combined script per sequence of steps (a handful: the ways a
+        # call can end or be admitted); registered once, loaded by Redis on
+        # first use.
         self._combined: dict[tuple[str, ...], AsyncScript] = {}
 
     async def run(self, calls: Sequence[ScriptCall]) -> None:
@@ -86,26 +98,26 @@ class ScriptBatches:
         if len(calls) == 1:
             await calls[0].run()
             return
-        script = self._script(calls)
-        counts = [n for call in calls for n in (len(call.keys), len(call.args))]
+        steps = [(_text(call.script.script), call.keys, call.args) for call in calls]
         try:
-            await script(
-                keys=[key for call in calls for key in call.keys],
-                args=[*counts, *(arg for call in calls for arg in call.args)],
-            )
+            await self.evaluate(steps)
         except RedisError as error:
             for call in calls:
                 call.failed(error)
 
-    def _script(self, calls: Sequence[ScriptCall]) -> AsyncScript:
-        shas = tuple(call.script.sha for call in calls)
-        script = self._combined.get(shas)
+    async def evaluate(self, steps: Sequence[Step], runner: str = RUN_STEPS) -> Any:
+        """Run steps (source, keys, arguments) as one script; return its reply."""
+        sources = tuple(source for source, _, _ in steps)
+        script = self._combined.get((*sources, runner))
         if script is None:
-            sources = [_text(call.script.script) for call in calls]
-            script = self._combined[shas] = self.client.register_script(
-                combined_source(sources)
+            script = self._combined[(*sources, runner)] = self.client.register_script(
+                combined_source(sources, runner)
             )
-        return script
+        counts = [n for _, keys, args in steps for n in (len(keys), len(args))]
+        return await script(
+            keys=[key for _, keys, _ in steps for key in keys],
+            args=[*counts, *(arg for _, _, args in steps for arg in args)],
+        )
 
 
 def _text(source: str | bytes) -> str:

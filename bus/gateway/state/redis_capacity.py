@@ -21,6 +21,7 @@ import logging
 import time
 import uuid
 from functools import partial
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -184,7 +185,7 @@ class RedisCapacity:
     def __init__(self, client: Redis, *, prefix: str = PREFIX) -> None:
         self.client = client
         self.prefix = prefix
-        self._acquire = client.register_script(ACQUIRE_SCRIPT)
+        self.acquire_script = self._acquire = client.register_script(ACQUIRE_SCRIPT)
         self._release = client.register_script(RELEASE_SCRIPT)
         self._refresh = client.register_script(REFRESH_SCRIPT)
         self._snapshot = client.register_script(SNAPSHOT_SCRIPT)
@@ -212,28 +213,35 @@ class RedisCapacity:
 
     async def acquire(self, limits: Limits) -> Slot | Rejection:
         """Take a slot in every scope, or return the first full scope."""
-        outcome = await self._acquire(
-            keys=[
-                *self._scope_keys(limits.provider, limits.session_id),
-                self._index(Scope.PROVIDER),
-                self._index(Scope.SESSION),
-                self._rejections(),
-            ],
-            args=[
-                uuid.uuid4().hex,
-                limits.lease_secs,
-                limits.global_max,
-                limits.provider_max,
-                limits.session_max,
-                limits.provider,
-                limits.session_id,
-                RECENT_DURATIONS,
-                RECENT_REJECTIONS,
-                HISTORY_TTL_SECS,
-                limits.agent,
-                limits.tool,
-            ],
-        )
+        keys, args = self.acquire_arguments(limits)
+        return self.acquired(limits, await self._acquire(keys=keys, args=args))
+
+    def acquire_arguments(self, limits: Limits) -> tuple[list[str], list[str | float]]:
+        """Return ACQUIRE_SCRIPT's keys and arguments, to batch with other steps."""
+        keys = [
+            *self._scope_keys(limits.provider, limits.session_id),
+            self._index(Scope.PROVIDER),
+            self._index(Scope.SESSION),
+            self._rejections(),
+        ]
+        args: list[str | float] = [
+            uuid.uuid4().hex,
+            limits.lease_secs,
+            limits.global_max,
+            limits.provider_max,
+            limits.session_max,
+            limits.provider,
+            limits.session_id,
+            RECENT_DURATIONS,
+            RECENT_REJECTIONS,
+            HISTORY_TTL_SECS,
+            limits.agent,
+            limits.tool,
+        ]
+        return keys, args
+
+    def acquired(self, limits: Limits, outcome: list[Any]) -> Slot | Rejection:
+        """Take ACQUIRE_SCRIPT's reply: a slot held here, or the rejection."""
         if outcome[0] == 0:
             slot = Slot(
                 limits.provider,

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from functools import partial
 
-from redis.asyncio import Redis
-
 from bus.gateway.events import Answer
 from bus.gateway.state.capacity import Slot
 from bus.gateway.state.completion import Remembered, not_cached
@@ -27,13 +25,13 @@ class RedisCompletion:
 
     def __init__(
         self,
-        client: Redis,
+        batches: ScriptBatches,
         *,
         results: RedisResultCache,
         in_flight: RedisCallsInFlight,
         capacity: RedisCapacity,
     ) -> None:
-        self.batches = ScriptBatches(client)
+        self.batches = batches
         self.results = results
         self.in_flight = in_flight
         self.capacity = capacity

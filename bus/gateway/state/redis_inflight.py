@@ -132,7 +132,7 @@ class RedisCallsInFlight:
         self.client = client
         self.worker = worker if worker is not None else worker_id()
         self.prefix = prefix
-        self._begin = client.register_script(BEGIN_SCRIPT)
+        self.begin_script = self._begin = client.register_script(BEGIN_SCRIPT)
         self._end = client.register_script(END_SCRIPT)
         self._refresh = client.register_script(REFRESH_SCRIPT)
         self._count = client.register_script(COUNT_SCRIPT)
@@ -150,6 +150,20 @@ class RedisCallsInFlight:
 
     async def begin(self, call: InFlightCall) -> InFlightCall | None:
         """Register a call, or return the one holding its request id or semantic key."""
+        entry, value, keys, args = await self.prepare_begin(call)
+        try:
+            holder = await self._begin(keys=keys, args=args)
+        except RedisError:
+            self.begin_failed(entry, value)
+            raise
+        return self.begun(entry, value, holder)
+
+    async def prepare_begin(
+        self, call: InFlightCall
+    ) -> tuple[InFlightCall, str, list[str], list[str | float]]:
+        """Return the entry, its value and what `begin` runs (BEGIN_SCRIPT's keys
+        and arguments), to batch with other steps; then `begun` or `begin_failed`.
+        """
         await self._settle_doubtful()
         # Listening before the entry is visible: a cancel sent right after
         # registration must find this worker subscribed.
@@ -158,13 +172,17 @@ class RedisCallsInFlight:
             call if call.worker == self.worker else replace(call, worker=self.worker)
         )
         value = _encode_entry(entry)
-        try:
-            holder = await self._begin(
-                keys=self._keys(entry), args=[value, entry.lease_secs, entry.entry_id]
-            )
-        except RedisError:
-            self._doubtful.append((entry, value))
-            raise
+        return (
+            entry,
+            value,
+            self._keys(entry),
+            [value, entry.lease_secs, entry.entry_id],
+        )
+
+    def begun(
+        self, entry: InFlightCall, value: str, holder: bytes | None
+    ) -> InFlightCall | None:
+        """Take BEGIN_SCRIPT's reply: the holder, or None with the entry held here."""
         found = None if holder is None else _decode_entry(holder)
         # A command retried after a lost reply finds its own entry: registered.
         if found is not None and found.entry_id != entry.entry_id:
@@ -172,6 +190,10 @@ class RedisCallsInFlight:
         self._held[entry.entry_id] = (entry, value)
         self._ensure_refresher()
         return None
+
+    def begin_failed(self, entry: InFlightCall, value: str) -> None:
+        """Remember a registration whose reply was lost, to remove it later."""
+        self._doubtful.append((entry, value))
 
     async def end(self, call: InFlightCall, answer: Answer | None = None) -> None:
         """Forget a call that has its answer (a second end changes nothing).

@@ -27,6 +27,7 @@ from bus.gateway.state.memory import (
     MemoryCapacity,
     MemoryResultCache,
 )
+from bus.gateway.state.redis_batch import ScriptBatches
 from bus.gateway.state.redis_capacity import RedisCapacity
 from bus.gateway.state.redis_completion import RedisCompletion
 from bus.gateway.state.redis_inflight import RedisCallsInFlight
@@ -66,7 +67,7 @@ def _redis(client: Redis) -> State:
     in_flight = RedisCallsInFlight(client, worker="w", prefix=f"t{tag}:{{inflight}}")
     results = RedisResultCache(client)
     completion = RedisCompletion(
-        client, results=results, in_flight=in_flight, capacity=capacity
+        ScriptBatches(client), results=results, in_flight=in_flight, capacity=capacity
     )
     return State(capacity, in_flight, results, completion)
 
