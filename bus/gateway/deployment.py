@@ -123,7 +123,12 @@ async def deployment_view(gateway: Gateway) -> DeploymentView:
 
 
 async def deployment_health(gateway: Gateway) -> dict[str, Any]:
-    """Return the health op's snapshot: deployment-wide figures, this worker named."""
+    """Return the health op's snapshot: deployment-wide figures, this worker named.
+
+    `sessions` and `global_inflight` sum every live worker (as of at most
+    2 s ago); `stale` is true when the other workers could not be read and
+    the figures are this worker's alone.
+    """
     config = await aget_config()
     registry = await gateway.registry.aget()
     view = await deployment_view(gateway)

@@ -54,7 +54,6 @@ from bus.gateway.state.inflight import CallsInFlight, InFlightCall
 from bus.gateway.state.outage import OUTAGE_ERRORS
 from bus.gateway.state.results import Cached, ResultCache
 from bus.protocol import (
-    DUPLICATE_NOTE,
     CallRequest,
     ErrorCode,
     Scope,
@@ -207,12 +206,7 @@ class Gateway:
         return await self.joins.cancel(session, request_id, "cancelled by the client")
 
     async def health(self) -> dict[str, Any]:
-        """Return the health op's snapshot: deployment-wide figures, this worker named.
-
-        `sessions` and `global_inflight` sum every live worker (as of at most
-        2 s ago); `stale` is true when the other workers could not be read and
-        the figures are this worker's alone.
-        """
+        """Return the health op's snapshot (``deployment.deployment_health``)."""
         return await deployment_health(self)
 
     async def capacity_snapshot(
@@ -298,14 +292,7 @@ class Gateway:
         if held.fingerprint != attempt.fingerprint:
             await self._answer(attempt, request_id_conflict())
             return
-        session = attempt.session
-        call = self.running.get((held.agent_key, held.request_id))
-        if call is None:
-            # Run by another worker (or ending here this moment): it relays.
-            await self.joins.join(session, held, attempt.replay)
-            return
-        call.subscribers[session.session_id] = session
-        await session.deliver(call.progress(DUPLICATE_NOTE))
+        await self.joins.subscribe(attempt.session, held, attempt.replay)
 
     async def _refuse_held(self, attempt: Attempt, holder: InFlightCall) -> None:
         if holder.request_id == attempt.request_id:
