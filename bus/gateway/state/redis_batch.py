@@ -24,6 +24,8 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
+from bus.gateway.state.redis_autopipeline import AutoPipeline
+
 # Shared by the combined scripts: `steps` holds the scripts as functions;
 # ARGV starts with each step's count of keys and of arguments, then come the
 # steps' arguments, and KEYS holds the steps' keys, each step's in a row.
@@ -88,6 +90,7 @@ class ScriptBatches:
 
     def __init__(self, client: Redis) -> None:
         self.client = client
+        self.pipeline = AutoPipeline(client)
         # One combined script per sequence of steps (a handful: the ways a
         # call can end or be admitted); registered once, loaded by Redis on
         # first use.
@@ -95,11 +98,15 @@ class ScriptBatches:
 
     async def run(self, calls: Sequence[ScriptCall]) -> None:
         """Run the scripts in order in one command; a failure goes to each `failed`."""
-        if len(calls) == 1:
-            await calls[0].run()
-            return
-        steps = [(_text(call.script.script), call.keys, call.args) for call in calls]
         try:
+            if len(calls) == 1:
+                await self.pipeline.evaluate(
+                    calls[0].script, calls[0].keys, calls[0].args
+                )
+                return
+            steps = [
+                (_text(call.script.script), call.keys, call.args) for call in calls
+            ]
             await self.evaluate(steps)
         except RedisError as error:
             for call in calls:
@@ -114,9 +121,10 @@ class ScriptBatches:
                 combined_source(sources, runner)
             )
         counts = [n for _, keys, args in steps for n in (len(keys), len(args))]
-        return await script(
-            keys=[key for _, keys, _ in steps for key in keys],
-            args=[*counts, *(arg for _, _, args in steps for arg in args)],
+        return await self.pipeline.evaluate(
+            script,
+            [key for _, keys, _ in steps for key in keys],
+            [*counts, *(arg for _, _, args in steps for arg in args)],
         )
 
 

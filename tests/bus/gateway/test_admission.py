@@ -5,6 +5,7 @@ Redis a lost reply leaves nothing behind once Redis answers again."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -197,13 +198,41 @@ async def test_redis_admit__redis_down_raises_and_leaves_nothing_once_back(
     state = _redis(client)
     own_redis.stop()
 
-    with pytest.raises(RedisError):
-        await _admit(state, _entry("a1"), _limits())
+    # Two at once: one pipeline, and each caller gets the outage.
+    failed = await asyncio.gather(
+        _admit(state, _entry("a1"), _limits()),
+        _admit(state, _entry("a1", "r-2"), _limits()),
+        return_exceptions=True,
+    )
 
+    assert all(isinstance(error, RedisError) for error in failed)
     own_redis.start()
     assert await state.in_flight.find("a1", "r-1") is None
+    assert await state.in_flight.find("a1", "r-2") is None
     admission = await _admit(state, _entry("a1"), _limits())
     assert isinstance(admission.outcome, Slot)
     assert isinstance(state.in_flight, RedisCallsInFlight)
     await state.in_flight.aclose()
     await client.aclose()
+
+
+async def test_admit__concurrent_calls_share_the_last_slots_exactly(
+    state, agent
+) -> None:
+    """Admissions issued together (one Redis pipeline) never pass the limit."""
+    entries = [
+        InFlightCall(agent, f"r-{n}", "echo", None, f"echo-{n}") for n in range(20)
+    ]
+
+    admissions = await asyncio.gather(
+        *(_admit(state, entry, _limits(global_max=10)) for entry in entries)
+    )
+
+    slots = [a.outcome for a in admissions if isinstance(a.outcome, Slot)]
+    rejected = [a for a in admissions if isinstance(a.outcome, Rejection)]
+    assert (len(slots), len(rejected)) == (10, 10)
+    assert await state.capacity.global_inflight() == 10
+    for slot in slots:
+        await state.capacity.release(slot)
+    for entry in entries:
+        await state.in_flight.end(entry)
