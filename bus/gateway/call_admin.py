@@ -92,7 +92,6 @@ class CallRecordAdmin(AppendOnlyAdmin):
     class Media:
         js = [LOCAL_TIME_JS]
         css = {"all": [ADMIN_CSS]}
-
     fieldsets = [
         (
             "Call",
