@@ -61,13 +61,18 @@ class AutoPipeline:
         try:
             replies = await self._replies(batch)
         except BaseException as error:
-            # A caller must never wait for ever: every one gets the error
-            # (a RedisError is the seams' outage; anything else is a bug).
+            # A caller must never wait for ever: every one gets the error (a
+            # RedisError is the seams' outage; anything else is a bug), or is
+            # cancelled with this task (at shutdown).
             if not isinstance(error, RedisError):
                 logger.exception("Sending %d Redis scripts failed", len(batch))
             for *_, future in batch:
-                if not future.done():
+                if future.done():
+                    continue
+                if isinstance(error, Exception):
                     future.set_exception(error)
+                else:
+                    future.cancel()
             if not isinstance(error, Exception):
                 raise
             return
