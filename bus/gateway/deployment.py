@@ -14,10 +14,12 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
+from bus.gateway.delivery import bus_status
 from bus.gateway.state.deployment import (
     MAX_PUBLISHED_CALLS,
     PUBLISH_INTERVAL_SECS,
@@ -25,6 +27,7 @@ from bus.gateway.state.deployment import (
     WorkerSnapshot,
 )
 from bus.gateway.worker import worker_id
+from controlplane.config import aget_config
 
 if TYPE_CHECKING:
     from bus.gateway.pipeline import Gateway
@@ -117,6 +120,32 @@ async def deployment_view(gateway: Gateway) -> DeploymentView:
     others = [snapshot for snapshot in published if snapshot.worker != own.worker]
     others.sort(key=lambda snapshot: snapshot.worker)
     return DeploymentView([own, *others])
+
+
+async def deployment_health(gateway: Gateway) -> dict[str, Any]:
+    """Return the health op's snapshot: deployment-wide figures, this worker named.
+
+    `sessions` and `global_inflight` sum every live worker (as of at most
+    2 s ago); `stale` is true when the other workers could not be read and
+    the figures are this worker's alone.
+    """
+    config = await aget_config()
+    registry = await gateway.registry.aget()
+    view = await deployment_view(gateway)
+    uptime = int(time.time() - gateway.started_at)
+    return {
+        "t": time.time(),
+        "uptime_human": str(timedelta(seconds=uptime)),
+        "uptime_s": uptime,
+        "sessions": view.sessions,
+        "global_capacity": config.WS_GLOBAL_MAX_INFLIGHT,
+        "global_inflight": view.inflight,
+        "tool_count": len(registry.tools),
+        "bus": bus_status(gateway.claims, config),
+        "worker": worker_id(),
+        "workers": len(view.workers),
+        "stale": view.stale,
+    }
 
 
 async def keep_published(gateway: Gateway) -> None:

@@ -1,4 +1,5 @@
-"""Running an accepted call: its tool task, heartbeats, timeout and cancel."""
+"""Running an accepted call: its tool task, heartbeats, timeout and cancel,
+and the body of its answer (inline or a claim check)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from bus.gateway.attempt import remembered, retention, reusable
+from bus.gateway.delivery import deliver_result
 from bus.gateway.events import Answer, Progress
 from bus.gateway.registry import ToolSpec
 from bus.gateway.sessions import Agent, Session
 from bus.gateway.state.capacity import Slot
+from bus.gateway.state.completion import Remembered
 from bus.gateway.state.inflight import InFlightCall
-from bus.gateway.state.outage import OUTAGE_ERRORS
-from bus.gateway.state.results import Cached, ResultCache
+from bus.gateway.state.results import Cached
 from bus.gateway.tools import ToolError, ToolTimeout, run_tool, to_outputs
 from bus.gateway.tools.base import heartbeat
-from bus.protocol import ErrorCode
+from bus.protocol import ErrorCode, error_body
+from bus.store.claims import ClaimStore
 from bus.store.services import Producer
 from controlplane.config import Config
 
@@ -178,27 +181,39 @@ async def execute(
     return to_outputs(value)
 
 
-async def remember(
-    results: ResultCache, call: Call, answer: Answer, config: Config
-) -> None:
-    """Cache a call's answer for replay (and reuse) when the protocol keeps it.
+async def outcome(
+    call: Call,
+    arguments: dict[str, Any],
+    *,
+    timeout: float,
+    config: Config,
+    claims: ClaimStore,
+) -> dict[str, Any]:
+    """Run an accepted call and return its answer's body (inline or a claim check)."""
+    result = await execute(
+        call,
+        arguments,
+        timeout=timeout,
+        interval=config.WS_PROGRESS_INTERVAL_SECS,
+    )
+    if isinstance(result, Failure):
+        return error_body(result.code, result.message)
+    return await deliver_result(
+        outputs=result, producer=call.producer(), claims=claims, config=config
+    )
 
-    The shared cache being unreachable is logged, not raised: the answer
-    still goes to the sessions waiting; only a later resend of its request id
-    would run the call again.
-    """
+
+def remembered_of(call: Call, answer: Answer, config: Config) -> Remembered | None:
+    """Return what to cache of a call's answer, or None when the protocol keeps none."""
     if not remembered(answer):
-        return
-    try:
-        await results.store(
-            Cached(fingerprint=call.entry.fingerprint, body=answer.body),
-            agent=call.entry.agent_key,
-            replay=call.replay,
-            semantic=call.semantic if reusable(answer) else None,
-            retention=retention(config),
-        )
-    except OUTAGE_ERRORS:
-        logger.warning("Answer of %s not cached", call.request_id, exc_info=True)
+        return None
+    return Remembered(
+        cached=Cached(fingerprint=call.entry.fingerprint, body=answer.body),
+        agent=call.entry.agent_key,
+        replay=call.replay,
+        semantic=call.semantic if reusable(answer) else None,
+        retention=retention(config),
+    )
 
 
 def _tool_failure(call: Call, error: Exception) -> Failure:

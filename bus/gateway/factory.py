@@ -10,7 +10,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bus.gateway.pipeline import Gateway
 from bus.gateway.registry import ToolRegistry
+from bus.gateway.state.admission import CallAdmission
 from bus.gateway.state.capacity import CapacityLimiter
+from bus.gateway.state.completion import CallCompletion
 from bus.gateway.state.deployment import (
     DeploymentRegistry,
     MemoryDeployment,
@@ -27,7 +29,10 @@ from bus.gateway.state.memory import (
     MemoryCapacity,
     MemoryResultCache,
 )
+from bus.gateway.state.redis_admission import RedisAdmission
+from bus.gateway.state.redis_batch import ScriptBatches
 from bus.gateway.state.redis_capacity import RedisCapacity
+from bus.gateway.state.redis_completion import RedisCompletion
 from bus.gateway.state.redis_inflight import RedisCallsInFlight
 from bus.gateway.state.redis_results import RedisResultCache
 from bus.gateway.state.results import ResultCache
@@ -43,20 +48,51 @@ def build_gateway(*, claims: ClaimStore) -> Gateway:
     hello_failures: HelloFailures = MemoryHelloFailures()
     in_flight: CallsInFlight = MemoryCallsInFlight()
     deployment: DeploymentRegistry = MemoryDeployment()
+    results: ResultCache = MemoryResultCache()
+    completion: CallCompletion | None = None
+    admission: CallAdmission | None = None
     if client is not None:
-        capacity = RedisCapacity(client)
+        redis_capacity = RedisCapacity(client)
+        redis_in_flight = RedisCallsInFlight(client)
+        redis_results = RedisResultCache(client)
+        capacity, in_flight, results = redis_capacity, redis_in_flight, redis_results
         hello_failures = RedisHelloFailures(client)
-        in_flight = RedisCallsInFlight(client)
         deployment = RedisDeployment(client)
+        admission, completion = batched_steps(
+            client,
+            results=redis_results,
+            in_flight=redis_in_flight,
+            capacity=redis_capacity,
+        )
     return Gateway(
         capacity=capacity,
         in_flight=in_flight,
-        results=build_results(client),
+        results=results,
         hello_failures=hello_failures,
         registry=ToolRegistry(),
         claims=claims,
         deployment=deployment,
+        completion=completion,
+        admission=admission,
     )
+
+
+def batched_steps(
+    client: Redis,
+    *,
+    results: RedisResultCache,
+    in_flight: RedisCallsInFlight,
+    capacity: RedisCapacity,
+) -> tuple[RedisAdmission, RedisCompletion]:
+    """Return the admission and completion that batch the Redis seams' steps."""
+    # A call's three opening steps in one round trip, and its three closing
+    # ones in another, not six (benchmarks/README.md).
+    batches = ScriptBatches(client)
+    admission = RedisAdmission(batches, in_flight=in_flight, capacity=capacity)
+    completion = RedisCompletion(
+        batches, results=results, in_flight=in_flight, capacity=capacity
+    )
+    return admission, completion
 
 
 def build_redis() -> Redis | None:

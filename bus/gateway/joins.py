@@ -106,6 +106,18 @@ class Joins:
                 Progress(held.request_id, held.tool_name, time.time(), DUPLICATE_NOTE)
             )
 
+    async def subscribe(
+        self, session: Session, held: InFlightCall, replay: str
+    ) -> None:
+        """Have a session that resent a call's request id get its events and answer."""
+        call = self.running.get((held.agent_key, held.request_id))
+        if call is None:
+            # Run by another worker (or ending here this moment): it relays.
+            await self.join(session, held, replay)
+            return
+        call.subscribers[session.session_id] = session
+        await session.deliver(call.progress(DUPLICATE_NOTE))
+
     async def cancel(self, session: Session, request_id: str, reason: str) -> bool:
         """Cancel an agent's call in flight here or on another worker.
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import timedelta
 from typing import Any
 
-from bus.gateway import metrics
+from bus.gateway import metrics, shutdown
+from bus.gateway.answers import answer_attempt, answer_call
 from bus.gateway.attempt import (
     Attempt,
     build_attempt,
@@ -29,24 +29,31 @@ from bus.gateway.attempt import (
     unknown_tool,
 )
 from bus.gateway.call_history import CallHistory
-from bus.gateway.delivery import bus_status, deliver_result
-from bus.gateway.deployment import deployment_view
+from bus.gateway.deployment import deployment_health
 from bus.gateway.events import Accepted, Answer
-from bus.gateway.execution import Call, Failure, execute, remember
+from bus.gateway.execution import Call, outcome, remembered_of
 from bus.gateway.joins import Joins
 from bus.gateway.registry import Registry, ToolRegistry
 from bus.gateway.revocation import RevocationWatch
 from bus.gateway.sessions import Agent, Session, Transport
-from bus.gateway.state.capacity import CapacityLimiter, CapacitySnapshot, Rejection
+from bus.gateway.state.admission import CallAdmission, SequentialAdmission
+from bus.gateway.state.capacity import (
+    CapacityLimiter,
+    CapacitySnapshot,
+    Rejection,
+    Slot,
+)
+from bus.gateway.state.completion import (
+    CallCompletion,
+    Remembered,
+    SequentialCompletion,
+)
 from bus.gateway.state.deployment import DeploymentRegistry, MemoryDeployment
 from bus.gateway.state.hello_failures import HelloFailures
 from bus.gateway.state.inflight import CallsInFlight, InFlightCall
 from bus.gateway.state.outage import OUTAGE_ERRORS
 from bus.gateway.state.results import Cached, ResultCache
-from bus.gateway.worker import worker_id
 from bus.protocol import (
-    DUPLICATE_NOTE,
-    SHUTDOWN_CANCEL_MESSAGE,
     CallRequest,
     ErrorCode,
     Scope,
@@ -56,8 +63,6 @@ from bus.store.claims import ClaimStore
 from controlplane.config import Config, aget_config
 
 logger = logging.getLogger(__name__)
-
-SHUTDOWN_CANCEL_WAIT_SECS = 5.0
 
 
 class Gateway:
@@ -73,6 +78,8 @@ class Gateway:
         registry: ToolRegistry,
         claims: ClaimStore,
         deployment: DeploymentRegistry | None = None,
+        completion: CallCompletion | None = None,
+        admission: CallAdmission | None = None,
     ) -> None:
         self.capacity = capacity
         # Without a shared registry this process is the whole deployment.
@@ -82,6 +89,14 @@ class Gateway:
         self.hello_failures = hello_failures
         self.registry = registry
         self.claims = claims
+        # How a call's admission and its end reach the seams: batched when the
+        # factory built a shared one, else each seam's own step in order.
+        self.completion = completion or SequentialCompletion(
+            results=results, in_flight=in_flight, capacity=capacity
+        )
+        self.admission = admission or SequentialAdmission(
+            results=results, in_flight=in_flight, capacity=capacity
+        )
         self.call_log = metrics.CallLog()
         self.call_history = CallHistory()
         self.sessions: dict[str, Session] = {}
@@ -163,11 +178,11 @@ class Gateway:
             registry=await self.registry.aget(),
         )
         if attempt.tool is None:
-            await self._refuse_unknown_tool(attempt)
+            await self._answer(attempt, unknown_tool(attempt))
             return
         problem = attempt.tool.argument_error(attempt.arguments)
         if problem is not None:
-            await self._refuse_arguments(attempt, problem)
+            await self._answer(attempt, invalid_arguments(attempt, problem))
             return
         try:
             call = await self._check_shared(attempt)
@@ -191,29 +206,8 @@ class Gateway:
         return await self.joins.cancel(session, request_id, "cancelled by the client")
 
     async def health(self) -> dict[str, Any]:
-        """Return the health op's snapshot: deployment-wide figures, this worker named.
-
-        `sessions` and `global_inflight` sum every live worker (as of at most
-        2 s ago); `stale` is true when the other workers could not be read and
-        the figures are this worker's alone.
-        """
-        config = await aget_config()
-        registry = await self.registry.aget()
-        view = await deployment_view(self)
-        uptime = int(time.time() - self.started_at)
-        return {
-            "t": time.time(),
-            "uptime_human": str(timedelta(seconds=uptime)),
-            "uptime_s": uptime,
-            "sessions": view.sessions,
-            "global_capacity": config.WS_GLOBAL_MAX_INFLIGHT,
-            "global_inflight": view.inflight,
-            "tool_count": len(registry.tools),
-            "bus": bus_status(self.claims, config),
-            "worker": worker_id(),
-            "workers": len(view.workers),
-            "stale": view.stale,
-        }
+        """Return the health op's snapshot (``deployment.deployment_health``)."""
+        return await deployment_health(self)
 
     async def capacity_snapshot(
         self, config: Config, registry: Registry
@@ -232,62 +226,52 @@ class Gateway:
 
     async def drain(self, grace: float) -> int:
         """Refuse new calls, let running ones finish for `grace` s, cancel the rest."""
-        self.draining = True
-        pending = set(self.tasks)
-        if pending:
-            _, pending = await asyncio.wait(pending, timeout=grace)
-        for call in list(self.running.values()):
-            call.cancel(SHUTDOWN_CANCEL_MESSAGE)
-        if pending:
-            await asyncio.wait(pending, timeout=SHUTDOWN_CANCEL_WAIT_SECS)
-        self.call_log.flush()
-        if await self.call_history.flush():
-            self.call_history.abandon()
-        return len(pending)
+        return await shutdown.drain(self, grace)
 
     async def close_sessions(self, code: int) -> None:
         """Close every open connection with a close code (at shutdown)."""
-        self.revocations.stop()
-        # Together: a close may wait for a slow client to read what precedes it.
-        await asyncio.gather(
-            *(self._close(session, code) for session in list(self.sessions.values()))
-        )
-
-    @staticmethod
-    async def _close(session: Session, code: int) -> None:
-        try:
-            await session.transport.close(code)
-        except Exception:
-            # Shutdown goes on for the other sessions; this one just drops.
-            logger.exception("Cannot close session %s", session.session_id)
+        await shutdown.close_sessions(self, code)
 
     # The checks, one method per step of call_tool's list
 
-    async def _refuse_unknown_tool(self, attempt: Attempt) -> None:
-        await self._answer(attempt, unknown_tool(attempt))
-
-    async def _refuse_arguments(self, attempt: Attempt, problem: str) -> None:
-        await self._answer(attempt, invalid_arguments(attempt, problem))
-
     async def _check_shared(self, attempt: Attempt) -> Call | None:
-        """Steps 3 to 7: return the call to start, or None when answered."""
-        replayed, cached = await self.results.lookup(
-            attempt.agent_key, attempt.replay, attempt.semantic
+        """Steps 3 to 7: return the call to start, or None when answered.
+
+        The seams are asked together (`CallAdmission`): a lookup, then a
+        registration unless it found an answer, then a slot unless another
+        call holds the request. Registered before acquiring, so a
+        cross-process limiter cannot let a resend slip past steps 4 and 6.
+        """
+        entry = attempt.in_flight_entry(self.in_flight.worker)
+        admission = await self.admission.admit(
+            entry,
+            replay=attempt.replay,
+            semantic=attempt.semantic,
+            limits=None if self.draining else attempt.limits(),
         )
-        if replayed is not None:
-            await self._replay(attempt, replayed)
+        if admission.replayed is not None:
+            await self._replay(attempt, admission.replayed)
             return None
         # Step 4 comes before step 5, so a cache hit looks for the request in
         # flight first; otherwise registering (step 6) finds it as its holder,
         # one round trip fewer with shared state.
-        if cached is not None:
+        if admission.cached is not None:
             if not await self._join_running(attempt):
-                await self._answer(attempt, cached.body, cached=True)
+                await self._answer(attempt, admission.cached.body, cached=True)
             return None
-        call = await self._register(attempt)
-        if call is None or not await self._admit(call, attempt):
+        if admission.holder is not None:
+            await self._refuse_held(attempt, admission.holder)
             return None
-        return call
+        call = self._register(attempt, entry)
+        if isinstance(admission.outcome, Slot):
+            call.slot = admission.outcome
+            return call
+        rejection = admission.outcome or Rejection(
+            Scope.GLOBAL, attempt.config.WS_RETRY_AFTER_SECS
+        )
+        await self._finish(call)
+        await self._answer(attempt, over_capacity(rejection))
+        return None
 
     async def _replay(self, attempt: Attempt, replayed: Cached) -> None:
         body = replay_or_conflict(attempt, replayed)
@@ -308,30 +292,19 @@ class Gateway:
         if held.fingerprint != attempt.fingerprint:
             await self._answer(attempt, request_id_conflict())
             return
-        session = attempt.session
-        call = self.running.get((held.agent_key, held.request_id))
-        if call is None:
-            # Run by another worker (or ending here this moment): it relays.
-            await self.joins.join(session, held, attempt.replay)
-            return
-        call.subscribers[session.session_id] = session
-        await session.deliver(call.progress(DUPLICATE_NOTE))
+        await self.joins.subscribe(attempt.session, held, attempt.replay)
 
-    async def _register(self, attempt: Attempt) -> Call | None:
-        tool, session = attempt.tool, attempt.session
-        entry = attempt.in_flight_entry(self.in_flight.worker)
-        # Registered before acquiring, so a cross-process limiter that awaits
-        # cannot let a resend of this request slip past the checks above.
-        holder = await self.in_flight.begin(entry)
-        if holder is not None and holder.request_id == attempt.request_id:
+    async def _refuse_held(self, attempt: Attempt, holder: InFlightCall) -> None:
+        if holder.request_id == attempt.request_id:
             await self._subscribe(attempt, holder)
-            return None
-        if holder is not None:
+        else:
             await self._answer(attempt, duplicate_of(holder))
-            return None
+
+    def _register(self, attempt: Attempt, entry: InFlightCall) -> Call:
+        session = attempt.session
         call = Call(
             request_id=attempt.request_id,
-            tool=tool,
+            tool=attempt.tool,
             agent=session.agent,
             origin=session,
             entry=entry,
@@ -342,23 +315,6 @@ class Gateway:
         )
         self.running[(entry.agent_key, entry.request_id)] = call
         return call
-
-    async def _admit(self, call: Call, attempt: Attempt) -> bool:
-        config = attempt.config
-        if self.draining:
-            outcome: Any = Rejection(Scope.GLOBAL, config.WS_RETRY_AFTER_SECS)
-        else:
-            try:
-                outcome = await self.capacity.acquire(attempt.limits())
-            except OUTAGE_ERRORS:
-                await self._finish(call)
-                raise
-        if not isinstance(outcome, Rejection):
-            call.slot = outcome
-            return True
-        await self._finish(call)
-        await self._answer(attempt, over_capacity(outcome))
-        return False
 
     async def _start(self, call: Call, attempt: Attempt) -> None:
         config = attempt.config
@@ -381,11 +337,15 @@ class Gateway:
     ) -> None:
         """Run an accepted call to its one answer; the task's top-level boundary."""
         answer: Answer | None = None
+        kept: Remembered | None = None
         try:
             answer = Answer(
-                call.request_id, await self._outcome(call, arguments, timeout, config)
+                call.request_id,
+                await outcome(
+                    call, arguments, timeout=timeout, config=config, claims=self.claims
+                ),
             )
-            await remember(self.results, call, answer, config)
+            kept = remembered_of(call, answer, config)
         except Exception:
             logger.exception(
                 "Call %s of tool %s failed in the gateway", call.request_id, call.tool
@@ -395,40 +355,33 @@ class Gateway:
             )
         finally:
             # Before the answer goes out: a client that reacts to it at once
-            # must find the slot free and the request no longer in flight.
-            await self._finish(call, answer)
-        call.answered = True
-        size = 0
-        for session in list(call.subscribers.values()):
-            size = max(size, await session.deliver(answer))
-        record = metrics.CallRecord.of(
-            call.origin, call.tool, "", answer, call.received_at, size
-        )
-        metrics.record_call(config, self.call_log, self.call_history, record)
-
-    async def _outcome(
-        self, call: Call, arguments: dict[str, Any], timeout: float, config: Config
-    ) -> dict[str, Any]:
-        result = await execute(
+            # must find it cached, the slot free and the request no longer in
+            # flight.
+            await self._finish(call, answer, kept)
+        await answer_call(
             call,
-            arguments,
-            timeout=timeout,
-            interval=config.WS_PROGRESS_INTERVAL_SECS,
-        )
-        if isinstance(result, Failure):
-            return error_body(result.code, result.message)
-        return await deliver_result(
-            outputs=result, producer=call.producer(), claims=self.claims, config=config
+            answer,
+            config,
+            call_log=self.call_log,
+            call_history=self.call_history,
         )
 
-    async def _finish(self, call: Call, answer: Answer | None = None) -> None:
+    async def _finish(
+        self,
+        call: Call,
+        answer: Answer | None = None,
+        kept: Remembered | None = None,
+    ) -> None:
         key = (call.entry.agent_key, call.entry.request_id)
         if self.running.get(key) is call:
             del self.running[key]
-        await self.in_flight.end(call.entry, self.joins.left_for(call, answer))
         slot, call.slot = call.slot, None
-        if slot is not None:
-            await self.capacity.release(slot)
+        await self.completion.complete(
+            entry=call.entry,
+            left=self.joins.left_for(call, answer),
+            slot=slot,
+            remembered=kept,
+        )
 
     def _keep(self, task: asyncio.Task[None]) -> None:
         # The loop holds only weak references to tasks: keep each until done.
@@ -445,15 +398,11 @@ class Gateway:
         cached: bool = False,
         replay: bool = False,
     ) -> None:
-        answer = Answer(attempt.request_id, body, cached=cached)
-        size = await attempt.session.deliver(answer)
-        record = metrics.CallRecord.of(
-            attempt.session,
-            attempt.tool,
-            attempt.name,
-            answer,
-            attempt.received_at,
-            size,
+        await answer_attempt(
+            attempt,
+            body,
+            call_log=self.call_log,
+            call_history=self.call_history,
+            cached=cached,
             replay=replay,
         )
-        metrics.record_call(attempt.config, self.call_log, self.call_history, record)

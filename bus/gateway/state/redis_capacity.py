@@ -20,6 +20,8 @@ import json
 import logging
 import time
 import uuid
+from functools import partial
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -33,6 +35,7 @@ from bus.gateway.state.capacity import (
     retry_after,
 )
 from bus.gateway.state.memory import RECENT_DURATIONS, RECENT_REJECTIONS
+from bus.gateway.state.redis_batch import ScriptCall
 from bus.protocol import Scope
 
 logger = logging.getLogger(__name__)
@@ -182,7 +185,7 @@ class RedisCapacity:
     def __init__(self, client: Redis, *, prefix: str = PREFIX) -> None:
         self.client = client
         self.prefix = prefix
-        self._acquire = client.register_script(ACQUIRE_SCRIPT)
+        self.acquire_script = self._acquire = client.register_script(ACQUIRE_SCRIPT)
         self._release = client.register_script(RELEASE_SCRIPT)
         self._refresh = client.register_script(REFRESH_SCRIPT)
         self._snapshot = client.register_script(SNAPSHOT_SCRIPT)
@@ -210,28 +213,35 @@ class RedisCapacity:
 
     async def acquire(self, limits: Limits) -> Slot | Rejection:
         """Take a slot in every scope, or return the first full scope."""
-        outcome = await self._acquire(
-            keys=[
-                *self._scope_keys(limits.provider, limits.session_id),
-                self._index(Scope.PROVIDER),
-                self._index(Scope.SESSION),
-                self._rejections(),
-            ],
-            args=[
-                uuid.uuid4().hex,
-                limits.lease_secs,
-                limits.global_max,
-                limits.provider_max,
-                limits.session_max,
-                limits.provider,
-                limits.session_id,
-                RECENT_DURATIONS,
-                RECENT_REJECTIONS,
-                HISTORY_TTL_SECS,
-                limits.agent,
-                limits.tool,
-            ],
-        )
+        keys, args = self.acquire_arguments(limits)
+        return self.acquired(limits, await self._acquire(keys=keys, args=args))
+
+    def acquire_arguments(self, limits: Limits) -> tuple[list[str], list[str | float]]:
+        """Return ACQUIRE_SCRIPT's keys and arguments, to batch with other steps."""
+        keys = [
+            *self._scope_keys(limits.provider, limits.session_id),
+            self._index(Scope.PROVIDER),
+            self._index(Scope.SESSION),
+            self._rejections(),
+        ]
+        args: list[str | float] = [
+            uuid.uuid4().hex,
+            limits.lease_secs,
+            limits.global_max,
+            limits.provider_max,
+            limits.session_max,
+            limits.provider,
+            limits.session_id,
+            RECENT_DURATIONS,
+            RECENT_REJECTIONS,
+            HISTORY_TTL_SECS,
+            limits.agent,
+            limits.tool,
+        ]
+        return keys, args
+
+    def acquired(self, limits: Limits, outcome: list[Any]) -> Slot | Rejection:
+        """Take ACQUIRE_SCRIPT's reply: a slot held here, or the rejection."""
         if outcome[0] == 0:
             slot = Slot(
                 limits.provider,
@@ -255,26 +265,29 @@ class RedisCapacity:
 
     async def release(self, slot: Slot) -> None:
         """Return a slot (a second release of the same slot changes nothing)."""
+        step = self.release_call(slot)
+        if step is not None:
+            await step.run()
+
+    def release_call(self, slot: Slot) -> ScriptCall | None:
+        """Return what `release` runs, to batch with other steps; None when not held.
+
+        The slot counts as released here from now on, whether or not the step
+        runs.
+        """
         if self._held.pop(slot.slot_id, None) is None:
-            return
-        try:
-            await self._release(
-                keys=self._scope_keys(slot.provider, slot.session_id),
-                args=[
-                    slot.slot_id,
-                    time.monotonic() - slot.started_at,
-                    RECENT_DURATIONS,
-                    HISTORY_TTL_SECS,
-                ],
-            )
-        except RedisError:
-            # The call's answer must still go out; no longer refreshed, the
-            # lease frees the slot within its length.
-            logger.warning(
-                "Releasing capacity slot %s failed; its lease runs out instead",
+            return None
+        return ScriptCall(
+            self._release,
+            self._scope_keys(slot.provider, slot.session_id),
+            [
                 slot.slot_id,
-                exc_info=True,
-            )
+                time.monotonic() - slot.started_at,
+                RECENT_DURATIONS,
+                HISTORY_TTL_SECS,
+            ],
+            partial(_release_failed, slot),
+        )
 
     async def refresh(self) -> list[str]:
         """Renew the leases of this process's slots; return the ids already lost."""
@@ -363,6 +376,16 @@ class RedisCapacity:
 
     def _rejections(self) -> str:
         return f"{self.prefix}:rejections"
+
+
+def _release_failed(slot: Slot, error: RedisError) -> None:
+    # The call's answer must still go out; no longer refreshed, the lease
+    # frees the slot within its length.
+    logger.warning(
+        "Releasing capacity slot %s failed; its lease runs out instead",
+        slot.slot_id,
+        exc_info=error,
+    )
 
 
 def _pairs(flat: list[bytes | int]) -> dict[str, int]:

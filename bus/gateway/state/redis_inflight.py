@@ -26,6 +26,7 @@ import json
 import logging
 import math
 from dataclasses import asdict, fields, replace
+from functools import partial
 from typing import Any
 
 from redis.asyncio import Redis
@@ -33,6 +34,7 @@ from redis.exceptions import RedisError
 
 from bus.gateway.events import Answer, CallEvent, Progress
 from bus.gateway.state.inflight import InFlightCall, InFlightListener
+from bus.gateway.state.redis_batch import ScriptCall
 from bus.gateway.state.redis_capacity import LUA_PRELUDE
 from bus.gateway.state.redis_channel import WorkerChannel
 from bus.gateway.worker import worker_id
@@ -117,7 +119,8 @@ return redis.call('ZCARD', KEYS[1])
 )
 
 
-ENTRY_FIELDS = tuple(field.name for field in fields(InFlightCall))
+# Sorted, so an entry encodes to the same text on every worker.
+ENTRY_FIELDS = tuple(sorted(field.name for field in fields(InFlightCall)))
 
 
 class RedisCallsInFlight:
@@ -129,7 +132,7 @@ class RedisCallsInFlight:
         self.client = client
         self.worker = worker if worker is not None else worker_id()
         self.prefix = prefix
-        self._begin = client.register_script(BEGIN_SCRIPT)
+        self.begin_script = self._begin = client.register_script(BEGIN_SCRIPT)
         self._end = client.register_script(END_SCRIPT)
         self._refresh = client.register_script(REFRESH_SCRIPT)
         self._count = client.register_script(COUNT_SCRIPT)
@@ -147,6 +150,20 @@ class RedisCallsInFlight:
 
     async def begin(self, call: InFlightCall) -> InFlightCall | None:
         """Register a call, or return the one holding its request id or semantic key."""
+        entry, value, keys, args = await self.prepare_begin(call)
+        try:
+            holder = await self._begin(keys=keys, args=args)
+        except RedisError:
+            self.begin_failed(entry, value)
+            raise
+        return self.begun(entry, value, holder)
+
+    async def prepare_begin(
+        self, call: InFlightCall
+    ) -> tuple[InFlightCall, str, list[str], list[str | float]]:
+        """Return the entry, its value and what `begin` runs (BEGIN_SCRIPT's keys
+        and arguments), to batch with other steps; then `begun` or `begin_failed`.
+        """
         await self._settle_doubtful()
         # Listening before the entry is visible: a cancel sent right after
         # registration must find this worker subscribed.
@@ -155,13 +172,17 @@ class RedisCallsInFlight:
             call if call.worker == self.worker else replace(call, worker=self.worker)
         )
         value = _encode_entry(entry)
-        try:
-            holder = await self._begin(
-                keys=self._keys(entry), args=[value, entry.lease_secs, entry.entry_id]
-            )
-        except RedisError:
-            self._doubtful.append((entry, value))
-            raise
+        return (
+            entry,
+            value,
+            self._keys(entry),
+            [value, entry.lease_secs, entry.entry_id],
+        )
+
+    def begun(
+        self, entry: InFlightCall, value: str, holder: bytes | None
+    ) -> InFlightCall | None:
+        """Take BEGIN_SCRIPT's reply: the holder, or None with the entry held here."""
         found = None if holder is None else _decode_entry(holder)
         # A command retried after a lost reply finds its own entry: registered.
         if found is not None and found.entry_id != entry.entry_id:
@@ -170,30 +191,38 @@ class RedisCallsInFlight:
         self._ensure_refresher()
         return None
 
+    def begin_failed(self, entry: InFlightCall, value: str) -> None:
+        """Remember a registration whose reply was lost, to remove it later."""
+        self._doubtful.append((entry, value))
+
     async def end(self, call: InFlightCall, answer: Answer | None = None) -> None:
         """Forget a call that has its answer (a second end changes nothing).
 
         The answer stays for the call's lease, for joined workers whose
         relayed copy was lost.
         """
+        step = self.end_call(call, answer)
+        if step is not None:
+            await step.run()
+
+    def end_call(
+        self, call: InFlightCall, answer: Answer | None = None
+    ) -> ScriptCall | None:
+        """Return what `end` runs, to batch with other steps; None when not held.
+
+        The entry counts as ended from here on, whether or not the step runs.
+        """
         held = self._held.pop(call.entry_id, None)
         if held is None:
-            return
+            return None
         entry, value = held
         kept = "" if answer is None else json.dumps(_encode_event(answer))
-        try:
-            await self._end(
-                keys=self._end_keys(entry),
-                args=[value, entry.entry_id, entry.lease_secs, kept],
-            )
-        except RedisError:
-            # The answer must still go out; no longer renewed, the entry
-            # disappears when its lease runs out.
-            logger.warning(
-                "Ending call %s in Redis failed; its entry expires instead",
-                entry.request_id,
-                exc_info=True,
-            )
+        return ScriptCall(
+            self._end,
+            self._end_keys(entry),
+            [value, entry.entry_id, entry.lease_secs, kept],
+            partial(_end_failed, entry),
+        )
 
     async def find(self, agent_key: str, request_id: str) -> InFlightCall | None:
         """Return the agent's call in flight under a request id, if any."""
@@ -343,6 +372,16 @@ class RedisCallsInFlight:
         return f"{self.prefix}:calls"
 
 
+def _end_failed(entry: InFlightCall, error: RedisError) -> None:
+    # The answer must still go out; no longer renewed, the entry disappears
+    # when its lease runs out.
+    logger.warning(
+        "Ending call %s in Redis failed; its entry expires instead",
+        entry.request_id,
+        exc_info=error,
+    )
+
+
 async def _deliver(listener: InFlightListener, message: dict[str, Any]) -> None:
     op, agent, rid = message["op"], message["agent"], message.get("rid", "")
     if op == "cancel":
@@ -356,7 +395,9 @@ async def _deliver(listener: InFlightListener, message: dict[str, Any]) -> None:
 
 
 def _encode_entry(entry: InFlightCall) -> str:
-    return json.dumps(asdict(entry), sort_keys=True)
+    # Its fields by name rather than `asdict`, which deep-copies them: this
+    # runs once per call, and the fields are plain values.
+    return json.dumps({name: getattr(entry, name) for name in ENTRY_FIELDS})
 
 
 def _decode_entry(raw: bytes) -> InFlightCall:

@@ -6,13 +6,18 @@ store sequence. One Lua script stores an answer and trims that agent to its
 bounds atomically, so concurrent stores from several processes never leave an
 agent past them. Entries expire by Redis's own TTL; the index keys live as long
 as the longest-living entry. Calls go through ``redis.asyncio`` on the event
-loop, one round trip per lookup and per store.
+loop, one round trip per lookup and per store (or a store batched with the
+other steps that end a call, ``redis_completion``).
 """
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
+from collections.abc import Callable
 
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from bus.gateway.state.redis_batch import ScriptCall
 from bus.gateway.state.results import Cached, Retention, decode_cached, encode_cached
 
 # KEYS: the agent's index (zset), sizes (hash), meta (hash: bytes, seq), then
@@ -100,13 +105,38 @@ class RedisResultCache:
         """Cache an answer; evict this agent's oldest entries past its bounds."""
         if retention.ttl <= 0:
             return
-        keys = [replay] if semantic is None else [semantic, replay]
-        await self._store(
-            keys=[*index_keys(agent), *keys],
-            args=[
-                encode_cached(cached),
-                retention.ttl,
-                retention.max_entries,
-                retention.max_bytes,
-            ],
-        )
+        keys, args = _store_arguments(cached, agent, replay, semantic, retention)
+        await self._store(keys=keys, args=args)
+
+    def store_call(
+        self,
+        cached: Cached,
+        *,
+        agent: str,
+        replay: str,
+        semantic: str | None,
+        retention: Retention,
+        failed: Callable[[RedisError], None],
+    ) -> ScriptCall | None:
+        """Return what `store` runs, to batch with other steps; None for no store."""
+        if retention.ttl <= 0:
+            return None
+        keys, args = _store_arguments(cached, agent, replay, semantic, retention)
+        return ScriptCall(self._store, keys, args, failed)
+
+
+def _store_arguments(
+    cached: Cached,
+    agent: str,
+    replay: str,
+    semantic: str | None,
+    retention: Retention,
+) -> tuple[list[str], list[bytes | int]]:
+    keys = [replay] if semantic is None else [semantic, replay]
+    args: list[bytes | int] = [
+        encode_cached(cached),
+        retention.ttl,
+        retention.max_entries,
+        retention.max_bytes,
+    ]
+    return [*index_keys(agent), *keys], args

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from bus.apps import bus_app
 from bus.gateway.events import Accepted, Answer, Progress
+from bus.gateway.factory import batched_steps
 from bus.gateway.pipeline import Gateway
 from bus.gateway.registry import ToolRegistry
 from bus.gateway.sessions import Agent, Session
@@ -50,14 +51,22 @@ async def workers(ws_config, builtin_tools) -> AsyncIterator[Callable[[], Gatewa
         in_flight = RedisCallsInFlight(
             client, worker=f"w{len(built)}", prefix=f"t{tag}:{{inflight}}"
         )
+        capacity = RedisCapacity(client, prefix=f"t{tag}:{{capacity}}")
+        results = RedisResultCache(client)
+        # As build_gateway does: admission and completion batched.
+        admission, completion = batched_steps(
+            client, results=results, in_flight=in_flight, capacity=capacity
+        )
         built.append(
             Gateway(
-                capacity=RedisCapacity(client, prefix=f"t{tag}:{{capacity}}"),
+                capacity=capacity,
                 in_flight=in_flight,
-                results=RedisResultCache(client),
+                results=results,
                 hello_failures=MemoryHelloFailures(),
                 registry=ToolRegistry(),
                 claims=bus_app().claims,
+                admission=admission,
+                completion=completion,
             )
         )
         return built[-1]
