@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,7 +28,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 # As ws_throughput.py: the limits must not shape the measurement.
 os.environ["WS_GLOBAL_MAX_INFLIGHT"] = "1000"
-os.environ.setdefault("WS_METRICS_PATH", "/tmp/pipeline_loop.metrics.jsonl")
+os.environ.setdefault(
+    "WS_METRICS_PATH", str(Path(tempfile.gettempdir()) / "pipeline_loop.metrics.jsonl")
+)
 
 import django  # noqa: E402
 
