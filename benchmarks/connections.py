@@ -27,6 +27,8 @@ from typing import Any
 from ws_throughput import Server, _environment, _token
 
 OPEN_BATCH = 200
+# A storm queues handshakes for seconds: wait for them rather than fail.
+OPEN_TIMEOUT_SECS = 60
 SETTLE_SECS = 2.0
 
 
@@ -49,7 +51,7 @@ async def _hello(url: str, token: str) -> tuple[Any, float]:
     from websockets.asyncio.client import connect
 
     started = time.perf_counter()
-    ws = await connect(url, compression=None, open_timeout=60)
+    ws = await connect(url, compression=None, open_timeout=OPEN_TIMEOUT_SECS)
     await ws.send(json.dumps({"op": "hello", "token": token}))
     ack = json.loads(await ws.recv())
     if not ack.get("ok"):
