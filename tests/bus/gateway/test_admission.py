@@ -6,10 +6,7 @@ Redis a lost reply leaves nothing behind once Redis answers again."""
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import pytest
 from redis.asyncio import Redis
@@ -17,80 +14,27 @@ from redis.exceptions import RedisError
 
 from bus.gateway.state.admission import (
     Admission,
-    CallAdmission,
-    SequentialAdmission,
 )
-from bus.gateway.state.capacity import CapacityLimiter, Limits, Rejection, Slot
-from bus.gateway.state.inflight import CallsInFlight, InFlightCall
-from bus.gateway.state.memory import (
-    MemoryCallsInFlight,
-    MemoryCapacity,
-    MemoryResultCache,
-)
-from bus.gateway.state.redis_admission import RedisAdmission
-from bus.gateway.state.redis_batch import ScriptBatches
-from bus.gateway.state.redis_capacity import RedisCapacity
+from bus.gateway.state.capacity import Limits, Rejection, Slot
+from bus.gateway.state.inflight import InFlightCall
 from bus.gateway.state.redis_inflight import RedisCallsInFlight
-from bus.gateway.state.redis_results import RedisResultCache
 from bus.gateway.state.results import (
     Cached,
-    ResultCache,
     Retention,
     replay_key,
     semantic_key,
 )
 from bus.protocol import Scope
+from tests.bus.gateway import shared_state
+from tests.bus.gateway.shared_state import State, redis_state
 
-REDIS_URL = os.environ.get("REDIS_TEST_URL", "")
-needs_redis = pytest.mark.skipif(
-    not REDIS_URL, reason="needs REDIS_TEST_URL (make test)"
-)
 RETENTION = Retention(ttl=60, max_entries=10, max_bytes=10_000)
 ANSWER = Cached(fingerprint="echo-1", body={"text": "done"})
 
 
-@dataclass
-class State:
-    """The three seams and the admission over them."""
-
-    capacity: CapacityLimiter
-    in_flight: CallsInFlight
-    results: ResultCache
-    admission: CallAdmission
-
-
-def _memory() -> State:
-    capacity, in_flight = MemoryCapacity(), MemoryCallsInFlight()
-    results = MemoryResultCache()
-    admission = SequentialAdmission(
-        results=results, in_flight=in_flight, capacity=capacity
-    )
-    return State(capacity, in_flight, results, admission)
-
-
-def _redis(client: Redis) -> State:
-    tag = uuid.uuid4().hex[:8]
-    capacity = RedisCapacity(client, prefix=f"t{tag}:{{capacity}}")
-    in_flight = RedisCallsInFlight(client, worker="w", prefix=f"t{tag}:{{inflight}}")
-    admission = RedisAdmission(
-        ScriptBatches(client), in_flight=in_flight, capacity=capacity
-    )
-    return State(capacity, in_flight, RedisResultCache(client), admission)
-
-
-@pytest.fixture
-async def shared_client() -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL or "redis://unused")
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture(params=["memory", pytest.param("redis", marks=needs_redis)])
-async def state(request, shared_client) -> AsyncIterator[State]:
-    built = _memory() if request.param == "memory" else _redis(shared_client)
-    yield built
-    if isinstance(built.in_flight, RedisCallsInFlight):
-        await built.in_flight.aclose()
+# The seams in memory and on Redis (tests.bus.gateway.shared_state).
+state = shared_state.state
+shared_client = shared_state.shared_client
 
 
 def _entry(agent: str, request_id: str = "r-1") -> InFlightCall:
@@ -195,7 +139,7 @@ async def test_redis_admit__redis_down_raises_and_leaves_nothing_once_back(
     client = Redis.from_url(
         own_redis.url, socket_timeout=0.5, socket_connect_timeout=0.5
     )
-    state = _redis(client)
+    state = redis_state(client)
     own_redis.stop()
 
     # Two at once: one pipeline, and each caller gets the outage.

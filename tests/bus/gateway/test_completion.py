@@ -6,85 +6,26 @@ down (each step logged, nothing raised)."""
 from __future__ import annotations
 
 import logging
-import os
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
-import pytest
 from redis.asyncio import Redis
 
 from bus.gateway.events import Answer
-from bus.gateway.state.capacity import CapacityLimiter, Limits, Slot
-from bus.gateway.state.completion import (
-    CallCompletion,
-    Remembered,
-    SequentialCompletion,
-)
-from bus.gateway.state.inflight import CallsInFlight, InFlightCall
-from bus.gateway.state.memory import (
-    MemoryCallsInFlight,
-    MemoryCapacity,
-    MemoryResultCache,
-)
-from bus.gateway.state.redis_batch import ScriptBatches
-from bus.gateway.state.redis_capacity import RedisCapacity
-from bus.gateway.state.redis_completion import RedisCompletion
+from bus.gateway.state.capacity import Limits, Slot
+from bus.gateway.state.completion import Remembered
+from bus.gateway.state.inflight import InFlightCall
 from bus.gateway.state.redis_inflight import RedisCallsInFlight
-from bus.gateway.state.redis_results import RedisResultCache
-from bus.gateway.state.results import Cached, ResultCache, Retention, replay_key
+from bus.gateway.state.results import Cached, Retention, replay_key
+from tests.bus.gateway import shared_state
+from tests.bus.gateway.shared_state import State, redis_state
 
-REDIS_URL = os.environ.get("REDIS_TEST_URL", "")
-needs_redis = pytest.mark.skipif(
-    not REDIS_URL, reason="needs REDIS_TEST_URL (make test)"
-)
 RETENTION = Retention(ttl=60, max_entries=10, max_bytes=10_000)
 BODY = {"outputs": [{"type": "text", "text": "done"}], "text": "done"}
 
 
-@dataclass
-class State:
-    """The three seams and the completion over them."""
-
-    capacity: CapacityLimiter
-    in_flight: CallsInFlight
-    results: ResultCache
-    completion: CallCompletion
-
-
-def _memory() -> State:
-    capacity, in_flight = MemoryCapacity(), MemoryCallsInFlight()
-    results = MemoryResultCache()
-    completion = SequentialCompletion(
-        results=results, in_flight=in_flight, capacity=capacity
-    )
-    return State(capacity, in_flight, results, completion)
-
-
-def _redis(client: Redis) -> State:
-    tag = uuid.uuid4().hex[:8]
-    capacity = RedisCapacity(client, prefix=f"t{tag}:{{capacity}}")
-    in_flight = RedisCallsInFlight(client, worker="w", prefix=f"t{tag}:{{inflight}}")
-    results = RedisResultCache(client)
-    completion = RedisCompletion(
-        ScriptBatches(client), results=results, in_flight=in_flight, capacity=capacity
-    )
-    return State(capacity, in_flight, results, completion)
-
-
-@pytest.fixture
-async def shared_client() -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL or "redis://unused")
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture(params=["memory", pytest.param("redis", marks=needs_redis)])
-async def state(request, shared_client) -> AsyncIterator[State]:
-    built = _memory() if request.param == "memory" else _redis(shared_client)
-    yield built
-    if isinstance(built.in_flight, RedisCallsInFlight):
-        await built.in_flight.aclose()
+# The seams in memory and on Redis (tests.bus.gateway.shared_state).
+state = shared_state.state
+shared_client = shared_state.shared_client
 
 
 async def _accepted(state: State, agent: str) -> tuple[InFlightCall, Slot]:
@@ -143,7 +84,7 @@ async def test_redis_complete__runs_the_steps_once_redis_lost_its_scripts(
 ) -> None:
     """After a Redis restart or SCRIPT FLUSH the batched steps still all happen."""
     client = Redis.from_url(own_redis.url)
-    state = _redis(client)
+    state = redis_state(client)
     entry, slot = await _accepted(state, "a1")
     await client.script_flush()
 
@@ -164,7 +105,7 @@ async def test_redis_complete__redis_down_logs_each_step_and_returns(
     client = Redis.from_url(
         own_redis.url, socket_timeout=0.5, socket_connect_timeout=0.5
     )
-    state = _redis(client)
+    state = redis_state(client)
     entry, slot = await _accepted(state, "a1")
     own_redis.stop()
 
