@@ -140,7 +140,7 @@ class _Walker:
             elif config_module and kind in assignments and not exempt:
                 exempt = hardcoded.assigns_constant(node)  # type: ignore[arg-type]
             self.qualname, self.scope = qualname, scope
-            checker.in_loop = scope.in_loop
+            checker.scope = scope
             silent_check = silent_checks.get(kind)
             if silent_check is not None:
                 silent_check(node)
@@ -160,7 +160,12 @@ class _Walker:
     def _check_try(self, node: ast.Try) -> None:
         """Report the handlers of a `try` that hide the error."""
         for code, handler, impact in silent.check_try(
-            node, self.lines, self.scope, self.tuples, self.secondary_tries
+            node,
+            self.lines,
+            self.scope,
+            self.tuples,
+            self.secondary_tries,
+            self.module,
         ):
             self.report(code, handler, impact)
 

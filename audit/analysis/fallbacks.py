@@ -9,7 +9,9 @@ Pure predicates on AST nodes, used by the hard-coded checks:
 * a module that builds its one instance itself (`processes = Processes()`) fixes
   the timeout defaults that call leaves out, public or not;
 * a number written into a configuration mapping or object at run time
-  (`self.config["threads"]["upload"] = 8`) overrides what the operator set.
+  (`self.config["threads"]["upload"] = 8`) overrides what the operator set;
+* a timeout bound to a local name and then passed to a call (`timeout = 2`,
+  `sock.readline(timeout)`) is a literal passed to that call.
 """
 
 from __future__ import annotations
@@ -18,8 +20,14 @@ import ast
 import re
 from collections.abc import Iterator
 
-from audit.analysis.constants import LOCAL_HOSTS
-from audit.analysis.literals import TIMEOUT_NAME_RE, is_environment_read, is_number
+from audit.analysis.constants import IDIOM_MAX_SECONDS, LOCAL_HOSTS
+from audit.analysis.literals import (
+    POLL_CALLS,
+    TIMEOUT_NAME_RE,
+    call_name,
+    is_environment_read,
+    is_number,
+)
 
 _SCHEME_RE = re.compile(r"^[a-z][\w+.-]*://", re.IGNORECASE)
 # Names of a container that holds the program's configuration.
@@ -64,11 +72,19 @@ def _tests_absence(test: ast.expr) -> bool:
 
 
 def _tests_presence(test: ast.expr) -> bool:
-    """Return True for `if x:`, `if self.addr:`, `x is not None`: a value given."""
+    """Return True for `if x:`, `if self.addr:`, `x is not None`: a value given.
+
+    `if ":" in addr:` asks whether the address names a port (a part of it is
+    given): its else branch is where the part is absent.
+    """
     if isinstance(test, ast.Name | ast.Attribute | ast.Subscript):
         return True
     if isinstance(test, ast.Compare) and len(test.ops) == 1:
         right = test.comparators[0]
+        if isinstance(test.ops[0], ast.In):
+            return isinstance(test.left, ast.Constant) and isinstance(
+                test.left.value, str
+            )
         return isinstance(test.ops[0], ast.IsNot | ast.NotEq) and (
             isinstance(right, ast.Constant) and right.value in (None, "")
         )
@@ -216,3 +232,48 @@ def instance_defaults(module: ast.Module) -> Iterator[tuple[ast.expr, str]]:
             ):
                 reported.add(id(default))
                 yield default, qualname
+
+
+def local_timeout(
+    node: ast.Assign, function: ast.FunctionDef | ast.AsyncFunctionDef | None
+) -> ast.Constant | None:
+    """Return the literal of `timeout = 2` when the function passes it to a call.
+
+    Not reported, as for a literal written in the call: the idiom waits of at
+    most IDIOM_MAX_SECONDS, a parameter given its default (`if timeout is None:
+    timeout = 10`; the caller configures it), and a name used only as the
+    granularity of a poll or sleep inside a loop.
+    """
+    value = node.value
+    if function is None or len(node.targets) != 1 or not is_number(value):
+        return None
+    target = node.targets[0]
+    if not (isinstance(target, ast.Name) and TIMEOUT_NAME_RE.search(target.id)):
+        return None
+    if value.value <= IDIOM_MAX_SECONDS:  # type: ignore[attr-defined]
+        return None
+    args = function.args
+    parameters = {arg.arg for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
+    if target.id in parameters:
+        return None
+    return value if _passed_to_call(function, target.id) else None  # type: ignore[return-value]
+
+
+def _passed_to_call(
+    function: ast.FunctionDef | ast.AsyncFunctionDef, name: str
+) -> bool:
+    """Return True when a call in function is given name, but a poll in a loop."""
+    stack: list[tuple[ast.AST, bool]] = [(stmt, False) for stmt in function.body]
+    while stack:
+        node, in_loop = stack.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            continue
+        if isinstance(node, ast.Call) and any(
+            isinstance(arg, ast.Name) and arg.id == name
+            for arg in (*node.args, *(keyword.value for keyword in node.keywords))
+        ):
+            if not (in_loop and call_name(node) in POLL_CALLS):
+                return True
+        inner = in_loop or isinstance(node, ast.For | ast.AsyncFor | ast.While)
+        stack.extend((child, inner) for child in ast.iter_child_nodes(node))
+    return False

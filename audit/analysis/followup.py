@@ -15,11 +15,10 @@ from audit.analysis.intent import (
     NESTED_SCOPES,
     Scope,
     body_nodes,
-    is_debug_level,
-    is_log_call,
     reports_failure,
     reports_to_caller,
 )
+from audit.analysis.logcalls import is_debug_level, is_log_call
 
 _READ_METHODS = frozenset({"read_text", "read_bytes"})
 _WRITE_METHODS = frozenset({"write_text", "write_bytes"})

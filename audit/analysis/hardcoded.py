@@ -12,8 +12,10 @@ from audit.analysis.fallbacks import (
     get_fallbacks,
     instance_defaults,
     is_local_address,
+    local_timeout,
     or_fallbacks,
 )
+from audit.analysis.intent import MODULE_SCOPE
 from audit.analysis.literals import (
     CHECK_METHODS,
     HEADER_NAMES,
@@ -46,6 +48,8 @@ __all__ = [
 ]
 
 _DOCSTRING_SCOPES = (ast.Module,)
+# First characters of an absolute path: only those strings ask the path pattern.
+_PATH_STARTS = frozenset("/~") | frozenset(chr(c) for c in range(65, 91))
 # Assignments that may bind a config module's UPPER_CASE constant.
 ASSIGNMENTS = frozenset({ast.Assign, ast.AnnAssign})
 
@@ -79,7 +83,8 @@ class ConfigChecker:
     literal (a getenv default, a named secret) marks it so it is not reported
     again as a plain string. Each check also receives whether the node lies inside
     an UPPER_CASE constant of a config module, where configuration belongs, so only
-    secrets are reported there. The walker sets `in_loop` before each check.
+    secrets are reported there. The walker sets `scope` (the enclosing function,
+    whether in a loop) before each check.
 
     Overridable values are not reported as hosts, ports or paths: class
     attributes (`host = "localhost"` on a base class) and the defaults of public
@@ -97,7 +102,7 @@ class ConfigChecker:
         self._overridable: set[int] = set()
         self._declared: set[int] = set()
         self._absent_lines: list[tuple[int, int]] = []
-        self.in_loop = False
+        self.scope: Any = MODULE_SCOPE
         self.secrets: list[ast.Constant] = []
         self.checks: dict[type, Callable[[Any, bool], None]] = {
             scope: self._skip_docstring for scope in _DOCSTRING_SCOPES
@@ -114,6 +119,8 @@ class ConfigChecker:
             ast.AsyncFunctionDef: self._check_function,
             ast.BoolOp: self._check_or,
             ast.If: self._check_if,
+            ast.List: self._check_sequence,
+            ast.Tuple: self._check_sequence,
         }
 
     def _skip_docstring(
@@ -228,6 +235,11 @@ class ConfigChecker:
         if override is not None and not self._config_module:
             self._handled.add(id(override))
             self._report("AUD104", override)
+        if isinstance(node, ast.Assign) and not in_constant:
+            timeout = local_timeout(node, self.scope.function)
+            if timeout is not None and not self._absent_here(timeout):
+                self._handled.add(id(timeout))
+                self._report("AUD104", timeout)
         if node.value is not None and any(map(_names_header, targets)):
             self._overridable.update(id(child) for child in ast.walk(node.value))
         if node.value is not None and assigns_constant(node):
@@ -245,6 +257,24 @@ class ConfigChecker:
                 self._check_named_value([key.value], value, in_constant)
                 if key.value.lower() in HEADER_NAMES:
                     self._overridable.update(id(child) for child in ast.walk(value))
+
+    def _check_sequence(self, node: ast.List | ast.Tuple, in_constant: bool) -> None:
+        """Mark a search path: several absolute paths tried in turn.
+
+        `["/etc/ssh/moduli", "/usr/local/etc/moduli"]` lists the standard places
+        another program installs a file; the operator picks one by putting the
+        file there, so none of them is a path fixed in code.
+        """
+        paths = [
+            elt
+            for elt in node.elts
+            if isinstance(elt, ast.Constant)
+            and type(elt.value) is str
+            and elt.value[:1] in _PATH_STARTS
+            and looks_like_path(elt.value)
+        ]
+        if len(paths) > 1:
+            self._overridable.update(map(id, paths))
 
     def _check_string(self, node: ast.Constant, value: str, in_constant: bool) -> None:
         """Report a string literal that is a secret, a host/URL or a path."""
@@ -301,7 +331,7 @@ class ConfigChecker:
             for keyword in node.keywords:
                 if keyword.arg == "default":
                     self._overridable.update(id(c) for c in ast.walk(keyword.value))
-        for timeout in timeout_arguments(node, self.in_loop):
+        for timeout in timeout_arguments(node, self.scope.in_loop):
             self._report("AUD104", timeout)
         for keyword in node.keywords:
             if keyword.arg:
@@ -324,6 +354,9 @@ class ConfigChecker:
             and any(map(is_port_name, names))
             and id(value) not in self._handled
             and id(value) not in self._overridable
+            # The protocol's port where the address names none (the else of
+            # `if ":" in addr:`), as a parser fills in 80 for http.
+            and not self._absent_here(value)
         ):
             self._handled.add(id(value))
             self._report("AUD103", value)

@@ -13,35 +13,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from audit.analysis.impact import call_name, is_cleanup
+from audit.analysis.logcalls import is_log_call
 
-_LOG_METHODS = frozenset(
-    {
-        "debug",
-        "info",
-        "warning",
-        "warn",
-        "error",
-        "critical",
-        "fatal",
-        "exception",
-        "log",
-        "msg",
-        "err",
-        "failure",
-        "trace",
-        "success",
-        "notice",
-        "alert",
-    }
-)
-# Twisted's log.err and log.failure record the active failure with its traceback.
-_TRACEBACK_LOG_METHODS = frozenset({"exception", "err", "failure"})
 _TRACEBACK_FUNCS = frozenset(
     {"print_exc", "format_exc", "print_exception", "format_exception", "exc_info"}
 )
 _EXIT_FUNCS = frozenset({"exit", "_exit", "abort"})
 NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
-_LOGGING_DEBUG_LEVEL = 10
 # Exceptions whose catching is the answer: a look-up or conversion that missed,
 # an optional import, a probe, or the normal end of a wait, loop or program.
 _EXPECTED_NAMES = frozenset(
@@ -154,55 +132,6 @@ def body_nodes(body: list[ast.stmt]) -> Iterator[ast.AST]:
             for child in ast.iter_child_nodes(node)
             if not isinstance(child, NESTED_SCOPES)
         )
-
-
-def receiver_is_logger(node: ast.expr) -> bool:
-    """Return True for a logger receiver: `log`, `self.logger`, `getLogger()`."""
-    if isinstance(node, ast.Name):
-        return "log" in node.id.lower()
-    if isinstance(node, ast.Attribute):
-        return "log" in node.attr.lower()
-    if isinstance(node, ast.Call):
-        return "log" in call_name(node).lower()
-    return False
-
-
-def is_log_call(node: ast.AST) -> bool:
-    """Return True for a call of a logging method on a logger (`log.err()` too)."""
-    return (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr in _LOG_METHODS
-        and receiver_is_logger(node.func.value)
-    )
-
-
-def is_debug_level(call: ast.Call) -> bool:
-    """Return True when a log call is at debug level."""
-    method = call.func.attr if isinstance(call.func, ast.Attribute) else ""
-    if method in {"debug", "trace"}:
-        return True
-    if method == "log" and call.args:
-        level = call.args[0]
-        if isinstance(level, ast.Attribute):
-            return level.attr == "DEBUG"
-        if isinstance(level, ast.Constant):
-            return level.value == _LOGGING_DEBUG_LEVEL
-    return False
-
-
-def has_exc_info(call: ast.Call) -> bool:
-    """Return True when a log call records the traceback."""
-    if (
-        isinstance(call.func, ast.Attribute)
-        and call.func.attr in _TRACEBACK_LOG_METHODS
-    ):
-        return True
-    for keyword in call.keywords:
-        if keyword.arg in {"exc_info", "stack_info"}:
-            value = keyword.value
-            return not (isinstance(value, ast.Constant) and not value.value)
-    return False
 
 
 def mentions(node: ast.AST, name: str | None) -> bool:
@@ -371,7 +300,7 @@ def uses_exception(handler: ast.ExceptHandler) -> bool:
     name = handler.name
     if name is None:
         return False
-    for node in body_nodes(handler.body):
+    for node in _nodes_outside_logs(handler.body):
         value = getattr(node, "value", None)
         if (
             isinstance(node, ast.Assign | ast.AugAssign | ast.Return)
@@ -379,10 +308,29 @@ def uses_exception(handler: ast.ExceptHandler) -> bool:
             and mentions(value, name)
         ):
             return True
-        if (
-            isinstance(node, ast.Call)
-            and not is_log_call(node)
-            and any(mentions(arg, name) for arg in (*node.args, *node.keywords))
+        if isinstance(node, ast.Call) and any(
+            mentions(arg, name) for arg in (*node.args, *node.keywords)
         ):
             return True
     return False
+
+
+def _nodes_outside_logs(body: list[ast.stmt]) -> Iterator[ast.AST]:
+    """Yield the nodes of a handler body, not descending into log calls.
+
+    `log.debug("failed: " + str(exc))` formats the exception into a log line:
+    the `str(exc)` in it hands nothing on, so the log call alone decides.
+    """
+    stack: list[ast.AST] = [
+        stmt for stmt in body if not isinstance(stmt, NESTED_SCOPES)
+    ]
+    while stack:
+        node = stack.pop()
+        if is_log_call(node):
+            continue
+        yield node
+        stack.extend(
+            child
+            for child in ast.iter_child_nodes(node)
+            if not isinstance(child, NESTED_SCOPES)
+        )

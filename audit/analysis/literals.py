@@ -28,9 +28,33 @@ _PLACEHOLDER_WORDS_RE = re.compile(
     r"your|change_?me|example|dummy|placeholder|replace|sample|fake|xxx|redacted",
     re.IGNORECASE,
 )
-# Variables of the operating system, not of the application.
+# Variables of the operating system, not of the application: read with the
+# system's own default (`os.getenv("TMP", "/tmp")`) they configure nothing.
 _OS_VARIABLES = frozenset(
-    {"PATH", "HOME", "USER", "USERNAME", "SHELL", "TERM", "LANG", "TMPDIR", "PWD"}
+    {
+        "PATH",
+        "HOME",
+        "USER",
+        "USERNAME",
+        "LOGNAME",
+        "SHELL",
+        "TERM",
+        "LANG",
+        "TMPDIR",
+        "TMP",
+        "TEMP",
+        "PWD",
+        "EDITOR",
+        "VISUAL",
+        "PAGER",
+        "TZ",
+        "COLUMNS",
+        "LINES",
+        "USERPROFILE",
+        "APPDATA",
+        "LOCALAPPDATA",
+        "SYSTEMROOT",
+    }
 )
 # Keys and keywords whose value is an HTTP header: sent, not connected to.
 HEADER_NAMES = frozenset(
@@ -43,7 +67,7 @@ OPTION_CALLS = frozenset({"add_argument", "add_option", "option", "argument"})
 # Top-level domains that are not also common words of dotted names.
 _PLAIN_TLDS = frozenset({"com", "net", "org", "internal"})
 # Calls whose timeout inside a loop is polling granularity, not a setting.
-_POLL_CALLS = frozenset({"sleep", "join", "wait", "select", "poll"})
+POLL_CALLS = frozenset({"sleep", "join", "wait", "select", "poll"})
 _CREDENTIAL_URL_RE = re.compile(r"^[a-z][\w+.-]*://[^/\s:@]+:[^/\s@]+@", re.IGNORECASE)
 _HOST_RE = re.compile(
     r"^(?:localhost|(?:[a-z0-9-]+\.)+(?:com|net|org|io|ai|dev|internal|local|cloud|"
@@ -193,7 +217,7 @@ def timeout_arguments(call: ast.Call, in_loop: bool = False) -> list[ast.expr]:
     if position is not None and len(call.args) > position:
         if is_number(call.args[position]):
             found.append(call.args[position])
-    polling = in_loop and name in _POLL_CALLS
+    polling = in_loop and name in POLL_CALLS
     return [
         value
         for value in found

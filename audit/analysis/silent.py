@@ -11,6 +11,14 @@ from __future__ import annotations
 
 import ast
 
+from audit.analysis.context import (
+    closes_written,
+    documents_absent_answer,
+    enclosing_blocks,
+    followed_by_raise,
+    keeps_prior_default,
+    platform_probe,
+)
 from audit.analysis.followup import (
     checked_later,
     nested_tries,
@@ -25,9 +33,6 @@ from audit.analysis.intent import (
     body_nodes,
     documented,
     expected,
-    has_exc_info,
-    is_debug_level,
-    is_log_call,
     is_probe,
     mentions,
     only_cleanup,
@@ -37,6 +42,7 @@ from audit.analysis.intent import (
     try_commented,
     uses_exception,
 )
+from audit.analysis.logcalls import has_exc_info, is_debug_level, is_log_call
 from audit.analysis.records import Severity
 
 __all__ = [
@@ -68,6 +74,9 @@ _IO_ERRORS = frozenset(
 _ABSENT_FILE_ERRORS = frozenset({"FileNotFoundError", "NotADirectoryError"})
 # Broad-handler verdicts that hide the error: a fallback, or a debug line only.
 _HIDING = frozenset({"AUD003", "AUD005"})
+# Verdicts of a handler that drops the error outright, where the statements
+# around the `try` may still say it is expected.
+_SILENT_CODES = frozenset({"AUD001", "AUD002", "AUD007"})
 Hit = tuple[str, ast.AST, Impact]
 
 
@@ -153,18 +162,27 @@ def check_try(
     scope: Scope,
     tuples: dict[str, list[str]],
     secondary: set[int],
+    module: ast.Module,
 ) -> list[Hit]:
     """Return the silent-failure hits of every handler of a `try`.
 
     secondary holds the ids of the `try` statements nested in a handler that
     reports its failure (parents are checked first): what fails inside them
     while the first error is being reported changes nothing anyone can see.
+    module is searched, only for a handler about to be reported, for the block
+    that holds the `try` (what comes before and after it).
     """
     hits = []
+    chain: list[list[ast.stmt]] | None = None
     for handler in try_node.handlers:
         code = handler_code(
             handler, try_node, lines, scope, tuples, id(try_node) in secondary
         )
+        if code and code in _SILENT_CODES and _silent_body(handler):
+            if chain is None:
+                chain = enclosing_blocks(try_node, scope, module)
+            if _expected_by_context(code, handler, try_node, chain):
+                code = None
         if not code:
             nested = nested_tries(handler)
             if nested and reports_loudly(handler):
@@ -177,10 +195,43 @@ def check_try(
                 f"{what}: a file that cannot be read is replaced by a fresh value "
                 "and this function writes it back, so its content is lost",
             )
+        elif only_cleanup(try_node) and closes_written(try_node, scope):
+            impact = Impact(
+                Severity.CRITICAL,
+                f"{what} around `close()` of what this function wrote: closing "
+                "flushes, so a failure here loses the data written",
+            )
         else:
             impact = silent_impact(code, try_node.body, what)
         hits.append((code, handler, impact))
     return hits
+
+
+def _silent_body(handler: ast.ExceptHandler) -> bool:
+    """Return True when the handler only passes, continues or returns None."""
+    body = [stmt for stmt in handler.body if not isinstance(stmt, NESTED_SCOPES)]
+    return all(_is_silent_statement(stmt) for stmt in body)
+
+
+def _expected_by_context(
+    code: str,
+    handler: ast.ExceptHandler,
+    try_node: ast.Try,
+    chain: list[list[ast.stmt]],
+) -> bool:
+    """Return True when the statements around the `try` make its silence expected.
+
+    A best-effort step right before a `raise` cannot change the outcome: the
+    error is reported anyway. A narrow handler that only passes keeps the
+    default bound before the `try` (the probe's or look-up's other answer).
+    """
+    if followed_by_raise(try_node, chain):
+        return True
+    return (
+        code == "AUD007"
+        and all(isinstance(stmt, ast.Pass) for stmt in handler.body)
+        and keeps_prior_default(try_node, chain)
+    )
 
 
 def _describe(handler: ast.ExceptHandler, code: str) -> str:
@@ -218,6 +269,13 @@ def handler_code(
     if silent_body and on_error_path:
         # A second failure while the first is being reported changes nothing.
         return None
+    if silent_body and only_cleanup(try_node) and not closes_written(try_node, scope):
+        # Best-effort release (RUBRIC.md, "cleanup"): whatever the handler
+        # catches, a failed close or unregister loses nothing and changes no
+        # outcome; closing what this function wrote is judged as a write.
+        return None
+    if documents_absent_answer(handler, scope):
+        return None
     if bare and silent_body:
         return "AUD002" if not try_commented(try_node, handler, lines) else "AUD001"
     if not bare and (try_commented(try_node, handler, lines) or documented(scope)):
@@ -242,7 +300,7 @@ def handler_code(
                 reports = True
     if silent_body:
         return "AUD002"
-    if reports or is_probe(handler, scope):
+    if reports or is_probe(handler, scope) or platform_probe(try_node, body):
         return None
     code = _broad_code(handler, log_calls)
     if bare:
@@ -272,7 +330,9 @@ def _narrow_code(
         and overwrites_unreadable(try_node, scope)
     ):
         return "AUD007"
-    if expected(names) or only_cleanup(try_node) or try_node.orelse:
+    if expected(names) or try_node.orelse:
+        return None
+    if only_cleanup(try_node) and not closes_written(try_node, scope):
         return None
     if scope.in_loop and body and isinstance(body[-1], ast.Continue):
         # `except SomeError: [flag = True;] continue` in a loop skips the item

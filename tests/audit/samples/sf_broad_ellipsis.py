@@ -1,5 +1,5 @@
-def close(handle):
+def reload(handle):
     try:
-        handle.close()
+        handle.reload()
     except Exception:  # expect: AUD002
         ...
