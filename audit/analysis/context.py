@@ -191,13 +191,16 @@ def _is_platform_query(call: ast.Call) -> bool:
 
 
 def documents_absent_answer(handler: ast.ExceptHandler, scope: Scope) -> bool:
-    """Return True when the handler returns the None/False its docstring promises."""
-    last = handler.body[-1] if handler.body else None
-    if not isinstance(last, ast.Return):
+    """Return True when the handler only returns the None/False its docstring promises.
+
+    A handler that also logs or substitutes something is judged by what it does.
+    """
+    if len(handler.body) != 1 or not isinstance(handler.body[0], ast.Return):
         return False
+    value = handler.body[0].value
     if not (
-        last.value is None
-        or (isinstance(last.value, ast.Constant) and last.value.value in (None, False))
+        value is None
+        or (isinstance(value, ast.Constant) and value.value in (None, False))
     ):
         return False
     function = scope.function

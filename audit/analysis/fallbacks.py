@@ -239,16 +239,19 @@ def local_timeout(
 ) -> ast.Constant | None:
     """Return the literal of `timeout = 2` when the function passes it to a call.
 
-    Not reported, as for a literal written in the call: the idiom waits of at
-    most IDIOM_MAX_SECONDS, a parameter given its default (`if timeout is None:
-    timeout = 10`; the caller configures it), and a name used only as the
-    granularity of a poll or sleep inside a loop.
+    Only lower-case names of a duration count: an UPPER_CASE local is a named
+    constant, and a size or batch bound to a local (`chunk_size = 1024`) is the
+    algorithm's own step. Not reported, as for a literal written in the call:
+    the idiom waits of at most IDIOM_MAX_SECONDS, a parameter given its default
+    (`if timeout is None: timeout = 10`; the caller configures it), a name only
+    converted (`int(timeout)`) or used as the granularity of a poll or sleep
+    inside a loop.
     """
     value = node.value
     if function is None or len(node.targets) != 1 or not is_number(value):
         return None
     target = node.targets[0]
-    if not (isinstance(target, ast.Name) and TIMEOUT_NAME_RE.search(target.id)):
+    if not (isinstance(target, ast.Name) and _TIME_NAME_RE.search(target.id)):
         return None
     if value.value <= IDIOM_MAX_SECONDS:  # type: ignore[attr-defined]
         return None
@@ -257,6 +260,17 @@ def local_timeout(
     if target.id in parameters:
         return None
     return value if _passed_to_call(function, target.id) else None  # type: ignore[return-value]
+
+
+# Lower-case local names of a duration: `timeout`, `retry_delay`, `poll_interval`.
+_TIME_NAME_RE = re.compile(
+    r"(?:^|_)(?:timeout|ttl|interval|delay|backoff|deadline|expiry)(?:$|_)"
+)
+# Builtins that convert, compare or show a value: given a name, none of them
+# waits on it.
+_VALUE_BUILTINS = frozenset(
+    {"int", "float", "str", "bool", "min", "max", "abs", "round", "repr", "print"}
+)
 
 
 def _passed_to_call(
@@ -272,7 +286,10 @@ def _passed_to_call(
             isinstance(arg, ast.Name) and arg.id == name
             for arg in (*node.args, *(keyword.value for keyword in node.keywords))
         ):
-            if not (in_loop and call_name(node) in POLL_CALLS):
+            name_called = call_name(node)
+            if name_called not in _VALUE_BUILTINS and not (
+                in_loop and name_called in POLL_CALLS
+            ):
                 return True
         inner = in_loop or isinstance(node, ast.For | ast.AsyncFor | ast.While)
         stack.extend((child, inner) for child in ast.iter_child_nodes(node))

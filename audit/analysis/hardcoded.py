@@ -48,8 +48,9 @@ __all__ = [
 ]
 
 _DOCSTRING_SCOPES = (ast.Module,)
-# First characters of an absolute path: only those strings ask the path pattern.
-_PATH_STARTS = frozenset("/~") | frozenset(chr(c) for c in range(65, 91))
+# First characters of a POSIX or home path: only those strings (and `C:\\…`)
+# ask the path pattern.
+_PATH_STARTS = frozenset("/~")
 # Assignments that may bind a config module's UPPER_CASE constant.
 ASSIGNMENTS = frozenset({ast.Assign, ast.AnnAssign})
 
@@ -235,7 +236,11 @@ class ConfigChecker:
         if override is not None and not self._config_module:
             self._handled.add(id(override))
             self._report("AUD104", override)
-        if isinstance(node, ast.Assign) and not in_constant:
+        if (
+            node.value.__class__ is ast.Constant
+            and isinstance(node, ast.Assign)
+            and not in_constant
+        ):
             timeout = local_timeout(node, self.scope.function)
             if timeout is not None and not self._absent_here(timeout):
                 self._handled.add(id(timeout))
@@ -265,12 +270,15 @@ class ConfigChecker:
         another program installs a file; the operator picks one by putting the
         file there, so none of them is a path fixed in code.
         """
+        elts = node.elts
+        if len(elts) < 2:
+            return
         paths = [
             elt
-            for elt in node.elts
-            if isinstance(elt, ast.Constant)
+            for elt in elts
+            if elt.__class__ is ast.Constant
             and type(elt.value) is str
-            and elt.value[:1] in _PATH_STARTS
+            and (elt.value[:1] in _PATH_STARTS or elt.value[1:2] == ":")
             and looks_like_path(elt.value)
         ]
         if len(paths) > 1:

@@ -159,3 +159,18 @@ def test_rules__codes_unique_with_message_and_fix_hint() -> None:
     codes = [rule.code for rule in RULES]
     assert len(codes) == len(set(codes))
     assert all(rule.message and rule.fix_hint and rule.name for rule in RULES)
+
+
+def test_close_of_what_the_function_wrote__is_critical() -> None:
+    """Closing flushes: a swallowed failure there loses the data written."""
+    (finding,) = [
+        f for f in analyze(SAMPLES / "sf_context.py") if f.function == "save_report"
+    ]
+    assert finding.severity is Severity.CRITICAL
+    assert "loses the data written" in finding.reason
+
+
+def test_local_timeout__is_reported_where_it_is_bound() -> None:
+    (finding,) = [f for f in analyze(SAMPLES / "hc_context.py") if f.code == "AUD104"]
+    assert finding.function == "read_banner"
+    assert finding.snippet.strip().startswith("timeout = 2")
