@@ -1,7 +1,8 @@
 """What the statements around a `try` say about its handler's silence.
 
-Judged only for a handler about to be reported, so the search for the block
-that holds the `try` costs nothing on the handlers that are fine:
+The first two need the block that holds the `try`; it is looked for only for
+a handler about to be reported, so the search costs nothing on the handlers
+that are fine. The others read the `try`, the handler and the function:
 
 * a best-effort step right before a `raise` is on an error path already being
   reported (`try: save_for_later(paths) except Exception: pass` then `raise

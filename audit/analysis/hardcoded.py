@@ -15,7 +15,7 @@ from audit.analysis.fallbacks import (
     local_timeout,
     or_fallbacks,
 )
-from audit.analysis.intent import MODULE_SCOPE
+from audit.analysis.intent import MODULE_SCOPE, Scope
 from audit.analysis.literals import (
     CHECK_METHODS,
     HEADER_NAMES,
@@ -103,7 +103,7 @@ class ConfigChecker:
         self._overridable: set[int] = set()
         self._declared: set[int] = set()
         self._absent_lines: list[tuple[int, int]] = []
-        self.scope: Any = MODULE_SCOPE
+        self.scope: Scope = MODULE_SCOPE
         self.secrets: list[ast.Constant] = []
         self.checks: dict[type, Callable[[Any, bool], None]] = {
             scope: self._skip_docstring for scope in _DOCSTRING_SCOPES
