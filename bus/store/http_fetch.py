@@ -5,12 +5,12 @@ request_started and request_finished signals, and the session, auth and
 messages middleware, each reach the one thread that runs sync code, one hop
 after another. A claim-check fetch needs none of it: this endpoint answers an
 agent's GET with a bearer token itself, with the token check and the fetch in
-one worker-thread hop, and the response headers that Django's middleware
-would add (Django's own SecurityMiddleware, CommonMiddleware and
-XFrameOptionsMiddleware, and the request id, applied to it). Whatever it does not answer goes on to Django
-unchanged, which answers exactly as before: other methods (DELETE, 405s), other
-paths, a malformed transaction id, a missing or unusable token (401), a host
-not in ALLOWED_HOSTS (400), an HTTPS redirect.
+one worker-thread hop, and with the headers Django would add: its own
+SecurityMiddleware, CommonMiddleware and XFrameOptionsMiddleware, and the
+request id, are applied to the response. Whatever it does not answer goes on
+to Django unchanged, which answers exactly as before: other methods (DELETE,
+405s), other paths, a malformed transaction id, a missing or unusable token
+(401), a host not in ALLOWED_HOSTS (400), an HTTPS redirect.
 """
 
 from __future__ import annotations
