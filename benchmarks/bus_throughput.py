@@ -122,12 +122,6 @@ def _exact(doc: dict, field: str, size: int) -> bytes:
     return data
 
 
-def timed(fn: Callable[[], T]) -> tuple[float, T]:
-    started = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - started, result
-
-
 def raw_compress(data: bytes, codec: str) -> bytes:
     from bus.store import codec as bus_codec
 
@@ -325,26 +319,31 @@ def set_codec(codec: str) -> None:
 
 
 def run_case(data: bytes, codec: str, repeat: int, ours: Ours, raw: Raw) -> dict:
-    results: dict[str, list[float]] = {}
+    """Return the median wall and CPU seconds of each operation, ours and raw.
 
-    def add(name: str, seconds: float) -> None:
-        results.setdefault(name, []).append(seconds)
+    CPU is this process's (all its threads: the bus's worker threads count);
+    the database server's is not, on either side.
+    """
+    walls: dict[str, list[float]] = {}
+    cpus: dict[str, list[float]] = {}
+
+    def run(name: str, fn: Callable[[], T]) -> T:
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = fn()
+        walls.setdefault(name, []).append(time.perf_counter() - wall)
+        cpus.setdefault(name, []).append(time.process_time() - cpu)
+        return result
 
     def run_ours() -> None:
-        seconds, txn = timed(partial(ours.store, data))
-        add("ours store", seconds)
-        add("ours fetch ws", timed(partial(ours.fetch_socket, txn))[0])
-        add("ours fetch http", timed(partial(ours.fetch_http, txn))[0])
+        txn = run("ours store", partial(ours.store, data))
+        run("ours fetch ws", partial(ours.fetch_socket, txn))
+        run("ours fetch http", partial(ours.fetch_http, txn))
         ours.delete(txn)
 
     def run_raw() -> None:
-        seconds, pk = timed(partial(raw.store, data, codec))
-        add("raw store", seconds)
-        add("raw fetch ws", timed(partial(raw.fetch, pk, codec=codec, chunks=True))[0])
-        add(
-            "raw fetch http",
-            timed(partial(raw.fetch, pk, codec=codec, chunks=False))[0],
-        )
+        pk = run("raw store", partial(raw.store, data, codec))
+        run("raw fetch ws", partial(raw.fetch, pk, codec=codec, chunks=True))
+        run("raw fetch http", partial(raw.fetch, pk, codec=codec, chunks=False))
         raw.delete(pk)
 
     for rep in range(repeat):
@@ -356,7 +355,8 @@ def run_case(data: bytes, codec: str, repeat: int, ours: Ours, raw: Raw) -> dict
         second()
     return {
         "ratio": len(raw_compress(data, codec)) / len(data),
-        **{name: statistics.median(times) for name, times in results.items()},
+        **{name: statistics.median(times) for name, times in walls.items()},
+        **{f"{name} cpu": statistics.median(times) for name, times in cpus.items()},
     }
 
 
@@ -371,6 +371,9 @@ def main() -> None:
     parser.add_argument("--codecs", default="zstd,gzip,none")
     parser.add_argument("--kinds", default="words,mixed")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--rss", choices=("yes", "no"), default="yes", help="also the peak RSS table"
+    )
     parser.add_argument("--child", nargs=4, metavar=("SIDE", "OP", "CODEC", "MIB"))
     parser.add_argument("--stored", nargs=3, metavar=("KEY", "AGENT_ID", "TOKEN"))
     args = parser.parse_args()
@@ -383,7 +386,8 @@ def main() -> None:
     try:
         setup_django(args.database_url)
         report(args)
-        report_rss(args)
+        if args.rss == "yes":
+            report_rss(args)
     finally:
         from django.db import connections
 
@@ -395,8 +399,11 @@ def report(args: argparse.Namespace) -> None:
     rng = random.Random(42)
     ours, raw = Ours(), Raw(args.database_url)
     print(f"interpreter + Django RSS before payloads: {rss_bytes() / MIB:.0f} MiB")
-    print("| data | MiB | codec | ratio | op | ours MB/s | raw MB/s | ours/raw |")
-    print("|---|---:|---|---:|---|---:|---:|---:|")
+    print(
+        "| data | MiB | codec | ratio | op | ours MB/s | raw MB/s | ours/raw "
+        "| ours CPU ms | raw CPU ms |"
+    )
+    print("|---|---:|---|---:|---|---:|---:|---:|---:|---:|")
     for kind in args.kinds.split(","):
         for size in [int(s) for s in args.sizes.split(",")]:
             data = GENERATORS[kind](size * MIB, rng)
@@ -408,7 +415,9 @@ def report(args: argparse.Namespace) -> None:
                     base = size / case[f"raw {op}"]
                     print(
                         f"| {kind} | {size} | {codec} | {case['ratio']:.2f} | {op} "
-                        f"| {mine:.0f} | {base:.0f} | {mine / base:.2f} |",
+                        f"| {mine:.0f} | {base:.0f} | {mine / base:.2f} "
+                        f"| {case[f'ours {op} cpu'] * 1000:.2f} "
+                        f"| {case[f'raw {op} cpu'] * 1000:.2f} |",
                         flush=True,
                     )
             del data

@@ -111,14 +111,28 @@ def decompressed_pieces(
         pieces = _unzstd_pieces(data, expected_size, piece_bytes)
     else:
         raise ValueError(f"unknown codec {codec!r}")
-    filled = 0
+    # Decoders return up to what is asked: pieces are regrouped so that every
+    # one but the last has exactly piece_bytes (frames then split as before).
+    filled, pending = 0, bytearray()
     for piece in pieces:
         filled += len(piece)
         if filled > expected_size:
             raise CodecError(f"decompresses to more than {expected_size} bytes")
-        yield piece
+        if not pending and len(piece) == piece_bytes:
+            yield piece
+            continue
+        pending += piece
+        if len(pending) >= piece_bytes:
+            whole = len(pending) - len(pending) % piece_bytes
+            view = memoryview(pending)
+            for start in range(0, whole, piece_bytes):
+                yield bytes(view[start : start + piece_bytes])
+            view.release()
+            del pending[:whole]
     if filled != expected_size:
         raise CodecError(f"decompresses to {filled} bytes, expected {expected_size}")
+    if pending:
+        yield bytes(pending)
 
 
 def _gunzip_pieces(
