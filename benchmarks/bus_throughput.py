@@ -10,8 +10,9 @@ For each payload kind, size and codec, in one run:
   (bus.gateway.transports.websocket) with its frames counted instead of sent:
   ``ClaimStore.fetch`` (read, decompress, verify, event row), then base64 per
   512 KiB ``bus_chunk`` frame;
-* ours fetch (HTTP): ``GET /bus/<txn>/`` through Django's ASGI stack
-  (AsyncClient), token check included, body streamed and counted;
+* ours fetch (HTTP): ``GET /bus/<txn>/`` through the served ASGI application
+  (``controlplane.asgi.application``, what daphne or uvicorn call), token
+  check included, body streamed and counted; only the socket is left out;
 * raw store: the same codec call and SHA-256 plus one psycopg INSERT with a
   binary parameter into a bytea STORAGE EXTERNAL table;
 * raw fetch: one psycopg SELECT with a binary result, decompress, SHA-256 (and
@@ -121,12 +122,6 @@ def _exact(doc: dict, field: str, size: int) -> bytes:
     return data
 
 
-def timed(fn: Callable[[], T]) -> tuple[float, T]:
-    started = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - started, result
-
-
 def raw_compress(data: bytes, codec: str) -> bytes:
     from bus.store import codec as bus_codec
 
@@ -186,16 +181,17 @@ class Raw:
 class Ours:
     """Our code paths, called as the gateway, consumer and HTTP clients call them."""
 
-    def __init__(self) -> None:
-        from django.test import AsyncClient
-
+    def __init__(self, agent: tuple[AgentToken, str] | None = None) -> None:
         from bus.apps import bus_app
         from bus.gateway.transports.websocket import CHUNK_BYTES
         from bus.store.services import Producer
+        from controlplane.asgi import application
         from controlplane.tokens import agent_token_create
 
         assert CHUNK_BYTES == CHUNK, "the raw baseline must frame like the consumer"
-        self.agent, self.token = agent_token_create(name=f"bench-{time.time_ns()}")
+        self.agent, self.token = agent or agent_token_create(
+            name=f"bench-{time.time_ns()}"
+        )
         self.claims = bus_app().claims
         self.producer = Producer(
             agent_id=self.agent.pk,
@@ -206,7 +202,7 @@ class Ours:
             provider_name="builtin",
         )
         self.consumer = counting_consumer(bus_app().gateway, self.agent)
-        self.client = AsyncClient()
+        self.application = application
         # One long-lived loop, as in the server: its worker threads and their
         # database connections live on between operations.
         self.loop = asyncio.new_event_loop()
@@ -233,18 +229,43 @@ class Ours:
         return self.consumer.counted
 
     def fetch_http(self, txn: str) -> int:
-        async def consume() -> int:
-            response = await self.client.get(
-                f"/bus/{txn}/",
-                headers={"Authorization": f"Bearer {self.token}"},
-            )
-            assert response.status_code == 200, response.status_code
-            total = 0
-            async for piece in response.streaming_content:
-                total += len(piece)
-            return total
+        path = f"/bus/{txn}/"
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [
+                (b"host", b"testserver"),
+                (b"authorization", f"Bearer {self.token}".encode()),
+            ],
+            "client": ("127.0.0.1", 40000),
+            "server": ("testserver", 80),
+        }
+        counted = {"status": 0, "bytes": 0}
+        requested = asyncio.Event()
 
-        return self.loop.run_until_complete(consume())
+        async def receive() -> dict:
+            if not requested.is_set():
+                requested.set()
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await asyncio.Event().wait()  # the client never disconnects first
+            raise AssertionError("unreachable")
+
+        async def send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                counted["status"] = message["status"]
+            elif message["type"] == "http.response.body":
+                counted["bytes"] += len(message.get("body", b""))
+
+        self.loop.run_until_complete(self.application(scope, receive, send))
+        assert counted["status"] == 200, counted["status"]
+        return counted["bytes"]
 
     def delete(self, txn: str) -> None:
         from controlplane.config import aget_config
@@ -298,26 +319,31 @@ def set_codec(codec: str) -> None:
 
 
 def run_case(data: bytes, codec: str, repeat: int, ours: Ours, raw: Raw) -> dict:
-    results: dict[str, list[float]] = {}
+    """Return the median wall and CPU seconds of each operation, ours and raw.
 
-    def add(name: str, seconds: float) -> None:
-        results.setdefault(name, []).append(seconds)
+    CPU is this process's (all its threads: the bus's worker threads count);
+    the database server's is not, on either side.
+    """
+    walls: dict[str, list[float]] = {}
+    cpus: dict[str, list[float]] = {}
+
+    def run(name: str, fn: Callable[[], T]) -> T:
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = fn()
+        walls.setdefault(name, []).append(time.perf_counter() - wall)
+        cpus.setdefault(name, []).append(time.process_time() - cpu)
+        return result
 
     def run_ours() -> None:
-        seconds, txn = timed(partial(ours.store, data))
-        add("ours store", seconds)
-        add("ours fetch ws", timed(partial(ours.fetch_socket, txn))[0])
-        add("ours fetch http", timed(partial(ours.fetch_http, txn))[0])
+        txn = run("ours store", partial(ours.store, data))
+        run("ours fetch ws", partial(ours.fetch_socket, txn))
+        run("ours fetch http", partial(ours.fetch_http, txn))
         ours.delete(txn)
 
     def run_raw() -> None:
-        seconds, pk = timed(partial(raw.store, data, codec))
-        add("raw store", seconds)
-        add("raw fetch ws", timed(partial(raw.fetch, pk, codec=codec, chunks=True))[0])
-        add(
-            "raw fetch http",
-            timed(partial(raw.fetch, pk, codec=codec, chunks=False))[0],
-        )
+        pk = run("raw store", partial(raw.store, data, codec))
+        run("raw fetch ws", partial(raw.fetch, pk, codec=codec, chunks=True))
+        run("raw fetch http", partial(raw.fetch, pk, codec=codec, chunks=False))
         raw.delete(pk)
 
     for rep in range(repeat):
@@ -329,7 +355,8 @@ def run_case(data: bytes, codec: str, repeat: int, ours: Ours, raw: Raw) -> dict
         second()
     return {
         "ratio": len(raw_compress(data, codec)) / len(data),
-        **{name: statistics.median(times) for name, times in results.items()},
+        **{name: statistics.median(times) for name, times in walls.items()},
+        **{f"{name} cpu": statistics.median(times) for name, times in cpus.items()},
     }
 
 
@@ -344,7 +371,11 @@ def main() -> None:
     parser.add_argument("--codecs", default="zstd,gzip,none")
     parser.add_argument("--kinds", default="words,mixed")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--rss", choices=("yes", "no"), default="yes", help="also the peak RSS table"
+    )
     parser.add_argument("--child", nargs=4, metavar=("SIDE", "OP", "CODEC", "MIB"))
+    parser.add_argument("--stored", nargs=3, metavar=("KEY", "AGENT_ID", "TOKEN"))
     args = parser.parse_args()
     if args.child:
         setup_django(args.database_url, migrate=False)
@@ -355,7 +386,8 @@ def main() -> None:
     try:
         setup_django(args.database_url)
         report(args)
-        report_rss(args)
+        if args.rss == "yes":
+            report_rss(args)
     finally:
         from django.db import connections
 
@@ -367,8 +399,11 @@ def report(args: argparse.Namespace) -> None:
     rng = random.Random(42)
     ours, raw = Ours(), Raw(args.database_url)
     print(f"interpreter + Django RSS before payloads: {rss_bytes() / MIB:.0f} MiB")
-    print("| data | MiB | codec | ratio | op | ours MB/s | raw MB/s | ours/raw |")
-    print("|---|---:|---|---:|---|---:|---:|---:|")
+    print(
+        "| data | MiB | codec | ratio | op | ours MB/s | raw MB/s | ours/raw "
+        "| ours CPU ms | raw CPU ms |"
+    )
+    print("|---|---:|---|---:|---|---:|---:|---:|---:|---:|")
     for kind in args.kinds.split(","):
         for size in [int(s) for s in args.sizes.split(",")]:
             data = GENERATORS[kind](size * MIB, rng)
@@ -380,7 +415,9 @@ def report(args: argparse.Namespace) -> None:
                     base = size / case[f"raw {op}"]
                     print(
                         f"| {kind} | {size} | {codec} | {case['ratio']:.2f} | {op} "
-                        f"| {mine:.0f} | {base:.0f} | {mine / base:.2f} |",
+                        f"| {mine:.0f} | {base:.0f} | {mine / base:.2f} "
+                        f"| {case[f'ours {op} cpu'] * 1000:.2f} "
+                        f"| {case[f'raw {op} cpu'] * 1000:.2f} |",
                         flush=True,
                     )
             del data
@@ -407,43 +444,67 @@ def report_rss(args: argparse.Namespace) -> None:
 
 
 def run_child(url: str, side: str, op: str, codec: str, size: int) -> dict:
-    result = subprocess.run(
-        [sys.executable, __file__, "--database-url", url]
-        + ["--child", side, op, codec, str(size)],
-        capture_output=True,
-        text=True,
-        check=True,
+    """Measure op in a fresh process; a fetch's payload is stored by another one."""
+    command = [sys.executable, __file__, "--database-url", url]
+    command += ["--child", side, "store", codec, str(size)]
+    if op == "store":
+        return _child_result(command)
+    stored = _child_result(command + ["--stored", "keep", "0", "-"])
+    command[-3] = op
+    return _child_result(
+        command
+        + ["--stored", str(stored["key"]), str(stored["agent"]), stored["token"]]
     )
+
+
+def _child_result(command: list[str]) -> dict:
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def child(args: argparse.Namespace) -> None:
-    """Run one operation in this fresh process and print its RSS high-water mark."""
+    """Run one operation in this fresh process and print its RSS high-water mark.
+
+    A fetch (--stored KEY AGENT_ID TOKEN) reads what another process stored,
+    so that this one never held the payload: its baseline is the interpreter
+    and Django, as in a server that serves a result another worker stored.
+    `--stored keep 0 -` stores, keeps the message and prints its key instead.
+    """
     side, op, codec, size = args.child
-    data = words_json(int(size) * MIB, random.Random(42))
+    key, agent_id, token = args.stored or (None, None, None)
     if side == "ours":
-        ours = Ours()
-        store, delete = partial(ours.store, data), ours.delete
+        from controlplane.models import AgentToken
+
+        ours = Ours(
+            (AgentToken.objects.get(pk=int(agent_id)), token)
+            if key not in (None, "keep")
+            else None
+        )
         fetches = {"fetch ws": ours.fetch_socket, "fetch http": ours.fetch_http}
+        delete, agent = ours.delete, (ours.agent.pk, ours.token)
     else:
         raw = Raw(args.database_url, create=False)
-        store, delete = partial(raw.store, data, codec), raw.delete
         fetches = {
             "fetch ws": partial(raw.fetch, codec=codec, chunks=True),
             "fetch http": partial(raw.fetch, codec=codec, chunks=False),
         }
+        delete, agent = raw.delete, (0, "-")
     if op == "store":
-        call = store
+        data = words_json(int(size) * MIB, random.Random(42))
+        store = ours.store if side == "ours" else partial(raw.store, codec=codec)
+        call = partial(store, data)
+        del data
     else:
-        key = store()
-        call = partial(fetches[op], key)
-    del data, store  # a fetching process does not hold the payload already
+        call = partial(fetches[op], key if side == "ours" else int(key))
     gc.collect()
     before = rss_bytes()
     reset_peak_rss()
     result = call()
     peak = peak_rss_bytes()
-    delete(result if op == "store" else key)
+    if key == "keep":
+        print(json.dumps({"key": result, "agent": agent[0], "token": agent[1]}))
+        return
+    delete(result if op == "store" else (key if side == "ours" else int(key)))
     print(json.dumps({"before": before, "peak": peak}))
 
 

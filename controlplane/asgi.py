@@ -28,6 +28,7 @@ from bus.gateway.pipeline import Gateway  # noqa: E402
 from bus.gateway.transports.mcp import McpEndpoint  # noqa: E402
 from bus.gateway.transports.origins import BrowserOriginValidator  # noqa: E402
 from bus.routing import websocket_urlpatterns  # noqa: E402
+from bus.store.http_fetch import BusFetchMount  # noqa: E402
 
 MCP_PATHS = frozenset({"/mcp", "/mcp/"})
 
@@ -49,8 +50,12 @@ def build_application(gateway: Gateway) -> ProtocolTypeRouter:
     mcp = McpEndpoint(gateway)
     return ProtocolTypeRouter(
         {
-            # The admin's CSS/JS come from the installed apps; one process serves all.
-            "http": McpMount(mcp, ASGIStaticFilesHandler(django_asgi_app)),
+            # The admin's CSS/JS come from the installed apps; one process serves
+            # all. Agents' bus fetches skip Django's request handling.
+            "http": McpMount(
+                mcp,
+                BusFetchMount(gateway.claims, ASGIStaticFilesHandler(django_asgi_app)),
+            ),
             # Agents authenticate in the hello frame (PROTOCOL.md), so the only
             # middleware is the check that keeps foreign browser pages out.
             "websocket": BrowserOriginValidator(

@@ -8,6 +8,7 @@ cannot balloon memory.
 """
 
 import zlib
+from collections.abc import Iterator
 
 import zstandard
 
@@ -85,6 +86,92 @@ def _unzstd(data: bytes, expected_size: int) -> bytes:
                 f"zstd frame declares {declared} bytes, not {expected_size}"
             )
         return zstandard.ZstdDecompressor().decompress(data)
+    except zstandard.ZstdError as exc:
+        raise CodecError(f"corrupt zstd stream: {exc}") from exc
+
+
+def decompressed_pieces(
+    data: bytes, codec: str, *, expected_size: int, piece_bytes: int
+) -> Iterator[bytes | memoryview]:
+    """Yield the decompressed bytes in pieces of at most piece_bytes, bounded.
+
+    Memory stays at one piece whatever the payload's size; raise CodecError
+    (from the piece where it shows) unless the stream is exactly expected_size.
+    """
+    if codec == NONE:
+        if len(data) != expected_size:
+            raise CodecError(f"stored {len(data)} bytes, expected {expected_size}")
+        view = memoryview(data)
+        for start in range(0, len(view), piece_bytes):
+            yield view[start : start + piece_bytes]
+        return
+    if codec == GZIP:
+        pieces = _gunzip_pieces(data, expected_size, piece_bytes)
+    elif codec == ZSTD:
+        pieces = _unzstd_pieces(data, expected_size, piece_bytes)
+    else:
+        raise ValueError(f"unknown codec {codec!r}")
+    # Decoders return up to what is asked: pieces are regrouped so that every
+    # one but the last has exactly piece_bytes (frames then split as before).
+    filled, pending = 0, bytearray()
+    for piece in pieces:
+        filled += len(piece)
+        if filled > expected_size:
+            raise CodecError(f"decompresses to more than {expected_size} bytes")
+        if not pending and len(piece) == piece_bytes:
+            yield piece
+            continue
+        pending += piece
+        if len(pending) >= piece_bytes:
+            whole = len(pending) - len(pending) % piece_bytes
+            view = memoryview(pending)
+            for start in range(0, whole, piece_bytes):
+                yield bytes(view[start : start + piece_bytes])
+            view.release()
+            del pending[:whole]
+    if filled != expected_size:
+        raise CodecError(f"decompresses to {filled} bytes, expected {expected_size}")
+    if pending:
+        yield bytes(pending)
+
+
+def _gunzip_pieces(
+    data: bytes, expected_size: int, piece_bytes: int
+) -> Iterator[bytes]:
+    decoder = zlib.decompressobj(GZIP_WBITS)
+    view = memoryview(data)
+    try:
+        # Input in bounded slices, output capped per call (see _gunzip): the
+        # unconsumed tail stays small and no call inflates past piece_bytes.
+        for start in range(0, len(view), PIECE_BYTES):
+            chunk: bytes | memoryview = view[start : start + PIECE_BYTES]
+            while chunk and not decoder.eof:
+                piece = decoder.decompress(chunk, piece_bytes)
+                if piece:
+                    yield piece
+                chunk = decoder.unconsumed_tail
+            if decoder.eof:
+                break
+    except zlib.error as exc:
+        raise CodecError(f"corrupt gzip stream: {exc}") from exc
+    if not decoder.eof:
+        raise CodecError("truncated gzip stream")
+
+
+def _unzstd_pieces(
+    data: bytes, expected_size: int, piece_bytes: int
+) -> Iterator[bytes]:
+    try:
+        declared = zstandard.frame_content_size(data)
+        if declared != expected_size:
+            raise CodecError(
+                f"zstd frame declares {declared} bytes, not {expected_size}"
+            )
+        reader = zstandard.ZstdDecompressor().stream_reader(
+            data, read_across_frames=False
+        )
+        while piece := reader.read(piece_bytes):
+            yield piece
     except zstandard.ZstdError as exc:
         raise CodecError(f"corrupt zstd stream: {exc}") from exc
 

@@ -27,6 +27,11 @@ from controlplane.config import MIB, Config
 
 logger = logging.getLogger(__name__)
 
+# Payloads above this many bytes are verified and served in pieces (see
+# message_fetch): a second decompression costs less than holding them whole.
+STREAM_ABOVE_BYTES = 16 * MIB
+VERIFY_PIECE_BYTES = 1 * MIB
+
 
 @dataclass(frozen=True, slots=True)
 class Producer:
@@ -54,18 +59,37 @@ class StoredMessage:
 
 @dataclass(frozen=True)
 class FetchedPayload:
-    """A stored result whose bytes were checked against its SHA-256."""
+    """A stored result whose bytes were checked against its SHA-256.
+
+    `stored` holds the verified bytes as `compression` encodes them: the
+    payload itself (NONE) when it was decompressed in memory, or the
+    compressed bytes of a large payload, decompressed again piece by piece as
+    it is served (the same bytes, whose decompression was verified).
+    """
 
     transaction_id: str
     size_bytes: int
     checksum: str
-    data: bytes | bytearray
+    stored: bytes | bytearray
+    compression: str = codec.NONE
 
-    def pieces(self, size: int) -> Iterator[memoryview]:
-        """Yield the payload in slices of at most size bytes, without copying."""
-        view = memoryview(self.data)
-        for start in range(0, len(view), size):
-            yield view[start : start + size]
+    @property
+    def data(self) -> bytes | bytearray:
+        """Return the whole payload (decompressed now when it was streamed)."""
+        if self.compression == codec.NONE:
+            return self.stored
+        return codec.decompress(
+            self.stored, self.compression, expected_size=self.size_bytes
+        )
+
+    def pieces(self, size: int) -> Iterator[bytes | memoryview]:
+        """Yield the payload in pieces of at most size bytes, one piece in memory."""
+        return codec.decompressed_pieces(
+            self.stored,
+            self.compression,
+            expected_size=self.size_bytes,
+            piece_bytes=size,
+        )
 
 
 def payload_size_check(size: int, config: Config) -> None:
@@ -126,19 +150,19 @@ def message_store(
         # the row records it for operators only, so it is shown replaced.
         "metadata": {"request_id": producer.request_id.replace("\x00", "\ufffd")},
     }
-    with transaction.atomic():
-        payload_io.insert_row(fields, compressed)
-        BusEvent.objects.create(
-            kind=BusEvent.Kind.STORED,
-            transaction_id=stored.transaction_id,
-            agent_name=producer.agent_name,
-            detail={
-                "tool": producer.tool_name,
-                "size_bytes": stored.size_bytes,
-                "compressed_size_bytes": stored.compressed_size_bytes,
-                "compression": compression,
-            },
-        )
+    event = BusEvent(
+        kind=BusEvent.Kind.STORED,
+        transaction_id=stored.transaction_id,
+        agent_name=producer.agent_name,
+        detail={
+            "tool": producer.tool_name,
+            "size_bytes": stored.size_bytes,
+            "compressed_size_bytes": stored.compressed_size_bytes,
+            "compression": compression,
+        },
+        created_at=now,
+    )
+    payload_io.insert_row_with_event(fields, compressed, event)
     bus_metrics.stored_total.labels(compression=compression).inc()
     bus_metrics.stored_bytes_total.inc(stored.size_bytes)
     logger.info(
@@ -161,56 +185,92 @@ def message_fetch(
     """Return a verified payload; raise NOT_FOUND, EXPIRED or CHECKSUM_MISMATCH errors.
 
     Only the producing agent may fetch; `operator` names the staff user of the
-    admin's download, who may fetch any message.
-    The compressed bytes are decompressed once into a buffer of the recorded
-    size and hashed; those same verified bytes are what is served, so at most
-    the compressed and the uncompressed copy coexist.
+    admin's download, who may fetch any message. Every byte served has been
+    decompressed and hashed first. Up to STREAM_ABOVE_BYTES the payload is
+    decompressed once into memory and that buffer is served; above it, the
+    compressed bytes are decompressed piece by piece to verify them and again
+    to serve them, so that memory holds the compressed bytes and one piece,
+    never the whole payload.
     """
-    row = _owned_row(transaction_id, agent_id, operator=bool(operator))
+    row = payload_io.read_row(transaction_id, agent_id, any_owner=bool(operator))
+    if row is None:
+        bus_metrics.errors_total.labels(code=MessageNotFoundError.code).inc()
+        raise MessageNotFoundError(f"no message {transaction_id}")
     _ensure_servable(row)
     try:
-        compressed = payload_io.read_payload(row)
-        if compressed is None:
+        stored = row.payload
+        if stored is None:
+            stored = payload_io.read_payload(row)
+        if stored is None:
             # Acked or purged since the first read: gone, like any unknown id.
             raise MessageNotFoundError(f"no message {transaction_id}")
-        data = codec.decompress(
-            compressed, row.compression_type, expected_size=row.payload_size_bytes
-        )
+        fetched = _verified(row, stored, config)
     except codec.CodecError as exc:
         _mark_corrupt(row, str(exc))
         raise ChecksumMismatchError("stored payload is corrupt") from exc
-    del compressed
-    if config.MESSAGE_BUS_CHECKSUM_ENABLED:
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != row.checksum:
-            _mark_corrupt(row, f"sha256 {actual} does not match the stored checksum")
-            raise ChecksumMismatchError("stored payload does not match its checksum")
-    with transaction.atomic():
-        Message.objects.filter(pk=row.pk).update(accessed_at=timezone.now())
-        # An operator's download is the operator's act: the event names them and
-        # keeps the agent as the owner, so the agent's trail shows no fetch of its.
-        BusEvent.objects.create(
-            kind=BusEvent.Kind.FETCHED,
-            transaction_id=row.transaction_id,
-            agent_name="" if operator else _agent_name(row),
-            detail=(
-                {"operator": operator, "owner": _agent_name(row)}
-                if operator
-                else {"by": "agent"}
-            ),
-        )
-    bus_metrics.fetched_total.inc()
-    return FetchedPayload(
+    now = timezone.now()
+    # An operator's download is the operator's act: the event names them and
+    # keeps the agent as the owner, so the agent's trail shows no fetch of its.
+    event = BusEvent(
+        kind=BusEvent.Kind.FETCHED,
         transaction_id=row.transaction_id,
-        size_bytes=row.payload_size_bytes,
-        checksum=row.checksum,
-        data=data,
+        agent_name="" if operator else row.agent_name,
+        detail=(
+            {"operator": operator, "owner": row.agent_name}
+            if operator
+            else {"by": "agent"}
+        ),
+        created_at=now,
     )
+    payload_io.record_fetch(row.pk, now, event)
+    bus_metrics.fetched_total.inc()
+    return fetched
+
+
+def _verified(
+    row: payload_io.StoredRow, stored: bytes | bytearray, config: Config
+) -> FetchedPayload:
+    """Return the payload once its bytes decompress to its size and SHA-256.
+
+    Raise CodecError for a corrupt stream, ChecksumMismatchError (after marking
+    the row) for a digest that differs.
+    """
+    compression, size = row.compression_type, row.payload_size_bytes
+    digest = hashlib.sha256() if config.MESSAGE_BUS_CHECKSUM_ENABLED else None
+    if size > STREAM_ABOVE_BYTES and compression != codec.NONE:
+        for piece in codec.decompressed_pieces(
+            stored, compression, expected_size=size, piece_bytes=VERIFY_PIECE_BYTES
+        ):
+            if digest is not None:
+                digest.update(piece)
+        fetched = FetchedPayload(
+            transaction_id=row.transaction_id,
+            size_bytes=size,
+            checksum=row.checksum,
+            stored=stored,
+            compression=compression,
+        )
+    else:
+        data = codec.decompress(stored, compression, expected_size=size)
+        del stored
+        if digest is not None:
+            digest.update(data)
+        fetched = FetchedPayload(
+            transaction_id=row.transaction_id,
+            size_bytes=size,
+            checksum=row.checksum,
+            stored=data,
+        )
+    if digest is not None and digest.hexdigest() != row.checksum:
+        actual = digest.hexdigest()
+        _mark_corrupt(row, f"sha256 {actual} does not match the stored checksum")
+        raise ChecksumMismatchError("stored payload does not match its checksum")
+    return fetched
 
 
 def message_ack(*, transaction_id: str, agent_id: int | None) -> None:
     """Delete a message now; raise MessageNotFoundError or MessageExpiredError."""
-    row = _owned_row(transaction_id, agent_id, operator=False)
+    row = _owned_row(transaction_id, agent_id)
     if row.is_expired:
         raise MessageExpiredError(f"message {transaction_id} has expired")
     with transaction.atomic():
@@ -253,20 +313,19 @@ def message_expire(*, message_ids: list[int], user: AbstractBaseUser | None) -> 
     return len(rows)
 
 
-def _owned_row(transaction_id: str, agent_id: int | None, *, operator: bool) -> Message:
+def _owned_row(transaction_id: str, agent_id: int | None) -> Message:
     """Return the message row without its payload; raise MessageNotFoundError."""
     rows = (
         Message.objects.filter(transaction_id=transaction_id)
         .select_related("agent")
         .defer("payload")
     )
-    if not operator:
-        # Another agent's message answers exactly like one that never existed.
-        rows = (
-            rows.filter(agent_id=agent_id)
-            if agent_id is not None
-            else rows.filter(agent__isnull=True)
-        )
+    # Another agent's message answers exactly like one that never existed.
+    rows = (
+        rows.filter(agent_id=agent_id)
+        if agent_id is not None
+        else rows.filter(agent__isnull=True)
+    )
     row = rows.first()
     if row is None:
         bus_metrics.errors_total.labels(code=MessageNotFoundError.code).inc()
@@ -274,7 +333,7 @@ def _owned_row(transaction_id: str, agent_id: int | None, *, operator: bool) -> 
     return row
 
 
-def _ensure_servable(row: Message) -> None:
+def _ensure_servable(row: payload_io.StoredRow) -> None:
     if row.is_expired:
         bus_metrics.errors_total.labels(code=MessageExpiredError.code).inc()
         raise MessageExpiredError(f"message {row.transaction_id} has expired")
@@ -283,7 +342,7 @@ def _ensure_servable(row: Message) -> None:
         raise ChecksumMismatchError("stored payload failed its checksum earlier")
 
 
-def _mark_corrupt(row: Message, reason: str) -> None:
+def _mark_corrupt(row: payload_io.StoredRow, reason: str) -> None:
     with transaction.atomic():
         Message.objects.filter(pk=row.pk).update(
             status=Message.Status.ERROR, error_message=reason
@@ -291,7 +350,7 @@ def _mark_corrupt(row: Message, reason: str) -> None:
         BusEvent.objects.create(
             kind=BusEvent.Kind.CHECKSUM_FAILED,
             transaction_id=row.transaction_id,
-            agent_name=_agent_name(row),
+            agent_name=row.agent_name,
             detail={"reason": reason},
         )
     bus_metrics.errors_total.labels(code=ChecksumMismatchError.code).inc()

@@ -23,6 +23,7 @@ from bus.models import Message
 from bus.protocol import UNAUTHORIZED, error_body, http_status
 from bus.store import display, selectors, services
 from bus.store.claims import run_in_db_thread
+from bus.store.http_fetch import STREAM_PIECE_BYTES, payload_headers
 from controlplane.charts import BarChart, bar_chart
 from controlplane.config import aget_config, get_config
 from controlplane.models import AgentToken
@@ -31,7 +32,6 @@ from controlplane.units import format_bytes
 
 logger = logging.getLogger(__name__)
 
-STREAM_PIECE_BYTES = 1024 * 1024
 OVERVIEW_DAYS = 14
 OVERVIEW_EVENTS = 15
 BAR_COLOUR = "#417690"
@@ -129,9 +129,8 @@ async def _bearer_agent(request: HttpRequest) -> AgentToken | None:
 
 def _payload_response(payload: services.FetchedPayload) -> StreamingHttpResponse:
     response = StreamingHttpResponse(_stream(payload), content_type="application/json")
-    response["Content-Length"] = str(payload.size_bytes)
-    response["X-Checksum-SHA256"] = payload.checksum
-    response["Cache-Control"] = "no-store"
+    for name, value in payload_headers(payload).items():
+        response[name] = value
     return response
 
 
