@@ -18,6 +18,7 @@ from django.utils.module_loading import import_string
 from jsonschema import SchemaError, validators
 from jsonschema.protocols import Validator
 
+from bus.gateway.quick_schema import Check, quick_check
 from bus.models import McpUpstream, Provider, Tool
 from controlplane.snapshot import RefreshingSnapshot
 
@@ -39,6 +40,9 @@ class ToolSpec:
     idempotent: bool
     validator: Validator
     function: Callable[..., Any] | None = None
+    # True only for arguments the validator accepts (quick_schema); None when
+    # the schema is outside what it reads.
+    quick: Check | None = None
     load_error: str = ""
     upstream: str = ""
     listing: dict[str, Any] = field(init=False)
@@ -56,6 +60,8 @@ class ToolSpec:
 
     def argument_error(self, arguments: dict[str, Any]) -> str | None:
         """Return why arguments break the schema (with the path), or None if valid."""
+        if self.quick is not None and self.quick(arguments):
+            return None
         error = next(iter(self.validator.iter_errors(arguments)), None)
         if error is None:
             return None
@@ -151,6 +157,7 @@ def _load(version: tuple[Any, ...]) -> Registry:
             timeout_secs=row.timeout_secs,
             idempotent=row.idempotent,
             validator=validator,
+            quick=quick_check(schema, type(validator)),
             function=function,
             load_error=load_error,
             upstream=row.upstream.name if row.upstream is not None else "",
