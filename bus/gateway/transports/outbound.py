@@ -146,6 +146,13 @@ class Outbound:
 
     async def _write(self) -> None:
         try:
+            # One turn of the loop first: a call's ack is queued just before
+            # its task starts, and a tool that answers at once (echo) queues
+            # its result in that turn. Both then reach the server in the same
+            # turn, which uvloop writes to the socket once (its writes are
+            # flushed together at the end of each turn), and one writer task
+            # serves both instead of one each.
+            await asyncio.sleep(0)
             while self._queue:
                 message, size = self._queue.popleft()
                 # Taken: a stream may queue its next frame behind this one.
