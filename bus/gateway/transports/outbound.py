@@ -148,10 +148,8 @@ class Outbound:
         try:
             # One turn of the loop first: a call's ack is queued just before
             # its task starts, and a tool that answers at once (echo) queues
-            # its result in that turn. Both then reach the server in the same
-            # turn, which uvloop writes to the socket once (its writes are
-            # flushed together at the end of each turn), and one writer task
-            # serves both instead of one each.
+            # its result in that turn. Then one writer task hands both to the
+            # server, in the same turn, instead of a task for each.
             await asyncio.sleep(0)
             while self._queue:
                 message, size = self._queue.popleft()
