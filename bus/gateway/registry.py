@@ -8,6 +8,7 @@ a cheap version (ids, ``updated_at`` and switches of both tables) at most every
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,8 +47,12 @@ class ToolSpec:
     load_error: str = ""
     upstream: str = ""
     listing: dict[str, Any] = field(init=False)
+    # Whether `function` returns a coroutine (run on the loop, not in a thread):
+    # asked once here rather than by inspect on every call.
+    is_async: bool = field(init=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "is_async", inspect.iscoroutinefunction(self.function))
         object.__setattr__(
             self,
             "listing",
