@@ -103,7 +103,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
 
         Channels' own loop (``await_many_dispatch``) waits on a list of
         sources: per frame it creates a task for the next receive and an
-        ``asyncio.wait`` over it, about a tenth of a call's server CPU
+        ``asyncio.wait`` over it, about 8 us of CPU per frame
         (benchmarks/README.md, hot path). With no channel layer the client is
         the only source, so awaiting it directly is the same loop without
         them; the routing, the middleware and the handlers stay Channels'.
