@@ -36,8 +36,10 @@ json_values = st.recursive(
     | st.integers(-(2**70), 2**70)
     | st.floats(allow_nan=True, allow_infinity=False)
     | st.text(max_size=5),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), children, max_size=4)
+    ),
     max_leaves=10,
 )
 numbers = st.integers(-5, 5) | st.floats(-5, 5, allow_nan=False)
