@@ -305,7 +305,7 @@ def run_uvicorn(host: str, port: int, max_bytes: int, fd: int | None = None) -> 
     """
     import uvicorn
 
-    from bus.gateway.transports.uvicorn_ws import TurnWritesProtocol
+    from bus.gateway.uvicorn_writes import TurnWritesProtocol
 
     lifecycle = Lifecycle(host, port)
 
@@ -338,7 +338,7 @@ def run_uvicorn(host: str, port: int, max_bytes: int, fd: int | None = None) -> 
         host=host,
         port=port,
         # uvicorn's own protocol (websockets-sansio), with one socket write per
-        # loop turn instead of one per frame (transports/uvicorn_ws.py).
+        # loop turn instead of one per frame (uvicorn_writes.py).
         ws=TurnWritesProtocol,
         ws_max_size=max_bytes,
         ws_per_message_deflate=False,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from bus.gateway.transports.uvicorn_ws import TURN_WRITE_BYTES, TurnWrites
+from bus.gateway.uvicorn_writes import TURN_WRITE_BYTES, TurnWrites
 
 
 class Peer(asyncio.Protocol):
