@@ -8,6 +8,7 @@ a cheap version (ids, ``updated_at`` and switches of both tables) at most every
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from django.utils.module_loading import import_string
 from jsonschema import SchemaError, validators
 from jsonschema.protocols import Validator
 
+from bus.gateway.quick_schema import Check, quick_check
 from bus.models import McpUpstream, Provider, Tool
 from controlplane.snapshot import RefreshingSnapshot
 
@@ -39,11 +41,18 @@ class ToolSpec:
     idempotent: bool
     validator: Validator
     function: Callable[..., Any] | None = None
+    # True only for arguments the validator accepts (quick_schema); None when
+    # the schema is outside what it reads.
+    quick: Check | None = None
     load_error: str = ""
     upstream: str = ""
     listing: dict[str, Any] = field(init=False)
+    # Whether `function` returns a coroutine (run on the loop, not in a thread):
+    # asked once here rather than by inspect on every call.
+    is_async: bool = field(init=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "is_async", inspect.iscoroutinefunction(self.function))
         object.__setattr__(
             self,
             "listing",
@@ -56,6 +65,8 @@ class ToolSpec:
 
     def argument_error(self, arguments: dict[str, Any]) -> str | None:
         """Return why arguments break the schema (with the path), or None if valid."""
+        if self.quick is not None and self.quick(arguments):
+            return None
         error = next(iter(self.validator.iter_errors(arguments)), None)
         if error is None:
             return None
@@ -151,6 +162,7 @@ def _load(version: tuple[Any, ...]) -> Registry:
             timeout_secs=row.timeout_secs,
             idempotent=row.idempotent,
             validator=validator,
+            quick=quick_check(schema, type(validator)),
             function=function,
             load_error=load_error,
             upstream=row.upstream.name if row.upstream is not None else "",

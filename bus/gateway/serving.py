@@ -305,6 +305,8 @@ def run_uvicorn(host: str, port: int, max_bytes: int, fd: int | None = None) -> 
     """
     import uvicorn
 
+    from bus.gateway.uvicorn_writes import TurnWritesProtocol
+
     lifecycle = Lifecycle(host, port)
 
     class DrainingServer(uvicorn.Server):
@@ -335,6 +337,9 @@ def run_uvicorn(host: str, port: int, max_bytes: int, fd: int | None = None) -> 
         APPLICATION,
         host=host,
         port=port,
+        # uvicorn's own protocol (websockets-sansio), with one socket write per
+        # loop turn instead of one per frame (uvicorn_writes.py).
+        ws=TurnWritesProtocol,
         ws_max_size=max_bytes,
         ws_per_message_deflate=False,
         lifespan="off",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 from typing import Any
 
 from bus.gateway.registry import ToolSpec
@@ -14,7 +13,7 @@ async def run(tool: ToolSpec, arguments: dict[str, Any], timeout: float) -> Any:
     """Call the tool's callable with the arguments; raise ToolError if it has none."""
     if tool.function is None:
         raise ToolError(tool.load_error or f"tool {tool.name} has no callable")
-    if inspect.iscoroutinefunction(tool.function):
+    if tool.is_async:
         return await tool.function(**arguments)
     # A thread cannot be interrupted: on timeout or cancel the call is answered
     # at once and the thread finishes on its own.

@@ -56,6 +56,7 @@ class Outbound:
         self._queue: deque[tuple[Message, int]] = deque()
         self._writer: asyncio.Task[None] | None = None
         self._progress = asyncio.Event()
+        self._waiters = 0
 
     def offer(self, text: str) -> int:
         """Queue a text frame and return its size, or 0 when it is not queued.
@@ -146,6 +147,11 @@ class Outbound:
 
     async def _write(self) -> None:
         try:
+            # One turn of the loop first: a call's ack is queued just before
+            # its task starts, and a tool that answers at once (echo) queues
+            # its result in that turn. Then one writer task hands both to the
+            # server, in the same turn, instead of a task for each.
+            await asyncio.sleep(0)
             while self._queue:
                 message, size = self._queue.popleft()
                 # Taken: a stream may queue its next frame behind this one.
@@ -174,9 +180,16 @@ class Outbound:
         self._signal()
 
     def _signal(self) -> None:
-        # Wake every waiter at once; each checks its own condition again.
-        self._progress.set()
-        self._progress = asyncio.Event()
+        # Wake every waiter at once; each checks its own condition again. It
+        # runs twice per frame and only a stream's next chunk ever waits: with
+        # no waiter there is no event to replace.
+        if self._waiters:
+            self._progress.set()
+            self._progress = asyncio.Event()
 
     async def _wait_progress(self) -> None:
-        await self._progress.wait()
+        self._waiters += 1
+        try:
+            await self._progress.wait()
+        finally:
+            self._waiters -= 1
