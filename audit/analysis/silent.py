@@ -43,6 +43,12 @@ from audit.analysis.intent import (
     uses_exception,
 )
 from audit.analysis.logcalls import has_exc_info, is_debug_level, is_log_call
+from audit.analysis.outcomes import (
+    in_destructor,
+    next_candidate,
+    states_failure,
+    would_block_expected,
+)
 from audit.analysis.records import Severity
 
 __all__ = [
@@ -181,7 +187,7 @@ def check_try(
         if code and code in _SILENT_CODES and _silent_body(handler):
             if chain is None:
                 chain = enclosing_blocks(try_node, scope, module)
-            if _expected_by_context(code, handler, try_node, chain):
+            if _expected_by_context(code, handler, try_node, chain, module):
                 code = None
         if not code:
             nested = nested_tries(handler)
@@ -218,14 +224,21 @@ def _expected_by_context(
     handler: ast.ExceptHandler,
     try_node: ast.Try,
     chain: list[list[ast.stmt]],
+    module: ast.Module,
 ) -> bool:
     """Return True when the statements around the `try` make its silence expected.
 
     A best-effort step right before a `raise` cannot change the outcome: the
-    error is reported anyway. A narrow handler that only passes keeps the
-    default bound before the `try` (the probe's or look-up's other answer).
+    error is reported anyway, as the exhaustion of a loop that tries the next
+    candidate is. A narrow handler that only passes keeps the default bound
+    before the `try` (the probe's or look-up's other answer). A non-blocking
+    call that would block is the expected answer of its idiom.
     """
-    if followed_by_raise(try_node, chain):
+    if followed_by_raise(try_node, chain) or next_candidate(try_node, chain):
+        return True
+    if code == "AUD007" and would_block_expected(
+        _exception_names(handler.type, {}), try_node, module
+    ):
         return True
     return (
         code == "AUD007"
@@ -266,8 +279,9 @@ def handler_code(
     broad = bare or not _BROAD_NAMES.isdisjoint(names)
     body = [stmt for stmt in handler.body if not isinstance(stmt, NESTED_SCOPES)]
     silent_body = all(_is_silent_statement(stmt) for stmt in body)
-    if silent_body and on_error_path:
-        # A second failure while the first is being reported changes nothing.
+    if silent_body and (on_error_path or in_destructor(scope)):
+        # A second failure while the first is being reported changes nothing;
+        # a destructor has no caller that could act on its failure.
         return None
     if silent_body and only_cleanup(try_node) and not closes_written(try_node, scope):
         # Best-effort release (RUBRIC.md, "cleanup"): whatever the handler
@@ -300,7 +314,12 @@ def handler_code(
                 reports = True
     if silent_body:
         return "AUD002"
-    if reports or is_probe(handler, scope) or platform_probe(try_node, body):
+    if (
+        reports
+        or is_probe(handler, scope)
+        or platform_probe(try_node, body)
+        or states_failure(body)
+    ):
         return None
     code = _broad_code(handler, log_calls)
     if bare:
