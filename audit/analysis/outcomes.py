@@ -24,7 +24,7 @@ from __future__ import annotations
 import ast
 
 from audit.analysis.impact import call_name
-from audit.analysis.intent import Scope
+from audit.analysis.intent import Scope, justified, try_commented
 
 # What a call raises when a non-blocking socket or pipe would block.
 _WOULD_BLOCK = frozenset({"BlockingIOError", "InterruptedError"})
@@ -43,6 +43,15 @@ _MARKER_WORDS = (
     "failed",
     "unavailable",
 )
+# Calls that commit data to a store: a broad handler that only passes around
+# one loses the write, whatever a comment says about carrying on.
+_STORE_CALLS = frozenset({"execute", "commit", "save"})
+# Conversions of a given text into the value a program is configured with.
+_CONVERSIONS = frozenset({"int", "float"})
+# Names that never are the given value itself.
+_NOT_VALUES = _CONVERSIONS | {"self", "cls", "unquote", "str", "len"}
+# What a conversion of a bad text raises.
+CONVERSION_ERRORS = frozenset({"ValueError", "TypeError", "AttributeError"})
 # Errors of failed I/O that, suppressed around a write, lose the data.
 _WRITE_IO_ERRORS = frozenset(
     {"OSError", "IOError", "ConnectionError", "BrokenPipeError", "TimeoutError"}
@@ -158,3 +167,122 @@ def suppress_hides_write(call: ast.Call, guarded: list[ast.stmt]) -> bool:
         for stmt in guarded
         for node in ast.walk(stmt)
     )
+
+
+def stores_data(try_node: ast.Try) -> bool:
+    """Return True when the `try` commits data to a store (`execute`, `commit`)."""
+    return any(
+        isinstance(node, ast.Call) and call_name(node) in _STORE_CALLS
+        for stmt in try_node.body
+        for node in ast.walk(stmt)
+    )
+
+
+def may_drop_given_input(handler: ast.ExceptHandler, try_node: ast.Try) -> bool:
+    """Return True for `try: opts[k] = int(text) except ValueError: pass`.
+
+    Only the shape: whether `text` was given is asked of the block around the
+    `try` (`given_input_dropped`), searched only for this shape.
+    """
+    if try_node.orelse or len(try_node.body) != 1:
+        return False
+    if not all(isinstance(stmt, ast.Pass) for stmt in handler.body):
+        return False
+    stmt = try_node.body[0]
+    return (
+        isinstance(stmt, ast.Assign)
+        and len(stmt.targets) == 1
+        and isinstance(stmt.targets[0], ast.Subscript | ast.Attribute)
+        and isinstance(stmt.value, ast.Call)
+        and isinstance(stmt.value.func, ast.Name)
+        and stmt.value.func.id in _CONVERSIONS
+    )
+
+
+def given_input_dropped(try_node: ast.Try, chain: list[list[ast.stmt]]) -> bool:
+    """Return True when the `try` runs only if the value it converts was given.
+
+    `if url.path: try: kwargs["db"] = int(url.path) except ValueError: pass`:
+    the value is present but invalid, and the handler drops it for the default
+    without a word (RUBRIC.md: a look-up's fallback means "absent", not
+    "wrong").
+    """
+    if len(chain) < 2:
+        return False
+    block, outer = chain[-1], chain[-2]
+    guard = next(
+        (stmt for stmt in outer if isinstance(stmt, ast.If) and stmt.body is block),
+        None,
+    )
+    if guard is None:
+        return False
+    converted = try_node.body[0].value  # type: ignore[attr-defined]
+    used = {_text(node) for node in ast.walk(converted) if _is_reference(node)}
+    return any(
+        _is_reference(node) and _text(node) in used for node in ast.walk(guard.test)
+    )
+
+
+def comment_shared(
+    try_node: ast.Try, chain: list[list[ast.stmt]], lines: list[str]
+) -> bool:
+    """Return True when a comment covers the `try` from the statement around it
+    or from its twin right before it.
+
+    A comment above a loop whose whole body is the `try` sits above the `try`
+    in all but indentation; a `try` with the same handlers and the same calls
+    right after a commented one repeats the same step (`# set the library name
+    and version` above two `try`s, one per name).
+    """
+    if not chain:
+        return False
+    block = chain[-1]
+    if len(chain) >= 2 and block == [try_node]:
+        owner = next(
+            (
+                stmt
+                for stmt in chain[-2]
+                if isinstance(stmt, ast.For | ast.AsyncFor | ast.While | ast.With)
+                and stmt.body is block
+            ),
+            None,
+        )
+        if owner is not None and _comment_above(owner, lines):
+            return True
+    index = next(i for i, stmt in enumerate(block) if stmt is try_node)
+    before = block[index - 1] if index else None
+    return (
+        isinstance(before, ast.Try)
+        and [ast.dump(h.type) for h in before.handlers if h.type]
+        == [ast.dump(h.type) for h in try_node.handlers if h.type]
+        and _calls(before) == _calls(try_node)
+        and any(try_commented(before, h, lines) for h in before.handlers)
+    )
+
+
+def _calls(try_node: ast.Try) -> list[str]:
+    """Return the names of the calls of a `try` body: its step, arguments aside."""
+    return [
+        call_name(node)
+        for stmt in try_node.body
+        for node in ast.walk(stmt)
+        if isinstance(node, ast.Call)
+    ]
+
+
+def _comment_above(stmt: ast.stmt, lines: list[str]) -> bool:
+    above = stmt.lineno - 1
+    while above >= 1 and lines[above - 1].strip().startswith("#"):
+        above -= 1
+    return justified(lines, above + 1, stmt.lineno)
+
+
+def _is_reference(node: ast.AST) -> bool:
+    """Return True for a name or attribute that can hold the given value."""
+    return isinstance(node, ast.Attribute) or (
+        isinstance(node, ast.Name) and node.id not in _NOT_VALUES
+    )
+
+
+def _text(node: ast.AST) -> str:
+    return ast.unparse(node)
