@@ -49,7 +49,7 @@ _STORE_CALLS = frozenset({"execute", "commit", "save"})
 # Conversions of a given text into the value a program is configured with.
 _CONVERSIONS = frozenset({"int", "float"})
 # Names that never are the given value itself.
-_NOT_VALUES = _CONVERSIONS | {"self", "cls", "unquote", "str", "len"}
+_NOT_VALUES = frozenset({"self", "cls"})
 # What a conversion of a bad text raises.
 CONVERSION_ERRORS = frozenset({"ValueError", "TypeError", "AttributeError"})
 # Errors of failed I/O that, suppressed around a write, lose the data.
@@ -217,10 +217,8 @@ def given_input_dropped(try_node: ast.Try, chain: list[list[ast.stmt]]) -> bool:
     if guard is None:
         return False
     converted = try_node.body[0].value  # type: ignore[attr-defined]
-    used = {_text(node) for node in ast.walk(converted) if _is_reference(node)}
-    return any(
-        _is_reference(node) and _text(node) in used for node in ast.walk(guard.test)
-    )
+    used = _references(converted)
+    return not used.isdisjoint(_references(guard.test))
 
 
 def comment_shared(
@@ -277,12 +275,16 @@ def _comment_above(stmt: ast.stmt, lines: list[str]) -> bool:
     return justified(lines, above + 1, stmt.lineno)
 
 
-def _is_reference(node: ast.AST) -> bool:
-    """Return True for a name or attribute that can hold the given value."""
-    return isinstance(node, ast.Attribute) or (
-        isinstance(node, ast.Name) and node.id not in _NOT_VALUES
-    )
-
-
-def _text(node: ast.AST) -> str:
-    return ast.unparse(node)
+def _references(node: ast.expr) -> set[str]:
+    """Return the names and attributes in node that can hold a value (not the
+    functions it calls, not `self`)."""
+    functions = {id(call.func) for call in ast.walk(node) if isinstance(call, ast.Call)}
+    return {
+        ast.unparse(child)
+        for child in ast.walk(node)
+        if id(child) not in functions
+        and (
+            isinstance(child, ast.Attribute)
+            or (isinstance(child, ast.Name) and child.id not in _NOT_VALUES)
+        )
+    }
