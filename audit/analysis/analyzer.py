@@ -13,9 +13,11 @@ from typing import Any
 
 from audit.analysis import dropped, hardcoded, silent
 from audit.analysis.findings import Hit, findings_of
-from audit.analysis.impact import Impact, silent_impact
+from audit.analysis.impact import Impact, call_name, silent_impact
+from audit.analysis.intent import justified
 from audit.analysis.masking import mask_lines
 from audit.analysis.newer_syntax import newer_grammar
+from audit.analysis.outcomes import suppress_hides_write
 from audit.analysis.records import (
     Family,
     FileError,
@@ -100,6 +102,7 @@ class _Walker:
         self.checker = hardcoded.ConfigChecker(
             self.report if Family.HARDCODED_CONFIG in options.families else _drop_hit,
             config_module=options.config_module,
+            module=module,
         )
         self.config_checks = self.checker.checks
         self.secrets = self.checker.secrets
@@ -179,6 +182,13 @@ class _Walker:
                     "AUD004", self._guarded_by(node), "`suppress(Exception)`"
                 ),
             )
+        elif node.args and call_name(node) == "suppress":
+            guarded = self._guarded_by(node)
+            if suppress_hides_write(node, guarded) and not justified(
+                self.lines, node.lineno - 1, node.lineno
+            ):
+                what = f"`{ast.unparse(node)}` around a write"
+                self.report("AUD007", node, silent_impact("AUD007", guarded, what))
 
     def _guarded_by(self, call: ast.Call) -> list[ast.stmt]:
         """Return the body of the `with` whose context manager is call."""

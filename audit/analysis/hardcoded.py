@@ -37,6 +37,12 @@ from audit.analysis.literals import (
     looks_like_secret,
     timeout_arguments,
 )
+from audit.analysis.replaced import (
+    ephemeral_loopback,
+    every_call_passes,
+    replaced_initial_value,
+)
+from audit.analysis.targets import assigns_constant, names_header, target_names
 
 __all__ = [
     "ASSIGNMENTS",
@@ -58,25 +64,6 @@ ASSIGNMENTS = frozenset({ast.Assign, ast.AnnAssign})
 Report = Callable[..., None]
 
 
-def assigns_constant(node: ast.Assign | ast.AnnAssign) -> bool:
-    """Return True when every target is an UPPER_CASE name: a config constant."""
-    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-    return all(
-        isinstance(target, ast.Name) and target.id.isupper() for target in targets
-    )
-
-
-def _target_names(targets: list[ast.expr]) -> list[str]:
-    """Return the simple names (or attribute names) assigned to."""
-    names = []
-    for target in targets:
-        if isinstance(target, ast.Name):
-            names.append(target.id)
-        elif isinstance(target, ast.Attribute):
-            names.append(target.attr)
-    return names
-
-
 class ConfigChecker:
     """Apply the hard-coded configuration checks to one file's nodes.
 
@@ -95,10 +82,14 @@ class ConfigChecker:
     not (a getenv default is reported as AUD101), so findings can mask it.
     """
 
-    def __init__(self, report: Report, *, config_module: bool) -> None:
+    def __init__(
+        self, report: Report, *, config_module: bool, module: ast.Module
+    ) -> None:
         """Prepare the checks for one file, reporting hits through report."""
         self._report = report
         self._config_module = config_module
+        self._module = module
+        self._classes: list[ast.ClassDef] = []
         self._handled: set[int] = set()
         self._overridable: set[int] = set()
         self._declared: set[int] = set()
@@ -138,6 +129,7 @@ class ConfigChecker:
 
     def _check_class(self, node: ast.ClassDef, in_constant: bool) -> None:
         """Mark class attributes as overridable, then skip the docstring."""
+        self._classes.append(node)
         self._skip_docstring(node, in_constant)
         stack = list(node.body)
         while stack:
@@ -153,7 +145,8 @@ class ConfigChecker:
         """Report literal timeouts defaulted in internal functions; skip the rest.
 
         A public function's defaults are its callers' to change; an internal
-        one (`_name`) is called from this code, so its literal is fixed here.
+        one (`_name`) is called from this code, so its literal is fixed here,
+        unless every call in the module passes its own value.
         """
         self._skip_docstring(node, in_constant)
         args = node.args
@@ -177,6 +170,7 @@ class ConfigChecker:
                 and not in_constant
                 and is_number(default)
                 and TIMEOUT_NAME_RE.search(arg.arg)
+                and not every_call_passes(self._module, node, arg)
             ):
                 self._handled.add(id(default))
                 self._report("AUD108", default)
@@ -245,7 +239,7 @@ class ConfigChecker:
             if timeout is not None and not self._absent_here(timeout):
                 self._handled.add(id(timeout))
                 self._report("AUD104", timeout)
-        if node.value is not None and any(map(_names_header, targets)):
+        if node.value is not None and any(map(names_header, targets)):
             self._overridable.update(id(child) for child in ast.walk(node.value))
         if node.value is not None and assigns_constant(node):
             self._declared.update(
@@ -253,7 +247,14 @@ class ConfigChecker:
                 for child in ast.walk(node.value)
                 if isinstance(child, ast.Call) and is_environment_read(child)
             )
-        self._check_named_value(_target_names(targets), node.value, in_constant)
+        names = target_names(targets)
+        if (
+            is_port(node.value)
+            and any(map(is_port_name, names))
+            and replaced_initial_value(targets[0], self.scope.function, self._classes)
+        ):
+            self._overridable.add(id(node.value))
+        self._check_named_value(names, node.value, in_constant)
 
     def _check_dict(self, node: ast.Dict, in_constant: bool) -> None:
         """Check dict entries whose string key says the value is a secret or a port."""
@@ -329,12 +330,16 @@ class ConfigChecker:
             if not self._config_module and id(node) not in self._declared:
                 self._report("AUD101" if is_literal(default) else "AUD107", node)
             return
-        if call_name(node) in CHECK_METHODS:
+        name = call_name(node)
+        if name in CHECK_METHODS:
             self._handled.update(id(c) for arg in node.args for c in ast.walk(arg))
+        loopback = ephemeral_loopback(node, name, self.scope.function)
+        if loopback is not None:
+            self._overridable.add(id(loopback))
         for keyword in node.keywords:
             if keyword.arg and "referer" in keyword.arg.lower():
                 self._overridable.update(id(c) for c in ast.walk(keyword.value))
-        if call_name(node) in OPTION_CALLS:
+        if name in OPTION_CALLS:
             # A command-line option's default is its configuration.
             for keyword in node.keywords:
                 if keyword.arg == "default":
@@ -388,13 +393,3 @@ class ConfigChecker:
     def _mark(self, node: ast.AST) -> None:
         """Mark node and its descendants as already reported."""
         self._handled.update(id(child) for child in ast.walk(node))
-
-
-def _names_header(target: ast.expr) -> bool:
-    """Return True for `headers["Referer"] = ...`: the value is a header's."""
-    return (
-        isinstance(target, ast.Subscript)
-        and isinstance(target.slice, ast.Constant)
-        and isinstance(target.slice.value, str)
-        and target.slice.value.lower() in HEADER_NAMES
-    )

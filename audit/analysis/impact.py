@@ -45,6 +45,7 @@ CLEANUP_NAMES = frozenset(
     {
         "close",
         "aclose",
+        "wait_closed",
         "shutdown",
         "unlink",
         "remove",

@@ -104,6 +104,8 @@ _PROBE_PREFIXES = (
 )
 # Words of a docstring that say the function swallows errors on purpose.
 _DOCUMENTED_WORDS = ("suppressed", "ignored", "silently", "never raises")
+# Statements of a `try` body short enough for its opening comment to explain it.
+_SHORT_BODY = 2
 # Comments that are tool pragmas, not a reason.
 _PRAGMAS = ("pragma", "noqa", "type:", "nosec", "pylint", "fmt:", "audit:")
 
@@ -177,7 +179,22 @@ def reports_to_caller(call: ast.Call) -> bool:
         for keyword in call.keywords
     ):
         return True
-    return any(_names_error(arg) for arg in call.args)
+    return any(_names_error(arg) or _error_code(arg) for arg in call.args)
+
+
+def _error_code(node: ast.expr) -> bool:
+    """Return True for an UPPER_CASE error-code constant (`MQTT_ERR_CONN_LOST`).
+
+    `on_disconnect(MQTT_ERR_CONN_LOST)` tells a callback why the work stopped.
+    """
+    name = (
+        node.id
+        if isinstance(node, ast.Name)
+        else node.attr
+        if isinstance(node, ast.Attribute)
+        else ""
+    )
+    return name.isupper() and "ERR" in name
 
 
 def _names_error(node: ast.expr) -> bool:
@@ -217,9 +234,12 @@ def try_commented(
     while above >= 1 and lines[above - 1].strip().startswith("#"):
         above -= 1
     end = handler.end_lineno or handler.lineno
-    return justified(lines, above + 1, try_node.lineno) or justified(
-        lines, handler.lineno, end
-    )
+    # The comment lines that open a short `try` body (`try:` then `# why`) speak
+    # for it; atop a longer body they describe its first step, not the handler.
+    first = try_node.lineno
+    if len(try_node.body) <= _SHORT_BODY:
+        first = max(first, try_node.body[0].lineno - 1)
+    return justified(lines, above + 1, first) or justified(lines, handler.lineno, end)
 
 
 def documented(scope: Scope) -> bool:
@@ -286,7 +306,21 @@ def is_probe(handler: ast.ExceptHandler, scope: Scope) -> bool:
 
 def only_cleanup(try_node: ast.Try) -> bool:
     """Return True when the `try` only releases things (close, unlink, cancel)."""
-    for stmt in try_node.body:
+    return _releases(try_node.body)
+
+
+def _releases(body: list[ast.stmt]) -> bool:
+    """Return True when every statement is a cleanup call or an `if` of them."""
+    for stmt in body:
+        if isinstance(stmt, ast.If):
+            # `close(); if not nowait: await wait_closed()`: still only release.
+            if (
+                not any(isinstance(node, ast.Call) for node in ast.walk(stmt.test))
+                and _releases(stmt.body)
+                and _releases(stmt.orelse)
+            ):
+                continue
+            return False
         value = stmt.value if isinstance(stmt, ast.Expr) else None
         if isinstance(value, ast.Await):
             value = value.value

@@ -11,6 +11,12 @@ from __future__ import annotations
 
 import ast
 
+from audit.analysis.caught import (
+    BROAD_NAMES,
+    exception_names,
+    exception_tuples,
+    is_broad_type,
+)
 from audit.analysis.context import (
     closes_written,
     documents_absent_answer,
@@ -43,6 +49,17 @@ from audit.analysis.intent import (
     uses_exception,
 )
 from audit.analysis.logcalls import has_exc_info, is_debug_level, is_log_call
+from audit.analysis.outcomes import (
+    CONVERSION_ERRORS,
+    comment_shared,
+    given_input_dropped,
+    in_destructor,
+    may_drop_given_input,
+    next_candidate,
+    states_failure,
+    stores_data,
+    would_block_expected,
+)
 from audit.analysis.records import Severity
 
 __all__ = [
@@ -53,7 +70,6 @@ __all__ = [
     "suppress_is_broad",
 ]
 
-_BROAD_NAMES = frozenset({"Exception", "BaseException"})
 # Exceptions of failed I/O: a read, a write, a request, a connection.
 _IO_ERRORS = frozenset(
     {
@@ -78,68 +94,6 @@ _HIDING = frozenset({"AUD003", "AUD005"})
 # around the `try` may still say it is expected.
 _SILENT_CODES = frozenset({"AUD001", "AUD002", "AUD007"})
 Hit = tuple[str, ast.AST, Impact]
-
-
-def _exception_names(node: ast.expr | None, tuples: dict[str, list[str]]) -> set[str]:
-    """Return the last names of the caught exception types, tuples resolved."""
-    if node is None:
-        return set()
-    if isinstance(node, ast.Tuple):
-        return set().union(*(_exception_names(elt, tuples) for elt in node.elts))
-    if isinstance(node, ast.BinOp):
-        return _exception_names(node.left, tuples) | _exception_names(
-            node.right, tuples
-        )
-    if isinstance(node, ast.Name):
-        return set(tuples.get(node.id, [node.id]))
-    if isinstance(node, ast.Attribute):
-        return {node.attr}
-    return set()
-
-
-def exception_tuples(module: ast.Module) -> dict[str, list[str]]:
-    """Return module-level names bound to tuples of exception types.
-
-    Module level includes the bodies of top-level `if` and `try` statements
-    (`try: import ssl … HTTP_ERRORS = (…) except ImportError: …`).
-    """
-    found: dict[str, list[str]] = {}
-    for stmt in _module_statements(module):
-        if isinstance(stmt, ast.Assign) and isinstance(
-            stmt.value, ast.Tuple | ast.BinOp
-        ):
-            names = _exception_names(stmt.value, found)
-            for target in stmt.targets:
-                if isinstance(target, ast.Name) and names:
-                    found[target.id] = sorted(names)
-    return found
-
-
-def _module_statements(module: ast.Module) -> list[ast.stmt]:
-    """Return the module's statements, those of top-level if/try blocks included."""
-    found, pending = [], list(module.body)
-    while pending:
-        stmt = pending.pop(0)
-        found.append(stmt)
-        if isinstance(stmt, ast.If | ast.Try | ast.TryStar):
-            pending[:0] = [
-                *stmt.body,
-                *getattr(stmt, "orelse", []),
-                *(
-                    line
-                    for handler in getattr(stmt, "handlers", [])
-                    for line in handler.body
-                ),
-                *getattr(stmt, "finalbody", []),
-            ]
-    return found
-
-
-def is_broad_type(
-    node: ast.expr | None, tuples: dict[str, list[str]] | None = None
-) -> bool:
-    """Return True for `Exception`, `BaseException` or a tuple containing one."""
-    return not _BROAD_NAMES.isdisjoint(_exception_names(node, tuples or {}))
 
 
 def _is_silent_statement(stmt: ast.stmt) -> bool:
@@ -181,8 +135,13 @@ def check_try(
         if code and code in _SILENT_CODES and _silent_body(handler):
             if chain is None:
                 chain = enclosing_blocks(try_node, scope, module)
-            if _expected_by_context(code, handler, try_node, chain):
+            if _expected_by_context(code, handler, try_node, chain, module, lines):
                 code = None
+        elif not code and _drops_given_input(handler, try_node, tuples, lines):
+            if chain is None:
+                chain = enclosing_blocks(try_node, scope, module)
+            if given_input_dropped(try_node, chain):
+                code = "AUD007"
         if not code:
             nested = nested_tries(handler)
             if nested and reports_loudly(handler):
@@ -207,6 +166,22 @@ def check_try(
     return hits
 
 
+def _drops_given_input(
+    handler: ast.ExceptHandler,
+    try_node: ast.Try,
+    tuples: dict[str, list[str]],
+    lines: list[str],
+) -> bool:
+    """Return True for an uncommented conversion whose bad input is dropped."""
+    names = exception_names(handler.type, tuples)
+    return (
+        "ValueError" in names
+        and names <= CONVERSION_ERRORS
+        and may_drop_given_input(handler, try_node)
+        and not try_commented(try_node, handler, lines)
+    )
+
+
 def _silent_body(handler: ast.ExceptHandler) -> bool:
     """Return True when the handler only passes, continues or returns None."""
     body = [stmt for stmt in handler.body if not isinstance(stmt, NESTED_SCOPES)]
@@ -218,14 +193,25 @@ def _expected_by_context(
     handler: ast.ExceptHandler,
     try_node: ast.Try,
     chain: list[list[ast.stmt]],
+    module: ast.Module,
+    lines: list[str],
 ) -> bool:
     """Return True when the statements around the `try` make its silence expected.
 
     A best-effort step right before a `raise` cannot change the outcome: the
-    error is reported anyway. A narrow handler that only passes keeps the
-    default bound before the `try` (the probe's or look-up's other answer).
+    error is reported anyway, as the exhaustion of a loop that tries the next
+    candidate is. A narrow handler that only passes keeps the default bound
+    before the `try` (the probe's or look-up's other answer). A non-blocking
+    call that would block is the expected answer of its idiom. A comment above
+    the loop that is all the `try`, or on its twin right before, explains it.
     """
-    if followed_by_raise(try_node, chain):
+    if followed_by_raise(try_node, chain) or next_candidate(try_node, chain):
+        return True
+    if handler.type is not None and comment_shared(try_node, chain, lines):
+        return True
+    if code == "AUD007" and would_block_expected(
+        exception_names(handler.type, {}), try_node, module
+    ):
         return True
     return (
         code == "AUD007"
@@ -262,12 +248,13 @@ def handler_code(
     """
     tuples = tuples or {}
     bare = handler.type is None
-    names = _exception_names(handler.type, tuples)
-    broad = bare or not _BROAD_NAMES.isdisjoint(names)
+    names = exception_names(handler.type, tuples)
+    broad = bare or not BROAD_NAMES.isdisjoint(names)
     body = [stmt for stmt in handler.body if not isinstance(stmt, NESTED_SCOPES)]
     silent_body = all(_is_silent_statement(stmt) for stmt in body)
-    if silent_body and on_error_path:
-        # A second failure while the first is being reported changes nothing.
+    if silent_body and (on_error_path or in_destructor(scope)):
+        # A second failure while the first is being reported changes nothing;
+        # a destructor has no caller that could act on its failure.
         return None
     if silent_body and only_cleanup(try_node) and not closes_written(try_node, scope):
         # Best-effort release (RUBRIC.md, "cleanup"): whatever the handler
@@ -278,7 +265,13 @@ def handler_code(
         return None
     if bare and silent_body:
         return "AUD002" if not try_commented(try_node, handler, lines) else "AUD001"
-    if not bare and (try_commented(try_node, handler, lines) or documented(scope)):
+    if (
+        not bare
+        and (try_commented(try_node, handler, lines) or documented(scope))
+        # A comment says why carrying on is fine; it cannot bring back a
+        # write to a store that a broad handler dropped.
+        and not (silent_body and broad and stores_data(try_node))
+    ):
         return None
     if probe_alternatives(try_node, scope) and silent_body:
         return None
@@ -300,7 +293,12 @@ def handler_code(
                 reports = True
     if silent_body:
         return "AUD002"
-    if reports or is_probe(handler, scope) or platform_probe(try_node, body):
+    if (
+        reports
+        or is_probe(handler, scope)
+        or platform_probe(try_node, body)
+        or states_failure(body)
+    ):
         return None
     code = _broad_code(handler, log_calls)
     if bare:

@@ -20,6 +20,10 @@ def fetch(client, timeout=30):
     return _fetch(client, timeout)
 
 
+def fetch_quickly(client):
+    return _fetch(client)
+
+
 async def try_acquire(semaphore):
     await asyncio.wait_for(semaphore.acquire(), timeout=0.001)
 
