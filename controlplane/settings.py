@@ -74,7 +74,7 @@ DATABASES = {"default": env.db_url_config(_cfg["DATABASE_URL"])}
 # call. Health checks make a connection kept across a database restart or a
 # terminated backend reconnect on its next use instead of failing once; every
 # thread of the server that touches the ORM closes or checks its connection
-# first (close_old_connections, see docs/DEPLOYMENT.md "Database connections").
+# first (close_old_connections; README, "Database connections").
 DATABASES["default"].setdefault("CONN_MAX_AGE", DEFAULT_CONN_MAX_AGE_SECS)
 # django-environ hands the URL's value over as a string, and "false" is truthy.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.parse_value(
