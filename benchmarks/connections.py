@@ -1,14 +1,19 @@
 """Idle authenticated sessions on one worker: RSS per session and a hello storm.
 
     DATABASE_URL=postgres://… python benchmarks/connections.py [--sessions 5000]
-        [--storm 1000] [--server uvicorn|daphne|raw]
+        [--storm 1000] [--storm-seconds 5] [--server uvicorn|daphne|raw]
 
 Starts `manage.py serve` (one worker, as ws_throughput.py does), reads its RSS
 (VmRSS of /proc/<pid>/status), opens --sessions WebSocket connections that each
 send a hello and then stay idle, and reads the RSS again: the difference over
-the sessions is the memory one idle session costs the worker. Then it opens
---storm more connections at once, each sending its hello, and prints the
-percentiles of the time from connecting to the `hello_ack`. The file-descriptor
+the sessions is the memory one idle session costs the worker. Then the storm:
+--storm more connections, each sending its hello, started evenly over
+--storm-seconds (the issue's "1,000 hellos in 5 s": one every 5 ms), or all at
+once with --storm-seconds 0. It prints the percentiles of the time from a
+connection's scheduled start to its `hello_ack` (so a client that falls behind
+counts against the server, never for it), of the hello alone (sent to
+answered, the server's token check without the TCP and WebSocket handshakes),
+and how late the client started its last connection. The file-descriptor
 limit of this process (and so of the server it starts) is raised to its hard
 limit here, never in the system. Not run by CI.
 """
@@ -19,7 +24,6 @@ import argparse
 import asyncio
 import json
 import resource
-import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -47,19 +51,56 @@ def _raise_fd_limit(needed: int) -> None:
         raise SystemExit(f"the hard fd limit {hard} is below the {needed} needed")
 
 
-async def _hello(url: str, token: str) -> tuple[Any, float]:
+class Hello:
+    """One session's hello: its socket and how long each part took."""
+
+    def __init__(self, ws: Any, total: float, hello: float, late: float) -> None:
+        self.ws, self.total, self.hello, self.late = ws, total, hello, late
+
+
+async def _hello(url: str, token: str, scheduled: float | None = None) -> Hello:
     from websockets.asyncio.client import connect
 
     started = time.perf_counter()
+    scheduled = started if scheduled is None else scheduled
     ws = await connect(url, compression=None, open_timeout=OPEN_TIMEOUT_SECS)
+    sent = time.perf_counter()
     await ws.send(json.dumps({"op": "hello", "token": token}))
     ack = json.loads(await ws.recv())
     if not ack.get("ok"):
         raise SystemExit(f"hello refused: {ack}")
-    return ws, time.perf_counter() - started
+    answered = time.perf_counter()
+    return Hello(ws, answered - scheduled, answered - sent, started - scheduled)
 
 
-async def _measure(server: Server, token: str, sessions: int, storm: int) -> None:
+async def _paced(url: str, token: str, count: int, seconds: float) -> list[Hello]:
+    """Start `count` hellos evenly over `seconds` (all at once for 0)."""
+    origin = time.perf_counter()
+    interval = seconds / count
+
+    async def one(n: int) -> Hello:
+        scheduled = origin + n * interval
+        await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+        return await _hello(url, token, scheduled)
+
+    return await asyncio.gather(*(one(n) for n in range(count)))
+
+
+def _percentiles(values: list[float]) -> str:
+    ordered = sorted(values)
+
+    def at(share: float) -> float:
+        return 1000 * ordered[int(share * (len(ordered) - 1))]
+
+    return (
+        f"p50 {at(0.5):.1f} ms, p95 {at(0.95):.1f} ms, p99 {at(0.99):.1f} ms, "
+        f"max {1000 * ordered[-1]:.1f} ms"
+    )
+
+
+async def _measure(
+    server: Server, token: str, sessions: int, storm: int, storm_seconds: float
+) -> None:
     assert server.process is not None
     url = f"ws://127.0.0.1:{server.port}/ws/"
     await asyncio.sleep(SETTLE_SECS)
@@ -67,27 +108,30 @@ async def _measure(server: Server, token: str, sessions: int, storm: int) -> Non
     idle: list[Any] = []
     for start in range(0, sessions, OPEN_BATCH):
         batch = min(OPEN_BATCH, sessions - start)
-        idle += [ws for ws, _ in await asyncio.gather(
+        idle += [h.ws for h in await asyncio.gather(
             *(_hello(url, token) for _ in range(batch))
         )]  # fmt: skip
     await asyncio.sleep(SETTLE_SECS)
     after = _rss_kib(server.process.pid)
-    per_session = (after - before) / sessions
+    per_session = (after - before) / max(sessions, 1)
     print(
         f"{server.name}: {sessions} idle sessions, RSS {before // 1024} MiB -> "
         f"{after // 1024} MiB, {per_session:.1f} KiB per session"
     )
+    cpu_before = server.cpu_seconds()
     started = time.perf_counter()
-    stormed = await asyncio.gather(*(_hello(url, token) for _ in range(storm)))
+    stormed = await _paced(url, token, storm, storm_seconds)
     wall = time.perf_counter() - started
-    latencies = sorted(latency for _, latency in stormed)
+    cpu = server.cpu_seconds() - cpu_before
+    mode = f"over {storm_seconds:g} s" if storm_seconds else "at once"
     print(
-        f"storm of {storm} hellos on top: all answered in {wall:.2f} s, "
-        f"p50 {1000 * statistics.median(latencies):.1f} ms, "
-        f"p99 {1000 * latencies[int(0.99 * (len(latencies) - 1))]:.1f} ms, "
-        f"max {1000 * latencies[-1]:.1f} ms"
+        f"storm of {storm} hellos {mode} on top: all answered in {wall:.2f} s, "
+        f"server CPU {1000 * cpu / storm:.2f} ms per hello, "
+        f"client up to {1000 * max(h.late for h in stormed):.1f} ms late"
     )
-    await asyncio.gather(*(ws.close() for ws in idle + [ws for ws, _ in stormed]))
+    print(f"  connect + hello: {_percentiles([h.total for h in stormed])}")
+    print(f"  hello alone:     {_percentiles([h.hello for h in stormed])}")
+    await asyncio.gather(*(ws.close() for ws in idle + [h.ws for h in stormed]))
 
 
 def main() -> None:
@@ -95,6 +139,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=5000)
     parser.add_argument("--storm", type=int, default=1000)
+    parser.add_argument(
+        "--storm-seconds",
+        type=float,
+        default=5.0,
+        help="start the storm's hellos evenly over this many seconds; 0: at once",
+    )
     parser.add_argument(
         "--server",
         default="uvicorn",
@@ -109,7 +159,9 @@ def main() -> None:
     token = _token(env)
     name = "raw" if args.server == "raw" else f"ours-{args.server}"
     with Server(name, env, token=token) as server:
-        asyncio.run(_measure(server, token, args.sessions, args.storm))
+        asyncio.run(
+            _measure(server, token, args.sessions, args.storm, args.storm_seconds)
+        )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -76,11 +77,37 @@ def agent_token_revoke(*, agent: AgentToken) -> None:
 
 def agent_token_use(raw_token: str) -> AgentToken | None:
     """Return the usable agent for a raw token and record that it was used now."""
-    agent = agent_token_find(raw_token)
-    if agent is not None:
-        agent.last_used_at = timezone.now()
-        AgentToken.objects.filter(pk=agent.pk).update(last_used_at=agent.last_used_at)
-    return agent
+    return agent_tokens_use([raw_token])[0]
+
+
+def agent_tokens_use(raw_tokens: Sequence[str]) -> list[AgentToken | None]:
+    """Return each raw token's usable agent (None if unknown, revoked or expired)
+    and record that they were used now: two queries however many tokens."""
+    digests = [
+        token_hash(raw) if isinstance(raw, str) and raw else None for raw in raw_tokens
+    ]
+    wanted = {digest for digest in digests if digest is not None}
+    found = {
+        row.token_hash: row
+        for row in AgentToken.objects.active().filter(token_hash__in=wanted)
+    }
+    if found:
+        now = timezone.now()
+        AgentToken.objects.filter(pk__in=[row.pk for row in found.values()]).update(
+            last_used_at=now
+        )
+        for row in found.values():
+            row.last_used_at = now
+    return [_matching(found, digest) for digest in digests]
+
+
+def _matching(found: dict[str, AgentToken], digest: str | None) -> AgentToken | None:
+    # The lookup is by digest, so timing reveals nothing about the raw token; the
+    # compare_digest keeps the final equality check constant-time as well.
+    row = found.get(digest) if digest is not None else None
+    if row is None or not hmac.compare_digest(row.token_hash, digest):
+        return None
+    return row
 
 
 def agent_token_rotate(*, agent_id: int, old_token: str, new_token: str) -> None:

@@ -8,11 +8,13 @@ import shutil
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import psycopg
 import pytest
 import redis
+from asgiref.sync import SyncToAsync
 from django.apps import apps as django_apps
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 
 from controlplane import config as cp_config
 from controlplane.tokens import agent_token_create
@@ -79,18 +81,49 @@ def subprocess_env(settings) -> dict[str, str]:
 
 def _reconnect_later() -> None:
     # A sync test's own connection must reconnect to see the change; async tests
-    # reach the database only from worker threads, which reconnect per call.
+    # reach the database only from worker threads, which check their connection
+    # before each use (database_sync_to_async, run_in_db_thread).
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         connection.close()
 
 
+def backends_terminate(
+    *, keep: frozenset[int] = frozenset(), port: str | None = None
+) -> int:
+    """Terminate every backend of the test database but ``keep``; return how many.
+
+    What a restarted or failed-over database does to the connections a
+    process keeps (CONN_MAX_AGE): their next query fails unless the
+    connection is checked first. Run over a connection of its own, so it
+    works while the test's connections are down or in an async context.
+    """
+    db = connection.settings_dict
+    with psycopg.connect(
+        host=db["HOST"] or None,
+        port=port or db["PORT"] or None,
+        user=db["USER"] or None,
+        password=db["PASSWORD"] or None,
+        dbname=db["NAME"],
+        autocommit=True,
+    ) as admin:
+        rows = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid() AND pid <> ALL(%s)",
+            [db["NAME"], list(keep)],
+        ).fetchall()
+    return sum(1 for (terminated,) in rows if terminated)
+
+
 class DatabaseOutage:
-    """The database goes away for real: every new connection hits a closed port.
+    """The database goes away for real: open connections are cut, new ones refused.
 
     Django's connections of every thread share one settings dict, so worker
-    threads (database_sync_to_async, the bus's threads) see the outage too.
+    threads (database_sync_to_async, the bus's threads) see the outage too:
+    every new connection hits a closed port, and the backends of the
+    connections already open (kept by CONN_MAX_AGE) are terminated, as a
+    database restart would do.
     """
 
     def __init__(self) -> None:
@@ -98,7 +131,9 @@ class DatabaseOutage:
 
     def start(self) -> None:
         """Take the database down: this thread's next query reconnects and fails."""
+        # The port first, so that nothing reconnects between the two steps.
         connection.settings_dict["PORT"] = str(free_port())  # nothing listens on it
+        backends_terminate(port=self.real_port)
         _reconnect_later()
 
     def stop(self) -> None:
@@ -114,12 +149,24 @@ class DatabaseOutage:
         self.stop()
 
 
+def shared_thread_connections_close() -> None:
+    """Close the connections of asgiref's one thread for thread-sensitive code.
+
+    Tests reach the ORM through database_sync_to_async, which runs on that
+    thread for the whole session, so its connection outlives the test that
+    cut it; the next test starts on a fresh one, as a server's next hello
+    would after its health check.
+    """
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+
+
 @pytest.fixture
 def database_down(transactional_db: None) -> Iterator[DatabaseOutage]:
     """Use as `with database_down:` (or start()/stop()); always restored."""
     outage = DatabaseOutage()
     yield outage
     outage.stop()
+    shared_thread_connections_close()
 
 
 @pytest.fixture

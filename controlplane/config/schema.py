@@ -61,7 +61,9 @@ class Config:
     )
     DATABASE_URL: str = setting(
         "sqlite:///db.sqlite3",
-        "Database URL; SQLite is the embedded default, Postgres for production.",
+        "Database URL; SQLite is the embedded default, Postgres for production. "
+        "Connections are kept 60 s and checked before reuse unless the URL says "
+        "otherwise (?conn_max_age=0 closes each after use; conn_health_checks=false).",
         secret=True,
     )
     REDIS_URL: str = setting(

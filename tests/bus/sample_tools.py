@@ -28,6 +28,13 @@ def structured(**arguments: object) -> list[dict]:
     return [{"type": "text", "text": "a"}, {"type": "json", "data": {"n": 1}}]
 
 
+def agent_count(**arguments: object) -> str:
+    """Count the agents with the ORM, from the worker thread a sync tool runs in."""
+    from controlplane.models import AgentToken
+
+    return str(AgentToken.objects.count())
+
+
 def block(seconds: float) -> str:
     """Block a worker thread (a sync tool that cannot be interrupted)."""
     time.sleep(seconds)

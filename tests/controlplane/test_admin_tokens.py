@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.urls import reverse
 from django.utils import timezone
@@ -89,12 +89,12 @@ def test_agent_token_admin__list_shows_each_status(admin_client_logged_in) -> No
 async def test_agent_token_admin__revoked_token_fails_hello(
     admin_client_logged_in,
 ) -> None:
-    raw = await sync_to_async(_create_token)(admin_client_logged_in)
+    raw = await database_sync_to_async(_create_token)(admin_client_logged_in)
     row = await AgentToken.objects.aget(name="ops-agent")
     ack, ok = await _hello(raw)
     assert ack["ok"] is True
     await ok.disconnect()
-    response = await sync_to_async(admin_client_logged_in.post)(
+    response = await database_sync_to_async(admin_client_logged_in.post)(
         LIST_URL, {"action": "revoke", "_selected_action": [row.pk]}
     )
     assert response.status_code == 302

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 
 from controlplane import config
 from controlplane.models import ConfigChange, ConfigOverride
@@ -176,12 +176,14 @@ async def test_aget_config__serves_last_snapshot_and_refreshes_in_background(
     """Async callers never wait on the database once a snapshot exists."""
     refresh_interval(300)
     assert (await config.aget_config()).WS_SESSION_MAX_INFLIGHT == 8
-    await sync_to_async(config_override_set)(
+    await database_sync_to_async(config_override_set)(
         key="WS_SESSION_MAX_INFLIGHT", raw_value="21", reason="x", user=staff_user
     )
     # This process's own change applies at once.
     assert (await config.aget_config()).WS_SESSION_MAX_INFLIGHT == 21
-    await sync_to_async(_saved_by_another_process)("WS_SESSION_MAX_INFLIGHT", "22")
+    await database_sync_to_async(_saved_by_another_process)(
+        "WS_SESSION_MAX_INFLIGHT", "22"
+    )
     assert (await config.aget_config()).WS_SESSION_MAX_INFLIGHT == 21
     refresh_interval(0)
     # Stale now: the last snapshot is served while the refresh runs behind it.

@@ -8,7 +8,6 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.db.models import Max
 
@@ -171,9 +170,9 @@ def test_refreshing_snapshot__fallback_is_replaced_once_the_database_is_back(
 
 @pytest.mark.django_db(transaction=True)
 async def test_refreshing_snapshot__aget_awaits_only_the_first_load(change_log):
-    await sync_to_async(_change)("A")
+    await database_sync_to_async(_change)("A")
     assert await change_log.snapshot.aget() == ("A",)
-    await sync_to_async(_change)("B")
+    await database_sync_to_async(_change)("B")
     assert await change_log.snapshot.aget() == ("A",)  # within the interval
     assert change_log.versions_read == 1
 
@@ -183,9 +182,9 @@ async def test_refreshing_snapshot__one_background_refresh_for_many_callers(
     change_log,
 ):
     """Stale readers get the last value at once while a single refresh runs."""
-    await sync_to_async(_change)("A")
+    await database_sync_to_async(_change)("A")
     assert await change_log.snapshot.aget() == ("A",)
-    await sync_to_async(_change)("B")
+    await database_sync_to_async(_change)("B")
     change_log.interval = 0
     change_log.entered, change_log.gate = threading.Event(), threading.Event()
 
@@ -204,9 +203,9 @@ async def test_refreshing_snapshot__one_background_refresh_for_many_callers(
 async def test_refreshing_snapshot__failed_background_refresh_is_logged(
     change_log, caplog
 ):
-    await sync_to_async(_change)("A")
+    await database_sync_to_async(_change)("A")
     assert await change_log.snapshot.aget() == ("A",)
-    await sync_to_async(_change)("B")
+    await database_sync_to_async(_change)("B")
     change_log.interval = 0
     change_log.fail_load_with = RuntimeError("broken loader")
     change_log.entered, change_log.gate = threading.Event(), threading.Event()

@@ -17,6 +17,7 @@ from controlplane.tokens import (
     agent_token_revoke,
     agent_token_rotate,
     agent_token_use,
+    agent_tokens_use,
     token_hash,
 )
 
@@ -135,3 +136,33 @@ def test_create_agent_token__existing_name_fails() -> None:
         call_command("create_agent_token", "bot", stdout=StringIO())
     assert error.value.returncode == 1
     assert AgentToken.objects.filter(name="bot").count() == 1
+
+
+def test_agent_tokens_use__each_token_its_agent_in_two_queries(
+    django_assert_num_queries,
+) -> None:
+    """A batch of hellos: usable tokens found and recorded, the rest refused."""
+    first, first_raw = agent_token_create(name="a")
+    second, second_raw = agent_token_create(name="b")
+    revoked, revoked_raw = agent_token_create(name="c")
+    agent_token_revoke(agent=revoked)
+    _, expired_raw = agent_token_create(
+        name="d", expires_at=timezone.now() - timedelta(minutes=1)
+    )
+    tokens = [first_raw, "nope", second_raw, revoked_raw, expired_raw, "", first_raw]
+    with django_assert_num_queries(2):
+        rows = agent_tokens_use(tokens)
+    assert rows == [first, None, second, None, None, None, first]
+    used = dict(AgentToken.objects.values_list("name", "last_used_at"))
+    assert used["a"] is not None and used["b"] is not None
+    assert used["c"] is None and used["d"] is None
+    assert rows[0].last_used_at == used["a"]
+
+
+def test_agent_tokens_use__no_usable_token_writes_nothing(
+    django_assert_num_queries,
+) -> None:
+    with django_assert_num_queries(0):
+        assert agent_tokens_use(["", ""]) == [None, None]
+    with django_assert_num_queries(1):
+        assert agent_tokens_use(["unknown"]) == [None]

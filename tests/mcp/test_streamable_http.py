@@ -10,7 +10,7 @@ from email.message import Message
 
 import httpx2
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
@@ -311,7 +311,7 @@ async def test_mcp__revoking_the_token_ends_waiting_calls_and_later_requests(
             session.call_tool("sleep", {"seconds": 60}, progress_callback=heard)
         )
         await asyncio.wait_for(started.wait(), SETTLE_SECS)
-        await sync_to_async(agent_token_revoke)(agent=agent[0])
+        await database_sync_to_async(agent_token_revoke)(agent=agent[0])
         # Within the 5 s PROTOCOL.md gives a revocation.
         ended = await asyncio.wait_for(call, SETTLE_SECS)
         assert ended.is_error

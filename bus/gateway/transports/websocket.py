@@ -1,8 +1,8 @@
 """The agent WebSocket transport: parse frames, call the gateway, send its events.
 
-The consumer is built per connection by ``AgentConsumer.as_asgi(gateway=...)``
-and is its session's transport: the pipeline's events become PROTOCOL.md's
-frames here and nowhere else.
+The consumer is built per connection by ``AgentConsumer.as_asgi(gateway=...,
+token_checks=...)`` and is its session's transport: the pipeline's events
+become PROTOCOL.md's frames here and nowhere else.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from bus.gateway.hellos import hello_failed, hello_limited
 from bus.gateway.pipeline import Gateway
 from bus.gateway.sessions import ANONYMOUS, Session
 from bus.gateway.state.outage import OUTAGE_ERRORS
+from bus.gateway.token_checks import TokenChecks
 from bus.gateway.transports.frames import (
     agent_of,
     bus_error,
@@ -59,7 +60,7 @@ from bus.protocol import (
 from controlplane.config import Config, aget_config
 from controlplane.exceptions import TokenMismatchError, WeakTokenError
 from controlplane.logconfig import session_id_var
-from controlplane.tokens import agent_token_rotate, agent_token_use, token_hash
+from controlplane.tokens import agent_token_rotate, token_hash
 
 logger = logging.getLogger(__name__)
 
@@ -92,9 +93,13 @@ class AgentConsumer(AsyncWebsocketConsumer):
     hello_timer: asyncio.Task[None] | None = None
     outbound: Outbound
 
-    def __init__(self, *args: Any, gateway: Gateway, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, gateway: Gateway, token_checks: TokenChecks, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.gateway = gateway
+        # Shared by every connection of the application: see token_checks.py.
+        self.token_checks = token_checks
 
     async def __call__(
         self, scope: dict[str, Any], receive: Receive, send: Send
@@ -125,7 +130,8 @@ class AgentConsumer(AsyncWebsocketConsumer):
         is a trip through the one thread that runs sync code, per frame, for
         every connection: it capped throughput and queued all connections behind
         each other. Frames here reach the database only through
-        database_sync_to_async (hello, rotate_token), which does that cleanup.
+        database_sync_to_async (rotate_token) and run_in_db_thread (the hello's
+        token check), which do that cleanup.
         """
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
@@ -291,11 +297,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         token = frame.get("token")
         has_token = isinstance(token, str) and bool(token)
         try:
-            row = (
-                await database_sync_to_async(agent_token_use)(token)
-                if has_token
-                else None
-            )
+            row = await self.token_checks.use(token) if has_token else None
         except DatabaseError:
             logger.warning("Cannot check an agent token: database unavailable")
             await self._refuse(HelloError.UNAVAILABLE, CloseCode.TRY_AGAIN_LATER)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.test import Client
 from django.urls import reverse
 
@@ -71,7 +71,7 @@ async def test_capacity_page__shows_limits_calls_sessions_and_rejections(
     await client.start("sleep", {"seconds": 5}, request_id="a")
     rejected = await client.call("sleep", {"seconds": 0.2}, request_id="b")
     assert rejected[-1]["error"]["scope"] == "session"
-    page = await sync_to_async(admin_client_logged_in.get)(
+    page = await database_sync_to_async(admin_client_logged_in.get)(
         reverse("admin:bus_capacity")
     )
     text = page.text
@@ -104,17 +104,19 @@ async def test_capacity_cancel__needs_post_and_permission(
     ws = await connect_to_process(agent[1])
     await ws.start("sleep", {"seconds": 5}, request_id="kept")
     url = reverse("admin:bus_capacity_cancel")
-    assert (await sync_to_async(admin_client_logged_in.get)(url)).status_code == 405
-    viewer = await sync_to_async(django_user_model.objects.create_user)(
+    assert (
+        await database_sync_to_async(admin_client_logged_in.get)(url)
+    ).status_code == 405
+    viewer = await database_sync_to_async(django_user_model.objects.create_user)(
         username="viewer", password="viewer-pass-123", is_staff=True
     )
     other = Client()
-    await sync_to_async(other.force_login)(viewer)
-    refused = await sync_to_async(other.post)(
+    await database_sync_to_async(other.force_login)(viewer)
+    refused = await database_sync_to_async(other.post)(
         url, {"agent_key": f"a{agent[0].pk}", "request_id": "kept"}
     )
     assert refused.status_code == 403
-    page = await sync_to_async(admin_client_logged_in.get)(
+    page = await database_sync_to_async(admin_client_logged_in.get)(
         reverse("admin:bus_capacity")
     )
     assert "<code>kept</code>" in _table(page.text, "capacity-calls")
@@ -127,7 +129,7 @@ def _table(text: str, table_id: str) -> str:
 
 
 async def _cancel_from_page(client, agent_key: str, request_id: str) -> str:
-    response = await sync_to_async(client.post)(
+    response = await database_sync_to_async(client.post)(
         reverse("admin:bus_capacity_cancel"),
         {"agent_key": agent_key, "request_id": request_id, "agent": "agent-one"},
         follow=True,
@@ -141,7 +143,7 @@ async def test_metrics__prometheus_counts_calls(
 ) -> None:
     client = await connect_to_process(agent[1])
     await client.call("echo", {"text": "m"})
-    response = await sync_to_async(admin_client_logged_in.get)("/metrics")
+    response = await database_sync_to_async(admin_client_logged_in.get)("/metrics")
     assert response.status_code == 200
     body = response.text
     worker = f'worker="{worker_id()}"'

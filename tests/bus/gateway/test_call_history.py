@@ -6,7 +6,7 @@ import logging
 import re
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.test import Client as HttpClient
 
 from bus.gateway.worker import worker_id
@@ -42,7 +42,7 @@ async def test_call_history__mixed_run_has_one_record_per_answer(
 ) -> None:
     """ok, several error codes, replay, cached, cancelled and a bus result."""
     ws_config(WS_CALL_TIMEOUT_SECS=0.3, MESSAGE_BUS_THRESHOLD_BYTES=4096)
-    await sync_to_async(make_tool)("explode", "tests.bus.sample_tools.explode")
+    await database_sync_to_async(make_tool)("explode", "tests.bus.sample_tools.explode")
     client = await connect(agent[1])
     await client.call("echo", {"text": "hi"}, "r-ok")
     await client.call("echo", {"text": "hi"}, "r-ok")  # replayed
@@ -56,7 +56,7 @@ async def test_call_history__mixed_run_has_one_record_per_answer(
     assert (await _cancelled(client, "r-cancel"))["error"]["code"] == "CANCELLED"
 
     assert await gateway.call_history.flush() == 0
-    records = await sync_to_async(_records)()
+    records = await database_sync_to_async(_records)()
     assert sorted(
         (r.request_id, r.tool_name, r.outcome, r.replay, r.cached) for r in records
     ) == sorted(
@@ -100,7 +100,7 @@ async def test_call_history__database_outage_loses_no_call_and_counts_drops(
     client = await connect(agent[1])
     await client.call("echo", {"text": "before"}, "before")
     assert await gateway.call_history.flush() == 0
-    dropped_before = await sync_to_async(_dropped_on_metrics)("buffer_full")
+    dropped_before = await database_sync_to_async(_dropped_on_metrics)("buffer_full")
 
     with caplog.at_level(logging.WARNING, logger="bus.gateway.call_history"):
         database_down.start()
@@ -113,11 +113,11 @@ async def test_call_history__database_outage_loses_no_call_and_counts_drops(
     assert "Call history queue full (100 records)" in caplog.text
 
     assert await gateway.call_history.flush() == 0
-    records = await sync_to_async(_records)()
+    records = await database_sync_to_async(_records)()
     assert [r.request_id for r in records] == ["before"] + [
         f"down-{n}" for n in range(100)
     ]
-    dropped = await sync_to_async(_dropped_on_metrics)("buffer_full")
+    dropped = await database_sync_to_async(_dropped_on_metrics)("buffer_full")
     assert dropped - dropped_before == 30
 
 

@@ -5,7 +5,7 @@ import json
 import logging
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 
 from bus.apps import bus_app
 from bus.exceptions import BusUnavailableError
@@ -80,7 +80,7 @@ async def test_deliver_result__large_result_becomes_a_claim_check(producer) -> N
 
 
 async def test_deliver_result__refuses_over_the_limit(producer, set_config) -> None:
-    await sync_to_async(set_config)(MESSAGE_BUS_MAX_PAYLOAD_MB=2)
+    await database_sync_to_async(set_config)(MESSAGE_BUS_MAX_PAYLOAD_MB=2)
     body = await deliver(producer, result_json(3 * MIB))
     assert body["error"]["code"] == "PAYLOAD_TOO_LARGE"
     assert await Message.objects.acount() == 0
@@ -89,7 +89,7 @@ async def test_deliver_result__refuses_over_the_limit(producer, set_config) -> N
 async def test_deliver_result__disabled_bus_goes_inline_when_it_fits(
     producer, set_config
 ) -> None:
-    await sync_to_async(set_config)(MESSAGE_BUS_ENABLED=False)
+    await database_sync_to_async(set_config)(MESSAGE_BUS_ENABLED=False)
     assert "bus" not in await deliver(producer, result_json(2 * MIB))
     too_big = await deliver(producer, result_json(17 * MIB))
     assert too_big["error"]["code"] == "BUS_UNAVAILABLE"
@@ -129,7 +129,7 @@ async def test_deliver_result__database_down_falls_back_then_recovers(
     producer, set_config, clock: FakeClock, database_down, caplog
 ) -> None:
     """The bus points at a closed port: inline fallback, breaker opens, probe heals."""
-    await sync_to_async(set_config)(
+    await database_sync_to_async(set_config)(
         CIRCUIT_BREAKER_THRESHOLD=2, CIRCUIT_BREAKER_TIMEOUT_SECS=30
     )
     stored = (await deliver(producer, result_json(2 * MIB)))["bus"]["transaction_id"]
@@ -159,19 +159,18 @@ async def test_deliver_result__database_down_falls_back_then_recovers(
     fields = await deliver(producer, data)  # the half-open probe stores it
 
     assert "bus" in fields and claims.breaker_state == CLOSED
-    kinds = [
-        kind
-        async for kind in BusEvent.objects.filter(
-            kind__startswith="breaker"
-        ).values_list("kind", flat=True)
-    ]
+    kinds = await database_sync_to_async(list)(
+        BusEvent.objects.filter(kind__startswith="breaker").values_list(
+            "kind", flat=True
+        )
+    )
     assert sorted(kinds) == ["breaker_closed", "breaker_opened"]
 
 
 async def test_deliver_result__no_fallback_means_bus_unavailable(
     producer, set_config, database_down
 ) -> None:
-    await sync_to_async(set_config)(FALLBACK_TO_WEBSOCKET=False)
+    await database_sync_to_async(set_config)(FALLBACK_TO_WEBSOCKET=False)
     with database_down:
         body = await deliver(producer, result_json(2 * MIB))
     assert body["error"]["code"] == "BUS_UNAVAILABLE"

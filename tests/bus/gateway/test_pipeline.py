@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 
 from bus.gateway.events import Accepted, Answer, CallEvent, Progress
 from bus.gateway.pipeline import Gateway
@@ -81,7 +81,7 @@ async def test_gateway__too_big_for_a_frame_without_the_bus_is_bus_unavailable(
 async def test_gateway__sync_tool_is_answered_at_its_deadline(
     gateway, make_tool
 ) -> None:
-    await sync_to_async(make_tool)(
+    await database_sync_to_async(make_tool)(
         "block", "tests.bus.sample_tools.block", timeout_secs=0.1
     )
     recorder = Recorder()

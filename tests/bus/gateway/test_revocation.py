@@ -6,7 +6,7 @@ import logging
 from datetime import timedelta
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 
@@ -49,7 +49,7 @@ async def test_revocation__closes_the_sessions_of_a_revoked_token_with_4003(
     first, first_conn = _open(gateway, revoked)
     _, second_conn = _open(gateway, revoked)
     _, other_conn = _open(gateway, other)
-    await sync_to_async(agent_token_revoke)(agent=revoked)
+    await database_sync_to_async(agent_token_revoke)(agent=revoked)
     with caplog.at_level(logging.INFO, logger="bus.gateway.revocation"):
         assert await gateway.revocations.check() == 2
     assert first_conn.closed_with == second_conn.closed_with == 4003
@@ -63,10 +63,10 @@ async def test_revocation__closes_the_sessions_of_a_revoked_token_with_4003(
 
 
 async def test_revocation__closes_expired_and_deleted_tokens(gateway, agent) -> None:
-    expired, _ = await sync_to_async(AgentToken.objects.get_or_create)(
+    expired, _ = await database_sync_to_async(AgentToken.objects.get_or_create)(
         name="expired", token_hash="e" * 64
     )
-    deleted, _ = await sync_to_async(AgentToken.objects.get_or_create)(
+    deleted, _ = await database_sync_to_async(AgentToken.objects.get_or_create)(
         name="deleted", token_hash="d" * 64
     )
     _, expired_conn = _open(gateway, expired)
@@ -92,7 +92,7 @@ async def test_revocation__a_database_outage_closes_nobody(
     gateway, agent, database_down, caplog
 ) -> None:
     _, connection = _open(gateway, agent[0])
-    await sync_to_async(agent_token_revoke)(agent=agent[0])
+    await database_sync_to_async(agent_token_revoke)(agent=agent[0])
     with database_down, caplog.at_level(logging.WARNING):
         assert await gateway.revocations.check() == 0
     assert connection.closed_with is None
@@ -126,7 +126,7 @@ async def test_revocation__closes_a_websocket_and_ignores_its_later_frames(
     await comm.connect()
     await comm.send_json_to({"op": "hello", "token": agent[1]})
     assert (await comm.receive_json_from())["ok"] is True
-    await sync_to_async(agent_token_revoke)(agent=agent[0])
+    await database_sync_to_async(agent_token_revoke)(agent=agent[0])
     assert await gateway.revocations.check() == 1
     assert await comm.receive_output() == {"type": "websocket.close", "code": 4003}
     await comm.send_json_to({"op": "list_tools"})

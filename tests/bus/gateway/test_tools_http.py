@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -77,9 +77,9 @@ def http_tool(make_tool, endpoint):
 
 
 async def test_http_tool__outputs_and_plain_text(connect, agent, http_tool) -> None:
-    await sync_to_async(http_tool)("greet", "/outputs")
-    await sync_to_async(http_tool)("plain", "/text")
-    await sync_to_async(http_tool)("json", "/json")
+    await database_sync_to_async(http_tool)("greet", "/outputs")
+    await database_sync_to_async(http_tool)("plain", "/text")
+    await database_sync_to_async(http_tool)("json", "/json")
     client = await connect(agent[1])
     greet = await client.call("greet", {"who": "ann"})
     plain = await client.call("plain", {"who": "bob"}, request_id="r-2")
@@ -92,7 +92,7 @@ async def test_http_tool__outputs_and_plain_text(connect, agent, http_tool) -> N
 async def test_http_tool__server_error_is_exec_error(
     connect, agent, http_tool, endpoint
 ) -> None:
-    await sync_to_async(http_tool)("failing", "/fail")
+    await database_sync_to_async(http_tool)("failing", "/fail")
     client = await connect(agent[1])
     frames = await client.call("failing")
     assert frames[-1]["error"] == {
@@ -105,7 +105,7 @@ async def test_http_tool__server_error_is_exec_error(
 async def test_http_tool__slow_endpoint_times_out(
     connect, agent, http_tool, gateway
 ) -> None:
-    await sync_to_async(http_tool)("slow", "/slow", timeout_secs=0.2)
+    await database_sync_to_async(http_tool)("slow", "/slow", timeout_secs=0.2)
     client = await connect(agent[1])
     frames = await client.call("slow")
     assert frames[0]["timeout"] == 0.2
@@ -115,7 +115,9 @@ async def test_http_tool__slow_endpoint_times_out(
 
 
 async def test_http_tool__unreachable_is_exec_error(connect, agent, make_tool) -> None:
-    await sync_to_async(make_tool)("gone", "http://127.0.0.1:9/nothing", kind="http")
+    await database_sync_to_async(make_tool)(
+        "gone", "http://127.0.0.1:9/nothing", kind="http"
+    )
     client = await connect(agent[1])
     frames = await client.call("gone")
     assert frames[-1]["error"]["code"] == "EXEC_ERROR"

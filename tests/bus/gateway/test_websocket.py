@@ -8,7 +8,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 
@@ -87,9 +87,11 @@ async def test_hello__timeout_closes_4002_without_a_frame(
 
 async def test_hello__bad_tokens_close_4003(ws_application, gateway, agent) -> None:
     row, _ = agent
-    revoked_row, revoked = await sync_to_async(agent_token_create)(name="revoked")
-    await sync_to_async(agent_token_revoke)(agent=revoked_row)
-    expired_row, expired = await sync_to_async(agent_token_create)(
+    revoked_row, revoked = await database_sync_to_async(agent_token_create)(
+        name="revoked"
+    )
+    await database_sync_to_async(agent_token_revoke)(agent=revoked_row)
+    expired_row, expired = await database_sync_to_async(agent_token_create)(
         name="expired", expires_at=timezone.now() - timedelta(seconds=1)
     )
     frames = [
@@ -110,7 +112,7 @@ async def test_hello__database_down_closes_1013(
     ws_application, gateway, agent, database_down
 ) -> None:
     """Tokens cannot be checked while the database is unreachable: try later."""
-    # The consumer's database calls open a new connection, to the closed port.
+    # The kept connection is cut; reopening it finds the closed port.
     with database_down:
         reply, closed = await _first_frame(
             ws_application, json.dumps({"op": "hello", "token": agent[1]})
@@ -171,8 +173,10 @@ async def test_hello__foreign_browser_origin_is_refused(
 
 
 async def test_list_tools__enabled_and_allowed_only(connect, make_tool, db) -> None:
-    await sync_to_async(make_tool)("hidden", "bus.tools.builtin.echo", enabled=False)
-    _, raw = await sync_to_async(agent_token_create)(
+    await database_sync_to_async(make_tool)(
+        "hidden", "bus.tools.builtin.echo", enabled=False
+    )
+    _, raw = await database_sync_to_async(agent_token_create)(
         name="limited", allowed_tools=["echo", "hidden"]
     )
     client = await connect(raw)
@@ -253,7 +257,9 @@ async def test_call_tool__unknown_tool(connect, agent) -> None:
 
 
 async def test_call_tool__tool_outside_allow_list_is_not_found(connect, db) -> None:
-    _, raw = await sync_to_async(agent_token_create)(name="x", allowed_tools=["sleep"])
+    _, raw = await database_sync_to_async(agent_token_create)(
+        name="x", allowed_tools=["sleep"]
+    )
     client = await connect(raw)
     frames = await client.call("echo", {"text": "x"})
     assert frames[0]["error"]["code"] == "TOOL_NOT_FOUND"
@@ -335,7 +341,7 @@ async def test_call_tool__duplicate_in_flight(connect, agent) -> None:
 async def test_call_tool__side_effect_tools_are_never_cached_nor_coalesced(
     connect, agent, make_tool
 ) -> None:
-    await sync_to_async(make_tool)(
+    await database_sync_to_async(make_tool)(
         "record", "tests.bus.sample_tools.record", idempotent=False
     )
     client = await connect(agent[1])
@@ -381,7 +387,7 @@ async def test_call_tool__global_limit_is_checked_first(
     connect, agent, other_agent, ws_config, make_tool
 ) -> None:
     ws_config(WS_GLOBAL_MAX_INFLIGHT=1, WS_SESSION_MAX_INFLIGHT=1)
-    await sync_to_async(make_tool)(
+    await database_sync_to_async(make_tool)(
         "narrow", "bus.tools.builtin.sleep", provider="narrow", max_inflight=1
     )
     one = await connect(agent[1])
@@ -397,7 +403,7 @@ async def test_call_tool__global_limit_is_checked_first(
 async def test_call_tool__provider_limit(
     connect, agent, other_agent, make_tool
 ) -> None:
-    await sync_to_async(make_tool)(
+    await database_sync_to_async(make_tool)(
         "narrow", "bus.tools.builtin.sleep", provider="narrow", max_inflight=1
     )
     one = await connect(agent[1])
@@ -441,7 +447,9 @@ async def test_call_tool__heartbeats_between_ack_and_result(
 
 
 async def test_call_tool__timeout(connect, agent, make_tool, gateway) -> None:
-    await sync_to_async(make_tool)("slow", "bus.tools.builtin.sleep", timeout_secs=0.1)
+    await database_sync_to_async(make_tool)(
+        "slow", "bus.tools.builtin.sleep", timeout_secs=0.1
+    )
     client = await connect(agent[1])
     frames = await client.call("slow", {"seconds": 5})
     assert frames[0]["timeout"] == 0.1
@@ -462,7 +470,7 @@ async def test_call_tool__default_timeout_applies(connect, agent, ws_config) -> 
 async def test_call_tool__tool_exception_is_exec_error(
     connect, agent, make_tool
 ) -> None:
-    await sync_to_async(make_tool)("explode", "tests.bus.sample_tools.explode")
+    await database_sync_to_async(make_tool)("explode", "tests.bus.sample_tools.explode")
     client = await connect(agent[1])
     frames = await client.call("explode")
     assert frames[-1]["error"] == {
@@ -474,7 +482,7 @@ async def test_call_tool__tool_exception_is_exec_error(
 async def test_call_tool__nothing_returned_is_one_empty_text(
     connect, agent, make_tool
 ) -> None:
-    await sync_to_async(make_tool)("nothing", "tests.bus.sample_tools.nothing")
+    await database_sync_to_async(make_tool)("nothing", "tests.bus.sample_tools.nothing")
     client = await connect(agent[1])
     frames = await client.call("nothing")
     assert frames[-1]["outputs"] == [{"type": "text", "text": ""}]
@@ -626,7 +634,7 @@ async def test_bad_frame__nesting_limit_applies_to_arguments(
     connect, agent, make_tool
 ) -> None:
     """128 levels reach the schema and canonical JSON; 129 or 1000 never do."""
-    await sync_to_async(make_tool)(
+    await database_sync_to_async(make_tool)(
         "nest",
         "tests.bus.sample_tools.nothing",
         schema={
@@ -759,7 +767,7 @@ async def test_slots__released_after_1000_mixed_calls(
     ws_config(
         WS_SESSION_MAX_INFLIGHT=4, WS_GLOBAL_MAX_INFLIGHT=6, WS_CALL_TIMEOUT_SECS=0.05
     )
-    await sync_to_async(make_tool)("explode", "tests.bus.sample_tools.explode")
+    await database_sync_to_async(make_tool)("explode", "tests.bus.sample_tools.explode")
     clients = [await connect(agent[1]), await connect(other_agent[1])]
     outcomes: dict[str, int] = {}
 
@@ -816,7 +824,7 @@ async def test_call_tool__side_effect_tool_resent_with_other_arguments_runs_noth
     """REQUEST_ID_CONFLICT while the call runs and after it ended; one run only."""
     from tests.bus import sample_tools
 
-    await sync_to_async(make_tool)(
+    await database_sync_to_async(make_tool)(
         "record", "tests.bus.sample_tools.record", idempotent=False
     )
     runs = len(sample_tools.CALLS)

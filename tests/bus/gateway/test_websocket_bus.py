@@ -127,7 +127,10 @@ async def test_call_tool__database_down_opens_breaker_and_falls_back_inline(
 ):
     ws_config(CIRCUIT_BREAKER_THRESHOLD=1)
     client = await connect(agent[1])
-    # Every new connection is refused (the bus opens a fresh one per operation).
+    # The tools as the process knew them before the outage (kept in memory).
+    await client.send({"op": "list_tools"})
+    assert (await client.receive())["op"] == "list_tools_res"
+    # Open connections are cut and new ones refused.
     with database_down:
         result = (await client.call("generate", {"bytes": 1_100_000}))[-1]
         await client.send({"op": "health"})

@@ -5,7 +5,7 @@ import logging
 from datetime import timedelta
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from bus.apps import bus_app
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def stored(producer, size: int = 2 * MIB) -> str:
-    message = await sync_to_async(store_message)(producer, result_json(size))
+    message = await database_sync_to_async(store_message)(producer, result_json(size))
     return message.transaction_id
 
 
@@ -50,7 +50,7 @@ async def release(agent, transaction_id: str) -> None:
 
 async def test_claim_store__fetch_is_byte_exact(producer) -> None:
     data = result_json(3 * MIB + 12345)
-    message = await sync_to_async(store_message)(producer, data)
+    message = await database_sync_to_async(store_message)(producer, data)
     payload = await fetch(producer, message.transaction_id)
     assert bytes(payload.data) == data
     assert payload.size_bytes == len(data) and payload.checksum == message.checksum
@@ -70,7 +70,7 @@ async def test_claim_store__expired_and_tampered(producer) -> None:
     await Message.objects.filter(transaction_id=expired).aupdate(
         expires_at=timezone.now() - timedelta(seconds=1)
     )
-    await sync_to_async(tamper_payload)(tampered, offset=99)
+    await database_sync_to_async(tamper_payload)(tampered, offset=99)
 
     with pytest.raises(MessageExpiredError):
         await fetch(producer, expired)
@@ -93,7 +93,7 @@ async def test_claim_store__release_deletes_then_not_found(producer, stranger) -
 async def test_claim_store__bus_answers_keep_the_breaker_closed(
     producer, set_config
 ) -> None:
-    await sync_to_async(set_config)(CIRCUIT_BREAKER_THRESHOLD=1)
+    await database_sync_to_async(set_config)(CIRCUIT_BREAKER_THRESHOLD=1)
     for _ in range(3):
         with pytest.raises(BusError):
             await fetch(producer, "txn_" + "0" * 32)
@@ -104,7 +104,7 @@ async def test_claim_store__database_down_is_unavailable_and_opens_the_breaker(
     producer, set_config, database_down
 ) -> None:
     txn = await stored(producer)
-    await sync_to_async(set_config)(CIRCUIT_BREAKER_THRESHOLD=1)
+    await database_sync_to_async(set_config)(CIRCUIT_BREAKER_THRESHOLD=1)
     with database_down:
         with pytest.raises(BusUnavailableError):
             await fetch(producer, txn)
@@ -133,7 +133,7 @@ async def test_claim_store__malformed_ids_are_not_found_without_the_database(
     producer, set_config, database_down
 ) -> None:
     """The database is down: only an id that is never looked up can be NOT_FOUND."""
-    await sync_to_async(set_config)(CIRCUIT_BREAKER_THRESHOLD=1)
+    await database_sync_to_async(set_config)(CIRCUIT_BREAKER_THRESHOLD=1)
     with database_down:
         for transaction_id in MALFORMED_IDS:
             with pytest.raises(MessageNotFoundError):
@@ -153,7 +153,7 @@ async def test_claim_store__database_refusal_fails_the_call_not_the_breaker(
     producer, set_config, caplog
 ) -> None:
     """A DataError (here a value too long for its column) is not an outage."""
-    await sync_to_async(set_config)(CIRCUIT_BREAKER_THRESHOLD=1)
+    await database_sync_to_async(set_config)(CIRCUIT_BREAKER_THRESHOLD=1)
     too_long = dataclasses.replace(producer_of(producer), tool_name="t" * 101)
     for _ in range(3):
         with pytest.raises(MessageQueryError) as caught:

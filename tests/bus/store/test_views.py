@@ -4,7 +4,7 @@ import hashlib
 from datetime import timedelta
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.test import AsyncClient
 from django.utils import timezone
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def stored_claim(producer, data: bytes) -> str:
-    stored = await sync_to_async(store_message)(producer, data)
+    stored = await database_sync_to_async(store_message)(producer, data)
     return stored.transaction_id
 
 
@@ -64,7 +64,7 @@ async def test_bus_get__without_a_valid_token_is_401(producer, headers) -> None:
 async def test_bus_get__revoked_token_is_401(agent_with_token) -> None:
     producer, token = agent_with_token
     txn = await stored_claim(producer, result_json(2 * MIB))
-    await sync_to_async(agent_token_revoke)(agent=producer)
+    await database_sync_to_async(agent_token_revoke)(agent=producer)
     response = await AsyncClient().get(f"/bus/{txn}/", headers=bearer(token))
     assert response.status_code == 401
 
@@ -81,9 +81,9 @@ async def test_bus_get__other_agent_is_404_like_unknown(
     )
     assert theirs.status_code == unknown.status_code == 404
     assert theirs.json()["error"]["code"] == "NOT_FOUND"
-    assert await sync_to_async(Message.objects.filter(transaction_id=txn).exists)(), (
-        "a refused fetch never deletes"
-    )
+    assert await database_sync_to_async(
+        Message.objects.filter(transaction_id=txn).exists
+    )(), "a refused fetch never deletes"
 
 
 async def test_bus_get__expired_is_410_and_tampered_is_500(agent_with_token) -> None:
@@ -93,7 +93,7 @@ async def test_bus_get__expired_is_410_and_tampered_is_500(agent_with_token) -> 
     await Message.objects.filter(transaction_id=expired).aupdate(
         expires_at=timezone.now() - timedelta(minutes=1)
     )
-    await sync_to_async(tamper_payload)(tampered, offset=7)
+    await database_sync_to_async(tamper_payload)(tampered, offset=7)
     client = AsyncClient()
     gone = await client.get(f"/bus/{expired}/", headers=bearer(token))
     bad = await client.get(f"/bus/{tampered}/", headers=bearer(token))
@@ -150,7 +150,7 @@ async def test_admin_download__operator_gets_the_payload(producer, staff_user) -
     txn = await stored_claim(producer, data)
     pk = (await Message.objects.aget(transaction_id=txn)).pk
     client = AsyncClient()
-    await sync_to_async(client.force_login)(staff_user)
+    await database_sync_to_async(client.force_login)(staff_user)
 
     response = await client.get(f"/bus/admin/{pk}/download/")
 
@@ -219,7 +219,7 @@ async def test_bus_message__malformed_ids_are_404_and_never_open_the_breaker(
 ) -> None:
     """A NUL once raised DataError in the driver, which the breaker counted."""
     producer, token = agent_with_token
-    await sync_to_async(set_config)(CIRCUIT_BREAKER_THRESHOLD=1)
+    await database_sync_to_async(set_config)(CIRCUIT_BREAKER_THRESHOLD=1)
     client = AsyncClient()
     for path in MALFORMED_PATHS * 3:
         response = await getattr(client, method)(f"/bus/{path}/", headers=bearer(token))

@@ -7,7 +7,7 @@ import time
 from io import StringIO
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.core.management import call_command
 
 from tests.bus.gateway.upstreams.helpers import list_tools, wait_until
@@ -23,11 +23,11 @@ async def test_mcp_client__lists_and_calls_an_upstream_servers_tool(
 ) -> None:
     server = control_plane()
     token = agent[1]
-    await sync_to_async(call_command)(
+    await database_sync_to_async(call_command)(
         "mcp_upstream", "add", "web", "--url", http_upstream.url, stdout=StringIO()
     )
     added_at = time.monotonic()
-    await sync_to_async(wait_until)(
+    await database_sync_to_async(wait_until)(
         lambda: "web__echo" in list_tools(server.port, token),
         LISTED_WITHIN_SECS - (time.monotonic() - added_at),
         "web__echo listed",
