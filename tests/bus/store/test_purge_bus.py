@@ -126,6 +126,9 @@ def test_purge_bus__refuses_to_run_twice_at_once() -> None:
         held.execute("SELECT pg_advisory_lock(%s)", [PURGE_LOCK_KEY])
         with pytest.raises(CommandError) as caught:
             purge()
+        # Unlocked here, not by closing: a closed session's locks go only when
+        # its backend process has exited, which the next purge could outrun.
+        held.execute("SELECT pg_advisory_unlock(%s)", [PURGE_LOCK_KEY])
     assert caught.value.returncode == 1
     assert "another purge_bus is running" in str(caught.value)
     assert Message.objects.count() == 2
