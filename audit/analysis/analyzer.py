@@ -15,7 +15,6 @@ from audit.analysis import dropped, hardcoded, silent
 from audit.analysis.findings import Hit, findings_of
 from audit.analysis.impact import Impact, silent_impact
 from audit.analysis.masking import mask_lines
-from audit.analysis.newer_syntax import newer_grammar
 from audit.analysis.records import (
     Family,
     FileError,
@@ -298,6 +297,10 @@ def analyze_source(
         module = _parse(source, path)
     except SyntaxError as exc:
         message = f"line {exc.lineno}: {exc.msg}"
+        # Imported here: libcst costs more start-up than a cold scan's whole
+        # rule walk (benchmarks/README.md), and only files that fail need it.
+        from audit.analysis.newer_syntax import newer_grammar
+
         version = newer_grammar(source)
         if version:
             message += (
