@@ -32,9 +32,10 @@ from typing import Any
 
 from audit.analysis.dropped import is_error_returning, local_call
 
-# Every word and literal shape a rule can fire on, lower case. A rule that fires
-# on anything else must add its word here; tests/audit/test_prefilter.py fails
-# until it does.
+# Every word and literal shape a rule can fire on, lower case; a word may stand
+# for several (`exit__` for `__exit__` and `__aexit__`: each word costs a pass
+# over the text). A rule that fires on anything else must add its word here;
+# tests/audit/test_prefilter.py fails until it does.
 TRIGGER_WORDS = (
     # silent.py, dropped.py: handlers (the first word: it is counted apart),
     # suppressors, lost tasks, gathers, exits.
@@ -43,8 +44,7 @@ TRIGGER_WORDS = (
     "create_task",
     "ensure_future",
     "gather",
-    "__exit__",
-    "__aexit__",
+    "exit__",
     # literals.py: environment reads (AUD101, AUD107).
     "getenv",
     "environ",
@@ -58,8 +58,7 @@ TRIGGER_WORDS = (
     "backoff",
     "limit",
     "deadline",
-    "expiry",
-    "expires",
+    "expir",
     "pool_size",
     "batch_size",
     "chunk_size",
@@ -72,8 +71,7 @@ TRIGGER_WORDS = (
     "connections",
     "concurrency",
     # literals.py _SECRET_NAME_RE: values named as secrets (AUD105).
-    "password",
-    "passwd",
+    "passw",
     "pwd",
     "secret",
     "token",
