@@ -2,10 +2,11 @@
 
 Most source text cannot produce a finding: a rule fires only where the code
 says one of a few words (`except`, `getenv`, `timeout`, `password`...) or holds
-a literal of a few shapes (a URL, a host, a path, a key). One pass of the
-regular expression engine over the lower-cased text finds the lines where any
-of them appears; the walker then enters a statement only when its lines hold
-one, so the rules see every node they could report and nothing else. The
+a literal of a few shapes (a URL, a host, a path, a key). A `str.find` pass per
+word and a few regular expressions that start from a rare character find, in
+the lower-cased text, the lines where any of them appears; the walker then
+enters a statement only when its lines hold one, so the rules see every node
+they could report and nothing else. The
 parse itself stays whole: it is what tells a broken file from a valid one, and
 the rules read whole functions and the whole module around what they judge.
 
@@ -120,10 +121,13 @@ _HAZARDS = (
     r"""(?:(?:[ \t\f\n]|\\\n|#[^\n]*+)*+[rbuf]{0,2}["']{1,3})+"""
     rf"(?={_TRIGGER_CHARS})",
 )
-# One expression per first character, so that each scan skips ahead in C.
+# One expression per first character, so that each scan skips ahead in C: the
+# shapes that start at a quote and joined literals share one.
+_QUOTED = (TRIGGER_SHAPES[-1], _HAZARDS[-1])
 _PATTERNS = tuple(
-    re.compile(pattern) for pattern in (*TRIGGER_SHAPES[:3], *_HAZARDS[:1])
-) + (re.compile(f"{TRIGGER_SHAPES[3]}|{_HAZARDS[1]}"),)
+    re.compile(pattern)
+    for pattern in (*TRIGGER_SHAPES[:-1], *_HAZARDS[:-1], "|".join(_QUOTED))
+)
 _OTHER_WORDS = TRIGGER_WORDS[1:]
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
