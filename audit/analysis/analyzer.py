@@ -16,8 +16,8 @@ from audit.analysis.findings import Hit, findings_of
 from audit.analysis.impact import Impact, call_name, silent_impact
 from audit.analysis.intent import justified
 from audit.analysis.masking import mask_lines
-from audit.analysis.newer_syntax import newer_grammar
 from audit.analysis.outcomes import suppress_hides_write
+from audit.analysis.prefilter import Triggers, dropped_callers
 from audit.analysis.records import (
     Family,
     FileError,
@@ -45,6 +45,11 @@ _LEAVES = frozenset(
         and issubclass(cls, ast.operator | ast.boolop | ast.cmpop | ast.unaryop)
     }
 )
+# Fields that hold a block of statements, the unit the prefilter decides on.
+_BLOCKS = frozenset({"body", "orelse", "finalbody"})
+# A node to walk and where it sits: qualname, inside a config constant, scope.
+_Entry = tuple[ast.AST, str, bool, silent.Scope]
+Wanted = Callable[[ast.stmt], bool]
 ALL_FAMILIES = frozenset(Family)
 # The file view masks secrets wherever the analyzer could find one.
 _MASKING_OPTIONS_FAMILIES = frozenset({Family.HARDCODED_CONFIG})
@@ -80,6 +85,7 @@ class _Walker:
         self.qualname = _MODULE_SCOPE
         self.scope = silent.MODULE_SCOPE
         self.hits: list[Hit] = []
+        self.skipped: list[_Entry] = []
         self.silent_checks: dict[type, Callable[[Any], None]] = {}
         if Family.SILENT_FAILURE in options.families:
             self.tuples = silent.exception_tuples(module)
@@ -117,20 +123,24 @@ class _Walker:
         """Record a hit for code at node, in the current scope unless told."""
         self.hits.append((code, node, qualname or self.qualname, impact))
 
-    def walk(self, root: ast.AST) -> None:
+    def walk(self, root: ast.AST, wanted: Wanted | None = None) -> None:
         """Check root and its descendants, parents before children.
 
         In a config module, UPPER_CASE constants (module or class level) are where
         configuration belongs, so the hard-coded checks learn which nodes lie
         inside one. Each node also knows its function and whether it is in a loop.
 
+        With wanted, a statement it refuses is not entered but kept, with where
+        it sits, in `skipped` (analysis/prefilter.py: nothing there can fire).
+
         An explicit stack over precomputed child fields (skipping contexts and
         operators) is several times faster than ast.NodeVisitor on large trees.
         """
-        stack: list[tuple[ast.AST, str, bool, silent.Scope]] = [
-            (root, _MODULE_SCOPE, False, silent.MODULE_SCOPE)
-        ]
-        push, pop = stack.append, stack.pop
+        self.walk_from([(root, _MODULE_SCOPE, False, silent.MODULE_SCOPE)], wanted)
+
+    def walk_from(self, stack: list[_Entry], wanted: Wanted | None = None) -> None:
+        """Walk as `walk` does from nodes in known places (skipped ones, say)."""
+        push, pop, skip = stack.append, stack.pop, self.skipped.append
         silent_checks, config_checks = self.silent_checks, self.config_checks
         config_module, assignments = self.config_module, hardcoded.ASSIGNMENTS
         node_type, leaves, checker = ast.AST, _LEAVES, self.checker
@@ -153,7 +163,15 @@ class _Walker:
             inner = _inner_scope(node, kind, scope)
             for field in _child_fields(kind):
                 value = getattr(node, field)
-                if value.__class__ is list:
+                if value.__class__ is list and wanted is not None and field in _BLOCKS:
+                    for item in reversed(value):
+                        if item.__class__ in leaves:
+                            continue
+                        if wanted(item):
+                            push((item, qualname, exempt, inner))
+                        else:
+                            skip((item, qualname, exempt, inner))
+                elif value.__class__ is list:
                     for item in reversed(value):
                         if item.__class__ not in leaves and isinstance(item, node_type):
                             push((item, qualname, exempt, inner))
@@ -303,9 +321,16 @@ def _parse(source: str, path: str) -> ast.Module:
 
 
 def analyze_source(
-    data: bytes, path: str, options: FileOptions = DEFAULT_FILE_OPTIONS
+    data: bytes,
+    path: str,
+    options: FileOptions = DEFAULT_FILE_OPTIONS,
+    *,
+    prefilter: bool = True,
 ) -> FileResult:
-    """Analyze the source bytes of one file and return its findings or its error."""
+    """Analyze the source bytes of one file and return its findings or its error.
+
+    prefilter=False walks every node: the prefilter's test compares the two.
+    """
     source = _decode(data, path)
     if isinstance(source, FileError):
         return FileResult(path=path, error=source)
@@ -313,6 +338,10 @@ def analyze_source(
         module = _parse(source, path)
     except SyntaxError as exc:
         message = f"line {exc.lineno}: {exc.msg}"
+        # Imported here: libcst costs more start-up than a cold scan's whole
+        # rule walk (benchmarks/README.md), and only files that fail need it.
+        from audit.analysis.newer_syntax import newer_grammar
+
         version = newer_grammar(source)
         if version:
             message += (
@@ -326,10 +355,28 @@ def analyze_source(
         return FileResult(path=path, error=error)
     lines = source.splitlines()
     walker = _Walker(lines, options, module)
-    walker.walk(module)
+    if prefilter:
+        _walk_triggered(walker, module, source)
+    else:
+        walker.walk(module)
     walker.finish()
     findings = findings_of(walker.hits, lines, path, walker.secrets)
     return FileResult(path=path, findings=tuple(findings))
+
+
+def _walk_triggered(walker: _Walker, module: ast.Module, source: str) -> None:
+    """Walk only the statements whose text holds a trigger (analysis/prefilter.py).
+
+    A call that drops an error-returning function's result (AUD009) names no
+    trigger itself: once the walk knows the module's functions, the skipped
+    statements holding such a call are walked too.
+    """
+    triggers = Triggers(source)
+    walker.walk(module, triggers.covers)
+    entries, lines = dropped_callers(walker.skipped, walker.functions, triggers)
+    if entries:
+        triggers.add(lines)
+        walker.walk_from(entries, triggers.covers)
 
 
 def masked_source_lines(source: str, path: str) -> list[str] | None:

@@ -181,6 +181,29 @@ def test_module_entry_point__never_imports_django(project_tree: Path) -> None:
     assert done.stderr.endswith("[]")
 
 
+def test_module_entry_point__imports_libcst_only_for_a_file_that_fails(
+    tmp_path: Path,
+) -> None:
+    """libcst's import costs more than many scans: parsable trees never pay it."""
+    (tmp_path / "ok.py").write_text("import os\nPORT = 8080\n")
+    probe = (
+        "import sys\n"
+        "from audit.cli import main\n"
+        f"main([{str(tmp_path)!r}, '--output', {os.devnull!r}])\n"
+        "sys.stderr.write(repr('libcst' in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.endswith("False")
+
+
 def test_gate__knows_every_triage_status() -> None:
     """The CLI spells the statuses itself (no Django): they must match the model's."""
     assert {cli.OPEN, *cli.TRIAGED} == set(TriageStatus.values)
