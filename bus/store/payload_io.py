@@ -14,6 +14,7 @@ from datetime import datetime
 
 import psycopg
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from psycopg.types.json import Jsonb
 
 from bus.models import BusEvent, Message
@@ -135,17 +136,20 @@ def read_row(
     return None if found is None else StoredRow(*found[:3], found[3] or "", *found[4:])
 
 
+def owned_by(rows: QuerySet[Message], agent_id: int | None) -> QuerySet[Message]:
+    """The rows of one owner: an agent, or (None) the operator's own messages."""
+    if agent_id is not None:
+        return rows.filter(agent_id=agent_id)
+    return rows.filter(agent__isnull=True)
+
+
 def _read_row_orm(
     transaction_id: str, agent_id: int | None, *, any_owner: bool
 ) -> StoredRow | None:
     """read_row on databases other than Postgres (SQLite for a first run)."""
     rows = Message.objects.filter(transaction_id=transaction_id).select_related("agent")
     if not any_owner:
-        rows = (
-            rows.filter(agent_id=agent_id)
-            if agent_id is not None
-            else rows.filter(agent__isnull=True)
-        )
+        rows = owned_by(rows, agent_id)
     row = rows.first()
     if row is None:
         return None

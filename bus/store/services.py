@@ -321,11 +321,7 @@ def _owned_row(transaction_id: str, agent_id: int | None) -> Message:
         .defer("payload")
     )
     # Another agent's message answers exactly like one that never existed.
-    rows = (
-        rows.filter(agent_id=agent_id)
-        if agent_id is not None
-        else rows.filter(agent__isnull=True)
-    )
+    rows = payload_io.owned_by(rows, agent_id)
     row = rows.first()
     if row is None:
         bus_metrics.errors_total.labels(code=MessageNotFoundError.code).inc()
