@@ -251,7 +251,12 @@ class ConfigChecker:
         if (
             is_port(node.value)
             and any(map(is_port_name, names))
-            and replaced_initial_value(targets[0], self.scope.function, self._classes)
+            and (
+                replaced_initial_value(targets[0], self.scope.function, self._classes)
+                # `DEFAULT_PORT = 6379`: named for what applies when the address
+                # names no port, like the else of `if ":" in addr:`.
+                or any("default" in name.lower() for name in names)
+            )
         ):
             self._overridable.add(id(node.value))
         self._check_named_value(names, node.value, in_constant)

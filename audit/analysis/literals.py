@@ -90,6 +90,7 @@ _PATH_RE = re.compile(
     r"^(?:/(?:etc|var|tmp|home|opt|usr|srv|mnt|data|root|run|Users|Library)/\S*|"
     r"~/\S+|[A-Za-z]:\\\S*)$"
 )
+_ATTEMPTS_NAME_RE = re.compile(r"(?:^|_)(?:retries|attempts|tries)$")
 TIMEOUT_NAME_RE = re.compile(
     r"(?:^|_)(?:timeout|ttl|retries|interval|delay|backoff|limit|deadline|expiry|"
     r"expires)(?:$|_)|^max_(?:retries|connections|workers|attempts|tries|requests|"
@@ -168,8 +169,9 @@ def is_environment_read(call: ast.Call) -> bool:
 def environment_default(call: ast.Call) -> ast.expr | None:
     """Return the default of an environment read that fixes a value, if any.
 
-    None for no default, a neutral one (`""`, None) or a variable of the
-    operating system (`PATH`, `HOME`): those fix nothing about the application.
+    None for no default, a neutral one (`""`, None, a switch's `False`: the
+    same as the variable unset) or a variable of the operating system (`PATH`,
+    `HOME`): those fix nothing about the application.
     """
     if not is_environment_read(call):
         return None
@@ -180,7 +182,10 @@ def environment_default(call: ast.Call) -> ast.expr | None:
     name = call.args[0] if call.args else None
     if (
         default is None
-        or (isinstance(default, ast.Constant) and default.value in ("", None))
+        or (
+            isinstance(default, ast.Constant)
+            and (default.value in ("", None) or default.value is False)
+        )
         or (isinstance(name, ast.Constant) and is_os_variable(name.value))
     ):
         return None
@@ -217,12 +222,23 @@ def timeout_arguments(call: ast.Call, in_loop: bool = False) -> list[ast.expr]:
     if position is not None and len(call.args) > position:
         if is_number(call.args[position]):
             found.append(call.args[position])
+    # A retry count of one (`max_retries=1`) asks for a single attempt, the
+    # call's meaning (connect now, once); the retry policy lives elsewhere.
+    once = {
+        id(keyword.value)
+        for keyword in call.keywords
+        if keyword.arg
+        and _ATTEMPTS_NAME_RE.search(keyword.arg)
+        and isinstance(keyword.value, ast.Constant)
+        and keyword.value.value == 1
+    }
     polling = in_loop and name in POLL_CALLS
     return [
         value
         for value in found
         if not (
             polling
+            or id(value) in once
             or value.value <= IDIOM_MAX_SECONDS  # type: ignore[attr-defined]
             or (name == "sleep" and value.value < 1)  # type: ignore[attr-defined]
         )
