@@ -169,9 +169,8 @@ def is_environment_read(call: ast.Call) -> bool:
 def environment_default(call: ast.Call) -> ast.expr | None:
     """Return the default of an environment read that fixes a value, if any.
 
-    None for no default, a neutral one (`""`, None, a switch's `False`: the
-    same as the variable unset) or a variable of the operating system (`PATH`,
-    `HOME`): those fix nothing about the application.
+    None for no default, a neutral one (`""`, None) or a variable of the
+    operating system (`PATH`, `HOME`): those fix nothing about the application.
     """
     if not is_environment_read(call):
         return None
@@ -182,10 +181,7 @@ def environment_default(call: ast.Call) -> ast.expr | None:
     name = call.args[0] if call.args else None
     if (
         default is None
-        or (
-            isinstance(default, ast.Constant)
-            and (default.value in ("", None) or default.value is False)
-        )
+        or (isinstance(default, ast.Constant) and default.value in ("", None))
         or (isinstance(name, ast.Constant) and is_os_variable(name.value))
     ):
         return None

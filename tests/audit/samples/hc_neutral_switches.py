@@ -16,3 +16,7 @@ class Link:
 
     def _establish(self, max_retries):
         return max_retries
+
+
+def trace_wanted():
+    return os.environ.get("SPOOLER_TRACE_CALLS", False)  # expect: AUD101
