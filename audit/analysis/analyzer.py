@@ -15,6 +15,7 @@ from audit.analysis import dropped, hardcoded, silent
 from audit.analysis.findings import Hit, findings_of
 from audit.analysis.impact import Impact, call_name, silent_impact
 from audit.analysis.intent import justified
+from audit.analysis.logcalls import logger_aliases
 from audit.analysis.masking import mask_lines
 from audit.analysis.outcomes import suppress_hides_write
 from audit.analysis.prefilter import Triggers, dropped_callers
@@ -89,6 +90,7 @@ class _Walker:
         self.silent_checks: dict[type, Callable[[Any], None]] = {}
         if Family.SILENT_FAILURE in options.families:
             self.tuples = silent.exception_tuples(module)
+            self.log_aliases = logger_aliases(module)
             self.secondary_tries: set[int] = set()
             self.silent_checks = {
                 ast.Try: self._check_try,
@@ -187,6 +189,7 @@ class _Walker:
             self.tuples,
             self.secondary_tries,
             self.module,
+            self.log_aliases,
         ):
             self.report(code, handler, impact)
 

@@ -251,7 +251,12 @@ class ConfigChecker:
         if (
             is_port(node.value)
             and any(map(is_port_name, names))
-            and replaced_initial_value(targets[0], self.scope.function, self._classes)
+            and (
+                replaced_initial_value(targets[0], self.scope.function, self._classes)
+                # `DEFAULT_PORT = 6379`: named for what applies when the address
+                # names no port, like the else of `if ":" in addr:`.
+                or any("default" in name.lower() for name in names)
+            )
         ):
             self._overridable.add(id(node.value))
         self._check_named_value(names, node.value, in_constant)
@@ -327,7 +332,13 @@ class ConfigChecker:
         if default is not None:
             self._mark(default)
             self._collect_default_secrets(node, default)
-            if not self._config_module and id(node) not in self._declared:
+            if (
+                not self._config_module
+                and id(node) not in self._declared
+                # A switch read once at module top, off unless set, declares
+                # the module's switch and fixes nothing.
+                and not (self.scope.function is None and _is_false(default))
+            ):
                 self._report("AUD101" if is_literal(default) else "AUD107", node)
             return
         name = call_name(node)
@@ -393,3 +404,8 @@ class ConfigChecker:
     def _mark(self, node: ast.AST) -> None:
         """Mark node and its descendants as already reported."""
         self._handled.update(id(child) for child in ast.walk(node))
+
+
+def _is_false(node: ast.expr) -> bool:
+    """Return True for the literal `False`."""
+    return isinstance(node, ast.Constant) and node.value is False

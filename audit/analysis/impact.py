@@ -106,7 +106,12 @@ def call_name(call: ast.Call) -> str:
 
 
 def is_cleanup(name: str) -> bool:
-    """Return True for a method that only releases something (`close_pipes`)."""
+    """Return True for a method that only releases something (`close_pipes`).
+
+    A private helper's underscores and `do_` prefix name the same verb
+    (`_close()`, `_do_close_self()`).
+    """
+    name = name.lstrip("_").removeprefix("do_")
     return name in CLEANUP_NAMES or name.startswith(_CLEANUP_PREFIXES)
 
 

@@ -90,6 +90,7 @@ _PATH_RE = re.compile(
     r"^(?:/(?:etc|var|tmp|home|opt|usr|srv|mnt|data|root|run|Users|Library)/\S*|"
     r"~/\S+|[A-Za-z]:\\\S*)$"
 )
+_ATTEMPTS_NAME_RE = re.compile(r"(?:^|_)(?:retries|attempts|tries)$")
 TIMEOUT_NAME_RE = re.compile(
     r"(?:^|_)(?:timeout|ttl|retries|interval|delay|backoff|limit|deadline|expiry|"
     r"expires)(?:$|_)|^max_(?:retries|connections|workers|attempts|tries|requests|"
@@ -217,12 +218,23 @@ def timeout_arguments(call: ast.Call, in_loop: bool = False) -> list[ast.expr]:
     if position is not None and len(call.args) > position:
         if is_number(call.args[position]):
             found.append(call.args[position])
+    # A retry count of one (`max_retries=1`) asks for a single attempt, the
+    # call's meaning (connect now, once); the retry policy lives elsewhere.
+    once = {
+        id(keyword.value)
+        for keyword in call.keywords
+        if keyword.arg
+        and _ATTEMPTS_NAME_RE.search(keyword.arg)
+        and isinstance(keyword.value, ast.Constant)
+        and keyword.value.value == 1
+    }
     polling = in_loop and name in POLL_CALLS
     return [
         value
         for value in found
         if not (
             polling
+            or id(value) in once
             or value.value <= IDIOM_MAX_SECONDS  # type: ignore[attr-defined]
             or (name == "sleep" and value.value < 1)  # type: ignore[attr-defined]
         )

@@ -52,11 +52,37 @@ def receiver_is_logger(node: ast.expr) -> bool:
     return False
 
 
-def is_log_call(node: ast.AST) -> bool:
+def logger_aliases(module: ast.Module) -> frozenset[str]:
+    """Return the module-level names bound to a logger's methods.
+
+    `crit, warning = logger.critical, logger.warning` or `error = log.error`
+    at the top of a module: a call of `crit(...)` is a log call.
+    """
+    found = set()
+    for stmt in module.body:
+        if not isinstance(stmt, ast.Assign):
+            continue
+        for target in stmt.targets:
+            pairs = [(target, stmt.value)]
+            if isinstance(target, ast.Tuple) and isinstance(stmt.value, ast.Tuple):
+                pairs = list(zip(target.elts, stmt.value.elts, strict=False))
+            for name, value in pairs:
+                if (
+                    isinstance(name, ast.Name)
+                    and isinstance(value, ast.Attribute)
+                    and value.attr in _LOG_METHODS
+                    and receiver_is_logger(value.value)
+                ):
+                    found.add(name.id)
+    return frozenset(found)
+
+
+def is_log_call(node: ast.AST, aliases: frozenset[str] = frozenset()) -> bool:
     """Return True for a call of a logging method on a logger (`log.err()` too).
 
     A project's own logging helper given a level first (`self._log(DEBUG, msg)`,
-    `log_message(logging.INFO, ...)`) is a log call at that level.
+    `log_message(logging.INFO, ...)`) is a log call at that level, and so is a
+    call of a name in aliases (see `logger_aliases`).
     """
     if not isinstance(node, ast.Call):
         return False
@@ -66,6 +92,8 @@ def is_log_call(node: ast.AST) -> bool:
             return True
         name = func.attr
     elif isinstance(func, ast.Name):
+        if func.id in aliases:
+            return True
         name = func.id
     else:
         return False
@@ -106,3 +134,14 @@ def has_exc_info(call: ast.Call) -> bool:
             value = keyword.value
             return not (isinstance(value, ast.Constant) and not value.value)
     return False
+
+
+def only_debug_tracebacks(body: list[ast.stmt]) -> bool:
+    """Return True when a handler body only logs at debug level, with traceback."""
+    return bool(body) and all(
+        isinstance(stmt, ast.Expr)
+        and is_log_call(stmt.value)
+        and is_debug_level(stmt.value)  # type: ignore[arg-type]
+        and has_exc_info(stmt.value)  # type: ignore[arg-type]
+        for stmt in body
+    )

@@ -48,7 +48,12 @@ from audit.analysis.intent import (
     try_commented,
     uses_exception,
 )
-from audit.analysis.logcalls import has_exc_info, is_debug_level, is_log_call
+from audit.analysis.logcalls import (
+    has_exc_info,
+    is_debug_level,
+    is_log_call,
+    only_debug_tracebacks,
+)
 from audit.analysis.outcomes import (
     CONVERSION_ERRORS,
     comment_shared,
@@ -117,6 +122,7 @@ def check_try(
     tuples: dict[str, list[str]],
     secondary: set[int],
     module: ast.Module,
+    log_aliases: frozenset[str] = frozenset(),
 ) -> list[Hit]:
     """Return the silent-failure hits of every handler of a `try`.
 
@@ -130,7 +136,13 @@ def check_try(
     chain: list[list[ast.stmt]] | None = None
     for handler in try_node.handlers:
         code = handler_code(
-            handler, try_node, lines, scope, tuples, id(try_node) in secondary
+            handler,
+            try_node,
+            lines,
+            scope,
+            tuples,
+            id(try_node) in secondary,
+            log_aliases,
         )
         if code and code in _SILENT_CODES and _silent_body(handler):
             if chain is None:
@@ -239,10 +251,12 @@ def handler_code(
     scope: Scope = MODULE_SCOPE,
     tuples: dict[str, list[str]] | None = None,
     on_error_path: bool = False,
+    log_aliases: frozenset[str] = frozenset(),
 ) -> str | None:
     """Return the rule code an exception handler violates, or None.
 
     on_error_path: the `try` sits in a handler that already reports a failure.
+    log_aliases: module-level names bound to a logger's methods (`crit`).
     A bare `except:` is judged like `except Exception`, reported as AUD001
     when it hides the error; one that logs or reports it is not a silent failure.
     """
@@ -256,10 +270,16 @@ def handler_code(
         # A second failure while the first is being reported changes nothing;
         # a destructor has no caller that could act on its failure.
         return None
-    if silent_body and only_cleanup(try_node) and not closes_written(try_node, scope):
+    if (
+        (silent_body or only_debug_tracebacks(body))
+        and only_cleanup(try_node)
+        and not closes_written(try_node, scope)
+    ):
         # Best-effort release (RUBRIC.md, "cleanup"): whatever the handler
         # catches, a failed close or unregister loses nothing and changes no
-        # outcome; closing what this function wrote is judged as a write.
+        # outcome, whether it passes or keeps the traceback at debug (a
+        # note without it stays a low finding); closing what this function
+        # wrote is judged as a write.
         return None
     if documents_absent_answer(handler, scope):
         return None
@@ -287,7 +307,7 @@ def handler_code(
                 node.func
             ):
                 reports = True
-            elif is_log_call(node):
+            elif is_log_call(node, log_aliases):
                 log_calls.append(node)
             elif reports_to_caller(node):
                 reports = True

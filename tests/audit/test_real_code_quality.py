@@ -29,20 +29,29 @@ TARGETS = {"silent_failure": (0.90, 0.95), "hardcoded_config": (0.85, 0.90)}
 # The tuning part's (precision, recall) per family, measured when the labels or
 # the rules last changed (README, "Measured on real code"); a change that scores
 # below them is a regression.
-TUNING_FLOORS = {"silent_failure": (0.93, 1.00), "hardcoded_config": (0.95, 0.88)}
+TUNING_FLOORS = {
+    "silent_failure": (0.777, 0.875),
+    "hardcoded_config": (0.846, 0.758),
+}
 # The held-out part's floors are counts, not ratios: a held-out batch has a
 # handful of positives, so a ratio sits at 0.00 or 1.00 and a floor of 0.00
 # cannot fail. Per family, at most `fp` false positives and at least `tp` true
 # positives, as measured when a batch was last scored held out: batch 6
 # (2026-12-01: silent failures 0 tp / 6 fp, hard-coded config 0 tp / 8 fp).
+# Batch 6 is tuning data since, so nothing is held out and the test skips until
+# the next batch's floors are set from its first held-out score.
 HOLDOUT_FLOORS = {
     "silent_failure": {"fp": 6, "tp": 0},
     "hardcoded_config": {"fp": 8, "tp": 0},
 }
 # Tuning-part targets not met, with why (README, "Measured on real code").
 TARGETS_MISSED = {
-    "hardcoded_config": "recall 0.88: 2 of the 3 misses are public defaults that no "
-    "caller in another module passes, out of sight of a per-file analysis",
+    "silent_failure": "precision 0.78, recall 0.88: 4 false positives and 2 misses "
+    "need what the code means (a restore another worker does, a broker that "
+    "redelivers, an option dropped by type), not its syntax",
+    "hardcoded_config": "precision 0.85 (0.846), recall 0.76: 7 misses are public "
+    "defaults no caller in another module passes, or module constants and "
+    "per-item waits fixed in code",
 }
 
 
