@@ -285,6 +285,7 @@ def counting_consumer(gateway: Gateway, agent: AgentToken) -> AgentConsumer:
     its JSON encoding, is replaced by counting the base64 data of bus_chunk.
     """
     from bus.gateway.sessions import Agent, Session
+    from bus.gateway.token_checks import TokenChecks
     from bus.gateway.transports.websocket import AgentConsumer
     from bus.protocol import Op
 
@@ -298,7 +299,7 @@ def counting_consumer(gateway: Gateway, agent: AgentToken) -> AgentConsumer:
                 raise RuntimeError(frame["error"])
             return 0
 
-    consumer = CountingConsumer(gateway=gateway)
+    consumer = CountingConsumer(gateway=gateway, token_checks=TokenChecks())
     consumer.session = Session(
         agent=Agent(key=f"a{agent.pk}", id=agent.pk, name=agent.name),
         transport=consumer,
