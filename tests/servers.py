@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -20,6 +21,12 @@ ROOT = Path(settings.BASE_DIR)
 MIB = 1024 * 1024
 MAX_MESSAGE = 4 * MIB
 START_TIMEOUT_SECS = 20
+# The suite's own Redis database: make test sets it, and the suite empties it
+# when it starts, so tests that need Redis skip without it.
+REDIS_URL = os.environ.get("REDIS_TEST_URL", "")
+needs_redis = pytest.mark.skipif(
+    not REDIS_URL, reason="needs REDIS_TEST_URL (make test)"
+)
 
 
 def free_port() -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,11 +14,10 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
 from bus.models import Provider, Tool
-from tests.servers import redis_keys_cleared
+from tests.servers import REDIS_URL, needs_redis, redis_keys_cleared
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
-REDIS_URL = os.environ.get("REDIS_TEST_URL", "")
 FLOOD_CALLS = 400
 RECEIVE_TIMEOUT_SECS = 10
 
@@ -46,9 +44,7 @@ def append_tool(db) -> Tool:
         "memory",
         pytest.param(
             "redis",
-            marks=pytest.mark.skipif(
-                not REDIS_URL, reason="needs REDIS_TEST_URL (make test)"
-            ),
+            marks=needs_redis,
         ),
     ]
 )

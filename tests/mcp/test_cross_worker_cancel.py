@@ -6,24 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 
 import httpx
 import pytest
 
 from bus.gateway.state.redis_capacity import PREFIX
 from tests.mcp.clients import mcp_url
-from tests.servers import redis_keys_cleared
+from tests.servers import REDIS_URL, needs_redis, redis_keys_cleared
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not os.environ.get("REDIS_TEST_URL"), reason="needs REDIS_TEST_URL (make test)"
-    ),
+    needs_redis,
 ]
 
-REDIS_URL = os.environ.get("REDIS_TEST_URL", "")
 PROTOCOL_VERSION = "2025-06-18"
 CALL_ID = 7
 ANSWER_TIMEOUT_SECS = 20

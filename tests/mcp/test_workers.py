@@ -4,7 +4,6 @@ workers, and are served and limited as one session's."""
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import pytest
@@ -12,17 +11,14 @@ import pytest
 from bus.gateway.state.redis_capacity import PREFIX
 from bus.gateway.worker import worker_path
 from tests.mcp.clients import mcp_session, metrics_lines
-from tests.servers import redis_keys_cleared
+from tests.servers import REDIS_URL, needs_redis, redis_keys_cleared
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not os.environ.get("REDIS_TEST_URL"), reason="needs REDIS_TEST_URL (make test)"
-    ),
+    needs_redis,
 ]
 
-REDIS_URL = os.environ.get("REDIS_TEST_URL", "")
 WORKERS = 2
 # Requests on fresh connections until both workers have answered some: the
 # kernel gives each connection to whichever worker accepts first.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import time
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from bus.gateway.state.redis_capacity import PREFIX as CAPACITY_PREFIX
 from bus.gateway.state.redis_inflight import PREFIX as IN_FLIGHT_PREFIX
 from bus.models import Provider, Tool
 from bus.protocol import DUPLICATE_NOTE
-from tests.servers import Server, redis_keys_cleared
+from tests.servers import REDIS_URL, Server, needs_redis, redis_keys_cleared
 from tests.workers.clients import (
     accepted,
     error_of,
@@ -34,12 +33,9 @@ from tests.workers.clients import (
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not os.environ.get("REDIS_TEST_URL"), reason="needs REDIS_TEST_URL (make test)"
-    ),
+    needs_redis,
 ]
 
-REDIS_URL = os.environ.get("REDIS_TEST_URL", "")
 # Entries and slots are leases of min(WS_CALL_TIMEOUT_SECS, 30 s): 3 s here.
 LEASE_SECS = 3.0
 # What a waiting session may take to learn that the runner died: the lease,

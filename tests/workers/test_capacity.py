@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import time
 from collections.abc import Iterator
@@ -16,17 +15,14 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
 from bus.gateway.state.redis_capacity import PREFIX
-from tests.servers import Server, free_port, redis_keys_cleared
+from tests.servers import REDIS_URL, Server, free_port, needs_redis, redis_keys_cleared
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not os.environ.get("REDIS_TEST_URL"), reason="needs REDIS_TEST_URL (make test)"
-    ),
+    needs_redis,
 ]
 
-REDIS_URL = os.environ.get("REDIS_TEST_URL", "")
 GLOBAL_MAX = 4
 # Leases last min(WS_CALL_TIMEOUT_SECS, 30 s): 3 s here.
 LEASE_SECS = 3.0

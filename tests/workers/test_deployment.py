@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -23,16 +22,14 @@ from websockets.asyncio.client import connect as ws_connect
 from bus.gateway.state.deployment import PREFIX as DEPLOYMENT_PREFIX
 from bus.gateway.state.redis_capacity import PREFIX as CAPACITY_PREFIX
 from tests.audit.test_browser import CHROMIUM, CHROMIUM_ARGS
-from tests.servers import Server, free_port, redis_keys_cleared
+from tests.servers import REDIS_URL, Server, free_port, needs_redis, redis_keys_cleared
 from tests.workers.clients import health, hello, receive
-
-REDIS_URL = os.environ.get("REDIS_TEST_URL", "")
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.slow,
     pytest.mark.browser,
-    pytest.mark.skipif(not REDIS_URL, reason="needs REDIS_TEST_URL (make test)"),
+    needs_redis,
 ]
 
 # Longer than four times the 5 s poll the channel layer's Redis reads used to

@@ -5,24 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Iterator
 
 import pytest
 from websockets.asyncio.client import connect as ws_connect
 
 from bus.gateway.state.hello_failures import PREFIX
-from tests.servers import Server, free_port, redis_keys_cleared
+from tests.servers import REDIS_URL, Server, free_port, needs_redis, redis_keys_cleared
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not os.environ.get("REDIS_TEST_URL"), reason="needs REDIS_TEST_URL (make test)"
-    ),
+    needs_redis,
 ]
 
-REDIS_URL = os.environ.get("REDIS_TEST_URL", "")
 LIMIT = 3
 RECEIVE_TIMEOUT_SECS = 10
 

@@ -6,7 +6,6 @@ its tests against both."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -28,11 +27,7 @@ from bus.gateway.state.redis_capacity import RedisCapacity
 from bus.gateway.state.redis_inflight import RedisCallsInFlight
 from bus.gateway.state.redis_results import RedisResultCache
 from bus.gateway.state.results import ResultCache
-
-REDIS_URL = os.environ.get("REDIS_TEST_URL", "")
-needs_redis = pytest.mark.skipif(
-    not REDIS_URL, reason="needs REDIS_TEST_URL (make test)"
-)
+from tests.servers import REDIS_URL, needs_redis
 
 
 @dataclass

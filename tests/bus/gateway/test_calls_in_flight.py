@@ -7,7 +7,6 @@ worker stops renewing them."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -22,11 +21,8 @@ from bus.gateway.factory import build_gateway
 from bus.gateway.state.inflight import CallsInFlight, InFlightCall
 from bus.gateway.state.memory import MemoryCallsInFlight
 from bus.gateway.state.redis_inflight import RedisCallsInFlight
+from tests.servers import REDIS_URL, needs_redis
 
-REDIS_URL = os.environ.get("REDIS_TEST_URL", "")
-needs_redis = pytest.mark.skipif(
-    not REDIS_URL, reason="needs REDIS_TEST_URL (make test)"
-)
 # Pub/sub delivery and lease expiry on a loaded machine: a bound, not a speed.
 DEADLINE_SECS = 5.0
 

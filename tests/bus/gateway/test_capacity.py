@@ -5,7 +5,6 @@ slots held as leases that expire unless their holder refreshes them."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -20,11 +19,8 @@ from bus.gateway.state.capacity import CapacityLimiter, Limits, Rejection, Slot
 from bus.gateway.state.hello_failures import MemoryHelloFailures, RedisHelloFailures
 from bus.gateway.state.memory import MemoryCapacity
 from bus.gateway.state.redis_capacity import RedisCapacity
+from tests.servers import REDIS_URL, needs_redis
 
-REDIS_URL = os.environ.get("REDIS_TEST_URL", "")
-needs_redis = pytest.mark.skipif(
-    not REDIS_URL, reason="needs REDIS_TEST_URL (make test)"
-)
 EXPIRY_DEADLINE_SECS = 5.0
 
 

@@ -5,7 +5,6 @@ publishing; and the gateway's view of the deployment, stale when Redis is gone."
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -23,12 +22,8 @@ from bus.gateway.state.deployment import (
     WorkerSnapshot,
 )
 from bus.gateway.worker import worker_id
-from tests.servers import free_port
+from tests.servers import REDIS_URL, free_port, needs_redis
 
-REDIS_URL = os.environ.get("REDIS_TEST_URL", "")
-needs_redis = pytest.mark.skipif(
-    not REDIS_URL, reason="needs REDIS_TEST_URL (make test)"
-)
 SHORT_TTL_SECS = 0.3
 EXPIRY_DEADLINE_SECS = 5.0
 

@@ -3,7 +3,6 @@ address, on a fake clock; in Redis, one count for every process."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 
@@ -17,11 +16,7 @@ from bus.gateway.state.hello_failures import (
     RedisHelloFailures,
 )
 from tests.bus.conftest import FakeClock
-
-REDIS_URL = os.environ.get("REDIS_TEST_URL", "")
-needs_redis = pytest.mark.skipif(
-    not REDIS_URL, reason="needs REDIS_TEST_URL (make test)"
-)
+from tests.servers import REDIS_URL, needs_redis
 
 
 @pytest.fixture

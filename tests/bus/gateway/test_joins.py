@@ -6,7 +6,6 @@ that waits for the call of a worker that died gets an answer."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -29,11 +28,11 @@ from bus.gateway.state.redis_results import RedisResultCache
 from bus.gateway.state.results import call_fingerprint, semantic_key
 from bus.protocol import DUPLICATE_NOTE, CallRequest, canonical_json
 from tests.bus.gateway.test_pipeline import Recorder
+from tests.servers import REDIS_URL, needs_redis
 
-REDIS_URL = os.environ.get("REDIS_TEST_URL", "")
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not REDIS_URL, reason="needs REDIS_TEST_URL (make test)"),
+    needs_redis,
 ]
 # What a wait may take on a loaded machine: a bound, not a speed target.
 DEADLINE_SECS = 10.0

@@ -3,7 +3,6 @@ bounds in entries and bytes, oldest evicted first, TTL."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
 
@@ -22,11 +21,8 @@ from bus.gateway.state.results import (
     replay_key,
     semantic_key,
 )
+from tests.servers import REDIS_URL, needs_redis
 
-REDIS_URL = os.environ.get("REDIS_TEST_URL", "")
-needs_redis = pytest.mark.skipif(
-    not REDIS_URL, reason="needs REDIS_TEST_URL (make test)"
-)
 DEFAULTS = Retention(ttl=600, max_entries=1000, max_bytes=16 * 1024 * 1024)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from io import StringIO
 from pathlib import Path
@@ -25,7 +24,7 @@ from tests.bus.gateway.upstreams.helpers import (
     stdio_command,
     wait_until,
 )
-from tests.servers import redis_keys_cleared
+from tests.servers import REDIS_URL, needs_redis, redis_keys_cleared
 from tests.workers.clients import health as worker_health
 from tests.workers.clients import hello, receive
 
@@ -33,7 +32,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 LISTED_WITHIN_SECS = 10
 BACK_WITHIN_SECS = 15
-REDIS_URL = os.environ.get("REDIS_TEST_URL", "")
 WORKERS = 2
 # Connections until both workers have answered: the kernel hands each one to
 # whichever worker accepts first.
@@ -234,7 +232,7 @@ async def _workers_serving(port: int, token: str) -> dict[str, str]:
     return answers
 
 
-@pytest.mark.skipif(not REDIS_URL, reason="needs REDIS_TEST_URL (make test)")
+@needs_redis
 def test_mcp_upstream__two_workers_on_redis_both_serve_upstream_tools(
     control_plane, agent, state
 ) -> None:
