@@ -238,34 +238,32 @@ def _verified(
     compression, size = row.compression_type, row.payload_size_bytes
     digest = hashlib.sha256() if config.MESSAGE_BUS_CHECKSUM_ENABLED else None
     if size > STREAM_ABOVE_BYTES and compression != codec.NONE:
+        # Verified piece by piece and kept compressed: served the same way.
         for piece in codec.decompressed_pieces(
             stored, compression, expected_size=size, piece_bytes=VERIFY_PIECE_BYTES
         ):
             if digest is not None:
                 digest.update(piece)
-        fetched = FetchedPayload(
-            transaction_id=row.transaction_id,
-            size_bytes=size,
-            checksum=row.checksum,
-            stored=stored,
-            compression=compression,
-        )
+        kept, kept_compression = stored, compression
     else:
-        data = codec.decompress(stored, compression, expected_size=size)
+        kept, kept_compression = (
+            codec.decompress(stored, compression, expected_size=size),
+            codec.NONE,
+        )
         del stored
         if digest is not None:
-            digest.update(data)
-        fetched = FetchedPayload(
-            transaction_id=row.transaction_id,
-            size_bytes=size,
-            checksum=row.checksum,
-            stored=data,
-        )
-    if digest is not None and digest.hexdigest() != row.checksum:
-        actual = digest.hexdigest()
+            digest.update(kept)
+    actual = digest.hexdigest() if digest is not None else row.checksum
+    if actual != row.checksum:
         _mark_corrupt(row, f"sha256 {actual} does not match the stored checksum")
         raise ChecksumMismatchError("stored payload does not match its checksum")
-    return fetched
+    return FetchedPayload(
+        transaction_id=row.transaction_id,
+        size_bytes=size,
+        checksum=row.checksum,
+        stored=kept,
+        compression=kept_compression,
+    )
 
 
 def message_ack(*, transaction_id: str, agent_id: int | None) -> None:
