@@ -57,15 +57,11 @@ def agent_token_create(
 
 def agent_token_find(raw_token: str) -> AgentToken | None:
     """Return the usable agent for a raw token; None if unknown, revoked or expired."""
-    if not isinstance(raw_token, str) or not raw_token:
+    digest = _digest(raw_token)
+    if digest is None:
         return None
-    digest = token_hash(raw_token)
-    # The lookup is by digest, so timing reveals nothing about the raw token; the
-    # compare_digest below keeps the final equality check constant-time as well.
-    agent = AgentToken.objects.active().filter(token_hash=digest).first()
-    if agent is None or not hmac.compare_digest(agent.token_hash, digest):
-        return None
-    return agent
+    row = AgentToken.objects.active().filter(token_hash=digest).first()
+    return _matching({} if row is None else {row.token_hash: row}, digest)
 
 
 def agent_token_revoke(*, agent: AgentToken) -> None:
@@ -83,9 +79,7 @@ def agent_token_use(raw_token: str) -> AgentToken | None:
 def agent_tokens_use(raw_tokens: Sequence[str]) -> list[AgentToken | None]:
     """Return each raw token's usable agent (None if unknown, revoked or expired)
     and record that they were used now: two queries however many tokens."""
-    digests = [
-        token_hash(raw) if isinstance(raw, str) and raw else None for raw in raw_tokens
-    ]
+    digests = [_digest(raw) for raw in raw_tokens]
     wanted = {digest for digest in digests if digest is not None}
     found = {
         row.token_hash: row
@@ -99,6 +93,11 @@ def agent_tokens_use(raw_tokens: Sequence[str]) -> list[AgentToken | None]:
         for row in found.values():
             row.last_used_at = now
     return [_matching(found, digest) for digest in digests]
+
+
+def _digest(raw_token: object) -> str | None:
+    # Anything but a non-empty string (a missing or malformed field) matches nobody.
+    return token_hash(raw_token) if isinstance(raw_token, str) and raw_token else None
 
 
 def _matching(found: dict[str, AgentToken], digest: str | None) -> AgentToken | None:
