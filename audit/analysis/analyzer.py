@@ -11,13 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from audit.analysis import dropped, hardcoded, silent
+from audit.analysis import background, dropped, hardcoded, silent
 from audit.analysis.findings import Hit, findings_of
 from audit.analysis.impact import Impact, call_name, silent_impact
 from audit.analysis.intent import justified
 from audit.analysis.logcalls import logger_aliases
 from audit.analysis.masking import mask_lines
-from audit.analysis.outcomes import suppress_hides_write
+from audit.analysis.outcomes import suppress_hides_write, suppress_releases
 from audit.analysis.prefilter import Triggers, dropped_callers
 from audit.analysis.records import (
     Family,
@@ -196,13 +196,10 @@ class _Walker:
     def _check_suppress(self, node: ast.Call) -> None:
         """Report `suppress(Exception)` and its like."""
         if silent.suppress_is_broad(node):
-            self.report(
-                "AUD004",
-                node,
-                silent_impact(
-                    "AUD004", self._guarded_by(node), "`suppress(Exception)`"
-                ),
-            )
+            guarded = self._guarded_by(node)
+            if not suppress_releases(guarded, self.scope):
+                impact = silent_impact("AUD004", guarded, "`suppress(Exception)`")
+                self.report("AUD004", node, impact)
         elif node.args and call_name(node) == "suppress":
             guarded = self._guarded_by(node)
             if suppress_hides_write(node, guarded) and not justified(
@@ -223,7 +220,9 @@ class _Walker:
 
     def _check_statement(self, node: ast.Expr) -> None:
         """Report a dropped task and an ignored error result."""
-        if dropped.discarded_task(node):
+        if dropped.discarded_task(node) and not background.task_accounted_for(
+            node, self.lines, self.module, self.qualname
+        ):
             call = ast.unparse(node.value.func)  # type: ignore[attr-defined]
             self.report(
                 "AUD008",
@@ -237,7 +236,8 @@ class _Walker:
             return
         gather = dropped.discarded_gather(node)
         if gather is not None:
-            self.report("AUD011", gather, _GATHER_IMPACT)
+            if not background.gathers_cancelled(gather, self.scope.function):
+                self.report("AUD011", gather, _GATHER_IMPACT)
             return
         name = dropped.local_call(node)
         if name:
@@ -269,7 +269,9 @@ class _Walker:
                 )
                 self.report("AUD009", node, Impact(impact.severity, reason), qualname)
         for call, name, scope, qualname in self.bound_gathers:
-            if not dropped.reads(scope, name):
+            if not dropped.reads(scope, name) and not background.gathers_cancelled(
+                call, scope
+            ):
                 self.report("AUD011", call, _GATHER_IMPACT, qualname)
 
     def _check_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:

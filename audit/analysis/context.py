@@ -211,9 +211,14 @@ def documents_absent_answer(handler: ast.ExceptHandler, scope: Scope) -> bool:
 
 def closes_written(try_node: ast.Try, scope: Scope) -> bool:
     """Return True when the `try` closes something its function wrote to."""
+    return body_closes_written(try_node.body, scope)
+
+
+def body_closes_written(body: list[ast.stmt], scope: Scope) -> bool:
+    """Return True when a block closes something its function wrote to."""
     closed = {
         ast.unparse(node.func.value)
-        for stmt in try_node.body
+        for stmt in body
         for node in ast.walk(stmt)
         if isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)

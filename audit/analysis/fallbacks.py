@@ -60,7 +60,12 @@ def _local_literals(node: ast.AST | None) -> Iterator[ast.Constant]:
 
 
 def _tests_absence(test: ast.expr) -> bool:
-    """Return True for `not x`, `x is None`, `x == ""`: a value that was not given."""
+    """Return True for `not x`, `x is None`, `x == ""`: a value that was not given.
+
+    `port and not ip` too: its body runs only when one of them is absent.
+    """
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        return any(map(_tests_absence, test.values))
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
         return True
     if isinstance(test, ast.Compare) and len(test.ops) == 1:
@@ -75,8 +80,12 @@ def _tests_presence(test: ast.expr) -> bool:
     """Return True for `if x:`, `if self.addr:`, `x is not None`: a value given.
 
     `if ":" in addr:` asks whether the address names a port (a part of it is
-    given): its else branch is where the part is absent.
+    given): its else branch is where the part is absent. So is the else of
+    `if family in IP_FAMILIES and address is not None:`, which a usable address
+    needs all of.
     """
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        return any(map(_tests_presence, test.values))
     if isinstance(test, ast.Name | ast.Attribute | ast.Subscript):
         return True
     if isinstance(test, ast.Compare) and len(test.ops) == 1:

@@ -231,7 +231,10 @@ def try_commented(
     is taken for a comment too. That is rare, and it can only exempt.
     """
     above = try_node.lineno - 1
-    while above >= 1 and lines[above - 1].strip().startswith("#"):
+    # An `assert` between the comment and the `try` checks a precondition of
+    # the step the comment explains (`# ignore its exceptions` / `assert
+    # self._future is not None` / `try: await self._future`).
+    while above >= 1 and lines[above - 1].strip().startswith(("#", "assert ")):
         above -= 1
     end = handler.end_lineno or handler.lineno
     # The comment lines that open a short `try` body (`try:` then `# why`) speak
@@ -256,12 +259,18 @@ def documented(scope: Scope) -> bool:
 
 
 def expected(names: set[str]) -> bool:
-    """Return True when every caught exception means an expected outcome."""
+    """Return True when every caught exception means an expected outcome.
+
+    A project's `NotFoundError` means what its `NotFound` would, and an
+    exception saying the work was already done (`MsgAlreadyAckdError`,
+    `AlreadyExists`) means the goal holds.
+    """
     return bool(names) and all(
         name in _EXPECTED_NAMES
-        or name.endswith(_EXPECTED_SUFFIXES)
+        or name.removesuffix("Error").endswith(_EXPECTED_SUFFIXES)
         or name.endswith(_STOP_SUFFIXES)
         or name.startswith("NoSuch")
+        or "Already" in name
         for name in names
     )
 
@@ -306,18 +315,18 @@ def is_probe(handler: ast.ExceptHandler, scope: Scope) -> bool:
 
 def only_cleanup(try_node: ast.Try) -> bool:
     """Return True when the `try` only releases things (close, unlink, cancel)."""
-    return _releases(try_node.body)
+    return releases(try_node.body)
 
 
-def _releases(body: list[ast.stmt]) -> bool:
+def releases(body: list[ast.stmt]) -> bool:
     """Return True when every statement is a cleanup call or an `if` of them."""
     for stmt in body:
         if isinstance(stmt, ast.If):
             # `close(); if not nowait: await wait_closed()`: still only release.
             if (
                 not any(isinstance(node, ast.Call) for node in ast.walk(stmt.test))
-                and _releases(stmt.body)
-                and _releases(stmt.orelse)
+                and releases(stmt.body)
+                and releases(stmt.orelse)
             ):
                 continue
             return False

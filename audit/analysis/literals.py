@@ -90,7 +90,8 @@ _PATH_RE = re.compile(
     r"^(?:/(?:etc|var|tmp|home|opt|usr|srv|mnt|data|root|run|Users|Library)/\S*|"
     r"~/\S+|[A-Za-z]:\\\S*)$"
 )
-_ATTEMPTS_NAME_RE = re.compile(r"(?:^|_)(?:retries|attempts|tries)$")
+# Counts whose value one is the call's meaning: a single attempt, one item.
+_ATTEMPTS_NAME_RE = re.compile(r"(?:^|_)(?:retries|attempts|tries)$|^limit$")
 TIMEOUT_NAME_RE = re.compile(
     r"(?:^|_)(?:timeout|ttl|retries|interval|delay|backoff|limit|deadline|expiry|"
     r"expires)(?:$|_)|^max_(?:retries|connections|workers|attempts|tries|requests|"
@@ -219,7 +220,8 @@ def timeout_arguments(call: ast.Call, in_loop: bool = False) -> list[ast.expr]:
         if is_number(call.args[position]):
             found.append(call.args[position])
     # A retry count of one (`max_retries=1`) asks for a single attempt, the
-    # call's meaning (connect now, once); the retry policy lives elsewhere.
+    # call's meaning (connect now, once); the retry policy lives elsewhere. A
+    # `limit=1` asks for one item (the one reply of a request, the first row).
     once = {
         id(keyword.value)
         for keyword in call.keywords

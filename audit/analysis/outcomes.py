@@ -16,15 +16,22 @@ and stands for one exemption (or one miss) of README "Silent failures":
   (`result = UNSERIALIZABLE_PAYLOAD`, `obj["x"] = "Unserializable value"`)
   substitutes a marker the reader sees, not a silent fallback;
 * `suppress(ConnectionError)` around a write (`pipeline.execute()`) drops the
-  data the caller believes was written (RUBRIC.md, "lost work").
+  data the caller believes was written (RUBRIC.md, "lost work");
+* `suppress(Exception)` around a release only (`await self._cancel_tasks(exc)`)
+  is best-effort cleanup, as a handler that passes around one is;
+* a handler that only binds names the function then reads only in log lines
+  (`except Exception: peer = "(not connected)"` then `log.warning(..., peer)`)
+  substitutes a label of the message being written: nothing else is lost.
 """
 
 from __future__ import annotations
 
 import ast
 
+from audit.analysis.context import body_closes_written
 from audit.analysis.impact import call_name
-from audit.analysis.intent import Scope, justified, try_commented
+from audit.analysis.intent import Scope, justified, releases, try_commented
+from audit.analysis.logcalls import is_log_call
 
 # What a call raises when a non-blocking socket or pipe would block.
 _WOULD_BLOCK = frozenset({"BlockingIOError", "InterruptedError"})
@@ -152,6 +159,59 @@ def _is_marker(node: ast.expr) -> bool:
         return False
     lowered = text.lower()
     return any(word in lowered for word in _MARKER_WORDS)
+
+
+def suppress_releases(guarded: list[ast.stmt], scope: Scope) -> bool:
+    """Return True when a `suppress` guards only the release of something.
+
+    Closing what the function wrote is a write, and stays reported.
+    """
+    return (
+        bool(guarded) and releases(guarded) and not body_closes_written(guarded, scope)
+    )
+
+
+def display_fallback(
+    handler: ast.ExceptHandler,
+    try_node: ast.Try,
+    scope: Scope,
+    aliases: frozenset[str] = frozenset(),
+) -> bool:
+    """Return True when the handler's substitutes are read only in log lines.
+
+    `try: peer = sock.getpeername() except Exception: peer = "(not connected)"`
+    then `log.warning("SSL error on %s", peer)`: the fallback names something in
+    a message about another failure; no result, send or write depends on it.
+    """
+    function = scope.function
+    body = handler.body
+    if function is None or not body:
+        return False
+    names: set[str] = set()
+    for stmt in body:
+        if not isinstance(stmt, ast.Assign) or not all(
+            isinstance(target, ast.Name) for target in stmt.targets
+        ):
+            return False
+        names.update(target.id for target in stmt.targets)  # type: ignore[attr-defined]
+    end = try_node.end_lineno or try_node.lineno
+    reads = [
+        node
+        for node in ast.walk(function)
+        if isinstance(node, ast.Name)
+        and node.id in names
+        and isinstance(node.ctx, ast.Load)
+        and node.lineno > end
+    ]
+    logged = {
+        id(node)
+        for call in ast.walk(function)
+        if isinstance(call, ast.Call)
+        and call.lineno > end
+        and (is_log_call(call, aliases) or "log" in call_name(call).lower())
+        for node in ast.walk(call)
+    }
+    return bool(reads) and all(id(node) in logged for node in reads)
 
 
 def suppress_hides_write(call: ast.Call, guarded: list[ast.stmt]) -> bool:

@@ -57,6 +57,7 @@ from audit.analysis.logcalls import (
 from audit.analysis.outcomes import (
     CONVERSION_ERRORS,
     comment_shared,
+    display_fallback,
     given_input_dropped,
     in_destructor,
     may_drop_given_input,
@@ -318,6 +319,7 @@ def handler_code(
         or is_probe(handler, scope)
         or platform_probe(try_node, body)
         or states_failure(body)
+        or display_fallback(handler, try_node, scope, log_aliases)
     ):
         return None
     code = _broad_code(handler, log_calls)

@@ -134,3 +134,22 @@ def bare_return(job, log):
     except Exception as exc:  # expect: AUD005
         log.debug("job failed: %s", exc)
         return
+
+
+class Connection:
+    async def close(self):
+        self.stream.close()
+        # Block until the serving loop is done, but ignore its exceptions:
+        # the serving loop logs them itself.
+        assert self._serving_future is not None
+        try:
+            await self._serving_future
+        except Exception:
+            pass
+
+    async def drain(self):
+        assert self._serving_future is not None
+        try:
+            await self._serving_future
+        except Exception:  # expect: AUD002
+            pass
