@@ -30,24 +30,23 @@ TARGETS = {"silent_failure": (0.90, 0.95), "hardcoded_config": (0.85, 0.90)}
 # the rules last changed (README, "Measured on real code"); a change that scores
 # below them is a regression.
 TUNING_FLOORS = {
-    "silent_failure": (0.777, 0.875),
-    "hardcoded_config": (0.846, 0.758),
+    "silent_failure": (0.761, 0.842),
+    "hardcoded_config": (0.793, 0.741),
 }
 # The held-out part's floors are counts, not ratios: a held-out batch has a
 # handful of positives, so a ratio sits at 0.00 or 1.00 and a floor of 0.00
 # cannot fail. Per family, at most `fp` false positives and at least `tp` true
-# positives, as measured when a batch was last scored held out: batch 7
-# (2026-12-01: silent failures 2 tp / 17 fp, hard-coded config 1 tp / 5 fp).
-HOLDOUT_FLOORS = {
-    "silent_failure": {"fp": 17, "tp": 2},
-    "hardcoded_config": {"fp": 5, "tp": 1},
-}
+# positives, as measured when the held-out batch was first scored, e.g.
+# {"fp": 17, "tp": 2}. Empty while nothing is held out (batch 7 was promoted
+# on 2026-12-01): whoever adds the next held-out batch sets its floors here.
+HOLDOUT_FLOORS: dict[str, dict[str, int]] = {}
 # Tuning-part targets not met, with why (README, "Measured on real code").
 TARGETS_MISSED = {
-    "silent_failure": "precision 0.78, recall 0.88: 4 false positives and 2 misses "
+    "silent_failure": "precision 0.76, recall 0.84: 5 false positives and 3 misses "
     "need what the code means (a restore another worker does, a broker that "
-    "redelivers, an option dropped by type), not its syntax",
-    "hardcoded_config": "precision 0.85 (0.846), recall 0.76: 7 misses are public "
+    "redelivers, an option dropped by type, a docstring two calls away), not "
+    "its syntax",
+    "hardcoded_config": "precision 0.79, recall 0.74: 8 misses are public "
     "defaults no caller in another module passes, or module constants and "
     "per-item waits fixed in code",
 }
@@ -120,15 +119,35 @@ def test_scoring__tuning_part_keeps_its_measured_quality(
     assert total["recall"] >= recall, total
 
 
-@pytest.mark.parametrize("family", sorted(HOLDOUT_FLOORS))
+@pytest.mark.parametrize("family", sorted(TARGETS))
+def test_scoring__held_out_floors_exist_exactly_while_something_is_held_out(
+    scores: dict, family: str
+) -> None:
+    """An empty held-out part scores nothing, and a held-out batch has its floors.
+
+    A promoted batch's floors go with it; a new held-out batch fails here until
+    its first score is written into HOLDOUT_FLOORS.
+    """
+    total = scores["holdout"][family]["total"]
+    if total["labeled"]:
+        assert family in HOLDOUT_FLOORS, (
+            f"{family} places are held out: set HOLDOUT_FLOORS[{family!r}] to "
+            f"their first held-out score ({total})"
+        )
+    else:
+        assert (total["tp"], total["fp"], total["fn"]) == (0, 0, 0), total
+        assert family not in HOLDOUT_FLOORS, "floors of a batch no longer held out"
+
+
+@pytest.mark.parametrize("family", sorted(TARGETS))
 def test_scoring__held_out_part_keeps_its_measured_counts(
     scores: dict, family: str
 ) -> None:
     """At most the false positives and at least the true positives last measured."""
-    total = scores["holdout"][family]["total"]
-    if not total["labeled"]:
+    floor = HOLDOUT_FLOORS.get(family)
+    if floor is None:
         pytest.skip(f"no {family} place is held out")
-    floor = HOLDOUT_FLOORS[family]
+    total = scores["holdout"][family]["total"]
     assert total["fp"] <= floor["fp"], total
     assert total["tp"] >= floor["tp"], total
 
