@@ -146,7 +146,6 @@ class AgentTokenAdmin(admin.ModelAdmin):
     def allowed(self, obj: AgentToken) -> str:
         return ", ".join(obj.allowed_tools) if obj.allowed_tools else "all"
 
-
     def save_model(
         self, request: HttpRequest, obj: AgentToken, form: forms.Form, change: bool
     ) -> None:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run lint, the migration drift check and the whole test suite on a real PostgreSQL:
+# Run lint and the format check, the migration drift check and the whole test
+# suite on a real PostgreSQL:
 # DATABASE_URL when set, else 127.0.0.1:5432 when it answers, else a throwaway
 # local cluster (installing Debian's postgresql when missing). Extra arguments go
 # to pytest.
@@ -50,6 +51,7 @@ command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || apt_install chromi
 
 echo "database: ${DATABASE_URL##*@}  redis: $REDIS_TEST_URL"
 "$PY" -m ruff check .
+"$PY" -m ruff format --check . >/dev/null || { "$PY" -m ruff format --check . ; echo "run ruff format" >&2; exit 1; }
 "$PY" -W ignore::RuntimeWarning manage.py makemigrations --check --dry-run >/dev/null || {
   echo "models changed without a migration: run makemigrations" >&2; exit 1; }
 "$PY" -m pytest --create-db "$@"

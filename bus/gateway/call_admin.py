@@ -118,6 +118,7 @@ class CallRecordAdmin(AppendOnlyAdmin):
     class Media:
         js = [LOCAL_TIME_JS]
         css = {"all": [ADMIN_CSS]}
+
     fieldsets = [
         (
             "Call",

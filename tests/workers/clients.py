@@ -85,6 +85,8 @@ def error_of(frames: list[dict[str, Any]]) -> dict[str, Any]:
     """Return the error of the result that ends `frames`."""
     assert is_result(frames[-1]) and "error" in frames[-1], frames[-1]
     return frames[-1]["error"]
+
+
 def admin_client(base_url: str, username: str, password: str) -> httpx.Client:
     """Return an HTTP client logged in to a real server's admin as staff."""
     http = httpx.Client(base_url=base_url, timeout=RECEIVE_TIMEOUT_SECS)
