@@ -21,7 +21,9 @@ from bus.gateway.state.inflight import CallsInFlight, InFlightCall
 from bus.gateway.state.results import Cached, ResultCache
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: built once per call, and frozen fields cost a setattr call each
+# (metrics.CallRecord). Nothing changes one.
+@dataclass(slots=True)
 class Admission:
     """How far a call got: a cached answer, a holder, or registered with an outcome.
 

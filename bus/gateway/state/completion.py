@@ -25,7 +25,9 @@ from bus.gateway.state.results import Cached, ResultCache, Retention
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: built once per call, and frozen fields cost a setattr call each
+# (metrics.CallRecord). Nothing changes one.
+@dataclass(slots=True)
 class Remembered:
     """An answer to cache for replay (and reuse, with a semantic key)."""
 
