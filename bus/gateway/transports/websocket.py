@@ -107,6 +107,16 @@ class AgentConsumer(HelloHandshake, Operations, AsyncWebsocketConsumer):
         database_sync_to_async (rotate_token) and run_in_db_thread (the hello's
         token check), which do that cleanup.
         """
+        if message["type"] == "websocket.receive":
+            # Nearly every message is a frame: it goes to receive as Channels'
+            # websocket_receive hands it, without the handler lookup and the
+            # extra coroutine per frame.
+            text = message.get("text")
+            if text is not None:
+                await self.receive(text_data=text)
+            else:
+                await self.receive(bytes_data=message.get("bytes"))
+            return
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
