@@ -183,7 +183,7 @@ class Ours:
 
     def __init__(self, agent: tuple[AgentToken, str] | None = None) -> None:
         from bus.apps import bus_app
-        from bus.gateway.transports.websocket import CHUNK_BYTES
+        from bus.gateway.transports.websocket_ops import CHUNK_BYTES
         from bus.store.services import Producer
         from controlplane.asgi import application
         from controlplane.tokens import agent_token_create

@@ -36,21 +36,18 @@ from bus.gateway.joins import Joins
 from bus.gateway.registry import Registry, ToolRegistry
 from bus.gateway.revocation import RevocationWatch
 from bus.gateway.sessions import Agent, Session, Transport
-from bus.gateway.state.admission import CallAdmission, SequentialAdmission
+from bus.gateway.state.admission import CallAdmission
 from bus.gateway.state.capacity import (
     CapacityLimiter,
     CapacitySnapshot,
     Rejection,
     Slot,
 )
-from bus.gateway.state.completion import (
-    CallCompletion,
-    Remembered,
-    SequentialCompletion,
-)
+from bus.gateway.state.completion import CallCompletion, Remembered
 from bus.gateway.state.deployment import DeploymentRegistry, MemoryDeployment
 from bus.gateway.state.hello_failures import HelloFailures
 from bus.gateway.state.inflight import CallsInFlight, InFlightCall
+from bus.gateway.state.memory_steps import admission_for, completion_for
 from bus.gateway.state.outage import OUTAGE_ERRORS
 from bus.gateway.state.results import Cached, ResultCache
 from bus.protocol import (
@@ -91,10 +88,10 @@ class Gateway:
         self.claims = claims
         # How a call's admission and its end reach the seams: batched when the
         # factory built a shared one, else each seam's own step in order.
-        self.completion = completion or SequentialCompletion(
+        self.completion = completion or completion_for(
             results=results, in_flight=in_flight, capacity=capacity
         )
-        self.admission = admission or SequentialAdmission(
+        self.admission = admission or admission_for(
             results=results, in_flight=in_flight, capacity=capacity
         )
         self.call_log = metrics.CallLog()

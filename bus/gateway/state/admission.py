@@ -5,8 +5,9 @@ Before a call is accepted it is looked up in the result cache (steps 3 and
 a duplicate's as its holder) and given a slot (7), in that order, each only
 when the one before let it through. A shared implementation does all that in
 one command (``redis_admission``); ``SequentialAdmission`` calls the seams one
-after the other, the in-memory twin and what a gateway built without a
-batched one uses. Either way a registered call that gets no slot (a
+after the other, what a gateway built without a batched one uses on seams
+other than the memory ones (those take ``memory_steps``, the same steps
+without a coroutine each). Either way a registered call that gets no slot (a
 rejection, or no `limits` while draining) stays registered: the caller ends
 it like any call (``completion``).
 """
@@ -21,7 +22,9 @@ from bus.gateway.state.inflight import CallsInFlight, InFlightCall
 from bus.gateway.state.results import Cached, ResultCache
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: built once per call, and frozen fields cost a setattr call each
+# (metrics.CallRecord). Nothing changes one.
+@dataclass(slots=True)
 class Admission:
     """How far a call got: a cached answer, a holder, or registered with an outcome.
 

@@ -28,7 +28,9 @@ def lease_secs(call_timeout: float) -> float:
     return min(call_timeout, MAX_LEASE_SECS)
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: built once per call, and frozen fields cost a setattr call each
+# (metrics.CallRecord). Nothing changes one.
+@dataclass(slots=True)
 class Limits:
     """The limits that apply to one call, read from configuration at call time."""
 

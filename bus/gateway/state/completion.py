@@ -7,7 +7,9 @@ the call in flight or its answer cached, never neither. None of the three
 decides another, so a shared implementation sends them together
 (``redis_completion``, one Redis round trip instead of three);
 ``SequentialCompletion`` runs them one after the other on any seams, which is
-the in-memory twin and what a gateway built without a batched one uses.
+what a gateway built without a batched one uses on seams other than the
+memory ones (those take ``memory_steps``, the same steps without a coroutine
+each).
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from bus.gateway.state.results import Cached, ResultCache, Retention
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: built once per call, and frozen fields cost a setattr call each
+# (metrics.CallRecord). Nothing changes one.
+@dataclass(slots=True)
 class Remembered:
     """An answer to cache for replay (and reuse, with a semantic key)."""
 

@@ -47,6 +47,10 @@ class MemoryCapacity:
 
     async def acquire(self, limits: Limits) -> Slot | Rejection:
         """Take a slot in every scope, or return the first full scope."""
+        return self.acquire_now(limits)
+
+    def acquire_now(self, limits: Limits) -> Slot | Rejection:
+        """`acquire` without the coroutine (``memory_steps``)."""
         provider_slots = self._providers.get(limits.provider, ())
         session_slots = self._sessions.get(limits.session_id, ())
         full: tuple[str, str, set[Slot] | tuple[()]] | None = None
@@ -81,6 +85,10 @@ class MemoryCapacity:
 
     async def release(self, slot: Slot) -> None:
         """Return a slot (a second release of the same slot changes nothing)."""
+        self.release_now(slot)
+
+    def release_now(self, slot: Slot) -> None:
+        """`release` without the coroutine (``memory_steps``)."""
         if slot not in self._global:
             return
         elapsed = time.monotonic() - slot.started_at
@@ -163,6 +171,10 @@ class MemoryCallsInFlight:
 
     async def begin(self, call: InFlightCall) -> InFlightCall | None:
         """Register a call, or return the one holding its request id or semantic key."""
+        return self.begin_now(call)
+
+    def begin_now(self, call: InFlightCall) -> InFlightCall | None:
+        """`begin` without the coroutine (``memory_steps``)."""
         holder = self._by_request.get((call.agent_key, call.request_id))
         if holder is None and call.semantic is not None:
             holder = self._by_semantic.get(call.semantic)
@@ -178,6 +190,10 @@ class MemoryCallsInFlight:
 
     async def end(self, call: InFlightCall, answer: Answer | None = None) -> None:
         """Forget a call that has its answer (a second end changes nothing)."""
+        self.end_now(call)
+
+    def end_now(self, call: InFlightCall) -> None:
+        """`end` without the coroutine (``memory_steps``)."""
         key = (call.agent_key, call.request_id)
         held = self._by_request.get(key)
         if held is not None and held.entry_id == call.entry_id:
@@ -291,6 +307,12 @@ class MemoryResultCache:
         self, agent: str, replay: str, semantic: str | None
     ) -> tuple[Cached | None, Cached | None]:
         """Return the agent's entries under the replay and semantic keys."""
+        return self.lookup_now(agent, replay, semantic)
+
+    def lookup_now(
+        self, agent: str, replay: str, semantic: str | None
+    ) -> tuple[Cached | None, Cached | None]:
+        """`lookup` without the coroutine (``memory_steps``)."""
         results = self._agents.get(agent)
         if results is None:
             return None, None
@@ -308,6 +330,20 @@ class MemoryResultCache:
         retention: Retention,
     ) -> None:
         """Cache an answer; evict this agent's oldest entries past its bounds."""
+        self.store_now(
+            cached, agent=agent, replay=replay, semantic=semantic, retention=retention
+        )
+
+    def store_now(
+        self,
+        cached: Cached,
+        *,
+        agent: str,
+        replay: str,
+        semantic: str | None,
+        retention: Retention,
+    ) -> None:
+        """`store` without the coroutine (``memory_steps``)."""
         if retention.ttl <= 0:
             return
         now = self._clock()

@@ -23,6 +23,7 @@ from bus.gateway.state.memory import (
     MemoryCapacity,
     MemoryResultCache,
 )
+from bus.gateway.state.memory_steps import MemorySteps
 from bus.gateway.state.redis_capacity import RedisCapacity
 from bus.gateway.state.redis_inflight import RedisCallsInFlight
 from bus.gateway.state.redis_results import RedisResultCache
@@ -55,6 +56,14 @@ def memory_state() -> State:
     )
 
 
+def memory_steps_state() -> State:
+    """Return the in-memory seams with the steps a gateway on them uses."""
+    capacity, in_flight = MemoryCapacity(), MemoryCallsInFlight()
+    results = MemoryResultCache()
+    steps = MemorySteps(results=results, in_flight=in_flight, capacity=capacity)
+    return State(capacity, in_flight, results, steps, steps)
+
+
 def redis_state(client: Redis) -> State:
     """Return the Redis seams under keys of their own, batched as the factory does."""
     tag = uuid.uuid4().hex[:8]
@@ -74,9 +83,16 @@ async def shared_client() -> AsyncIterator[Redis]:
     await client.aclose()
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=needs_redis)])
+@pytest.fixture(
+    params=["memory", "memory-steps", pytest.param("redis", marks=needs_redis)]
+)
 async def state(request, shared_client) -> AsyncIterator[State]:
-    built = memory_state() if request.param == "memory" else redis_state(shared_client)
+    if request.param == "memory":
+        built = memory_state()
+    elif request.param == "memory-steps":
+        built = memory_steps_state()
+    else:
+        built = redis_state(shared_client)
     yield built
     if isinstance(built.in_flight, RedisCallsInFlight):
         await built.in_flight.aclose()

@@ -12,11 +12,15 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bus.gateway.state.admission import (
-    Admission,
-)
+from bus.gateway.state.admission import Admission, SequentialAdmission
 from bus.gateway.state.capacity import Limits, Rejection, Slot
 from bus.gateway.state.inflight import InFlightCall
+from bus.gateway.state.memory import (
+    MemoryCallsInFlight,
+    MemoryCapacity,
+    MemoryResultCache,
+)
+from bus.gateway.state.memory_steps import MemorySteps, admission_for, completion_for
 from bus.gateway.state.redis_inflight import RedisCallsInFlight
 from bus.gateway.state.results import (
     Cached,
@@ -180,3 +184,26 @@ async def test_admit__concurrent_calls_share_the_last_slots_exactly(
         await state.capacity.release(slot)
     for entry in entries:
         await state.in_flight.end(entry)
+
+
+class SlowCapacity(MemoryCapacity):
+    """A capacity whose own async acquire must be the one that runs."""
+
+    async def acquire(self, limits: Limits) -> Slot | Rejection:
+        await asyncio.sleep(0)
+        return Rejection(Scope.GLOBAL, 7.0)
+
+
+async def test_admission_for__memory_steps_only_on_the_memory_seams_themselves(
+    agent,
+) -> None:
+    seams = {"results": MemoryResultCache(), "in_flight": MemoryCallsInFlight()}
+    plain = admission_for(**seams, capacity=MemoryCapacity())
+    assert isinstance(plain, MemorySteps)
+    assert isinstance(completion_for(**seams, capacity=MemoryCapacity()), MemorySteps)
+    wrapped = admission_for(**seams, capacity=SlowCapacity())
+    assert isinstance(wrapped, SequentialAdmission)
+    admission = await wrapped.admit(
+        _entry(agent), replay="r", semantic=None, limits=_limits()
+    )
+    assert admission.outcome == Rejection(Scope.GLOBAL, 7.0)
