@@ -266,6 +266,11 @@ def _select(sql: str, params: list) -> bytes | None:
 def _binary_cursor() -> Iterator[psycopg.Cursor]:
     """Yield a server-side-binding psycopg cursor on Django's connection."""
     with connection.wrap_database_errors:
+        # What Django's own cursor() does first: a kept connection that the
+        # server has cut (restart, pg_terminate_backend) is replaced here,
+        # once per call (close_old_connections re-arms it), instead of failing
+        # the call as an outage.
+        connection.close_if_health_check_failed()
         connection.ensure_connection()
         with psycopg.Cursor(connection.connection) as cursor:
             yield cursor

@@ -26,8 +26,11 @@ from tests.bus.conftest import (
     store_message,
     tamper_payload,
 )
+from tests.conftest import backends_terminate, shared_thread_connections_close
 
 MIB = 1024 * 1024
+# Calls after a cut: sequential calls spread over the worker threads.
+CALLS_AFTER_CUT = 5
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -111,6 +114,31 @@ async def test_claim_store__database_down_is_unavailable_and_opens_the_breaker(
         with pytest.raises(BusUnavailableError):
             await release(producer, txn)
     assert bus_app().claims.breaker_state == OPEN
+
+
+async def test_claim_store__cut_connections_are_replaced_for_store_and_fetch(
+    producer, persistent_connections, caplog
+) -> None:
+    """The database ends the worker threads' kept connections (a restart, a
+    failover): the next stores and fetches reconnect instead of failing."""
+    claims, config = bus_app().claims, await aget_config()
+    data = result_json(2 * MIB)
+    for _ in range(CALLS_AFTER_CUT):
+        stored = await claims.store(
+            payload=data, producer=producer_of(producer), config=config
+        )
+        assert (await fetch(producer, stored.transaction_id)).data == data
+    assert backends_terminate() >= 1
+    shared_thread_connections_close()
+    with caplog.at_level(logging.WARNING, logger="bus.store"):
+        for _ in range(CALLS_AFTER_CUT):
+            stored = await claims.store(
+                payload=data, producer=producer_of(producer), config=config
+            )
+            assert (await fetch(producer, stored.transaction_id)).data == data
+    assert bus_app().claims.breaker_state == CLOSED
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not warned, warned
 
 
 MALFORMED_IDS = [

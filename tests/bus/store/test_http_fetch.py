@@ -223,18 +223,6 @@ async def test_bus_fetch_mount__database_down_is_503_then_back(
     assert (await call(application, f"/bus/{txn}/", token=token))["status"] == 200
 
 
-@pytest.fixture
-def persistent_connections():
-    """Keep connections between bus calls, health-checked, as production should."""
-    settings_dict = connection.settings_dict  # shared by every thread's connection
-    kept = settings_dict["CONN_MAX_AGE"], settings_dict["CONN_HEALTH_CHECKS"]
-    settings_dict["CONN_MAX_AGE"], settings_dict["CONN_HEALTH_CHECKS"] = 60, True
-    yield
-    settings_dict["CONN_MAX_AGE"], settings_dict["CONN_HEALTH_CHECKS"] = kept
-    # This thread's connection was ended too; the teardown's flush needs a new one.
-    connection.close()
-
-
 async def test_bus_fetch_mount__killed_connections_are_replaced(
     agent_with_token, persistent_connections
 ) -> None:
