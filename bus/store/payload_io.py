@@ -6,6 +6,7 @@ inside the SQL text (measured ~19 MB/s and ~9x the payload in memory for
 connection (so the same transaction) with binary parameters and results.
 """
 
+import functools
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from bus.models import BusEvent, Message
 from bus.store import codec
 from controlplane.config import MIB
 from controlplane.models import AgentToken
+from controlplane.tokens import active_token_sql
 
 TRANSACTION_PREFIX = "txn_"
 # Every transaction id message_store makes: the prefix and a uuid4 as 32
@@ -81,11 +83,14 @@ _FETCHED_SQL = (
 )
 # The fetch's metadata and, when small enough for one read, its payload in the
 # same query; a NULL payload column means "read it in slices" (read_payload).
-_FETCH_ROW_SQL = (
-    "SELECT m.id, m.transaction_id, m.agent_id, a.name, m.status, m.expires_at, "
+_ROW_COLUMNS = (
+    "m.id, m.transaction_id, m.agent_id, a.name, m.status, m.expires_at, "
     "m.payload_size_bytes, m.compression_type, m.compressed_size_bytes, "
-    "m.checksum, CASE WHEN m.compressed_size_bytes <= %s THEN m.payload END "
-    f"FROM message_bus m LEFT JOIN {AgentToken._meta.db_table} a "
+    "m.checksum, CASE WHEN m.compressed_size_bytes <= %s THEN m.payload END"
+)
+_FETCH_ROW_SQL = (
+    f"SELECT {_ROW_COLUMNS} FROM message_bus m "
+    f"LEFT JOIN {AgentToken._meta.db_table} a "
     "ON a.id = m.agent_id WHERE m.transaction_id = %s"
 )
 
@@ -134,6 +139,45 @@ def read_row(
         cursor.execute(sql, params, binary=True)
         found = cursor.fetchone()
     return None if found is None else StoredRow(*found[:3], found[3] or "", *found[4:])
+
+
+@functools.cache
+def _token_fetch_row_sql(token_sql: str) -> str:
+    # The active agent of the digest (none: no row at all, whatever the
+    # transaction id), and its message if it has one by that id: the token is
+    # answered before anything about the message, in one round trip.
+    return (
+        f"WITH a (id, name, token_hash) AS ({token_sql}) "
+        f"SELECT a.token_hash, {_ROW_COLUMNS} FROM a "
+        "LEFT JOIN message_bus m ON m.agent_id = a.id AND m.transaction_id = %s"
+    )
+
+
+def read_row_for_token(
+    digest: str, now: datetime, transaction_id: str
+) -> tuple[str, StoredRow | None] | None:
+    """Return the token_hash of the agent active at now with this token digest,
+    and its message row (None when it has no such message); None when no
+    active agent has the digest. One query.
+    """
+    if connection.vendor != "postgresql":
+        agent = AgentToken.objects.active(now=now).filter(token_hash=digest).first()
+        if agent is None:
+            return None
+        return agent.token_hash, _read_row_orm(
+            transaction_id, agent.pk, any_owner=False
+        )
+    rule = active_token_sql()
+    params = [*rule.params(digest, now), SINGLE_READ_MAX_BYTES, transaction_id]
+    with _binary_cursor() as cursor:
+        cursor.execute(_token_fetch_row_sql(rule.sql), params, binary=True)
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    token_hash, row = found[0], found[1:]
+    if row[0] is None:
+        return token_hash, None
+    return token_hash, StoredRow(*row[:3], row[3] or "", *row[4:])
 
 
 def owned_by(rows: QuerySet[Message], agent_id: int | None) -> QuerySet[Message]:

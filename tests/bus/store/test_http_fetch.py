@@ -6,15 +6,18 @@ request, so that the fast path and the view cannot drift apart.
 
 import asyncio
 import hashlib
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection
+from django.utils import timezone
 
 from bus.models import BusEvent, Message
 from bus.store import services
 from controlplane.asgi import application, django_asgi_app
+from controlplane.models import AgentToken
 from controlplane.tokens import agent_token_revoke
 from tests.bus.conftest import result_json, store_message, tamper_payload
 
@@ -140,6 +143,41 @@ async def test_bus_fetch_mount__revoked_token_is_401_at_once(agent_with_token) -
     txn = await stored_claim(producer, result_json(2 * MIB))
     assert (await call(application, f"/bus/{txn}/", token=token))["status"] == 200
     await sync_to_async(agent_token_revoke)(agent=producer)
+    assert (await call(application, f"/bus/{txn}/", token=token))["status"] == 401
+
+
+async def test_bus_fetch_mount__expired_token_is_djangos_401_whatever_the_message(
+    agent_with_token,
+) -> None:
+    """An expired token learns nothing: a stored and an unknown id answer alike."""
+    producer, token = agent_with_token
+    txn = await stored_claim(producer, result_json(2 * MIB))
+    await AgentToken.objects.filter(pk=producer.pk).aupdate(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    answers = []
+    for path in (f"/bus/{txn}/", f"/bus/txn_{'0' * 32}/"):
+        fast = await call(application, path, token=token)
+        assert fast["status"] == 401
+        same_answer(fast, await call(django_asgi_app, path, token=token))
+        answers.append(fast)
+    assert answers[0]["body"] == answers[1]["body"]
+    assert await fetched_events(txn) == 0
+
+
+async def test_bus_fetch_mount__token_expiring_later_is_served_until_then(
+    agent_with_token,
+) -> None:
+    """The token's expiry is compared with the time of each request."""
+    producer, token = agent_with_token
+    txn = await stored_claim(producer, result_json(2 * MIB))
+    await AgentToken.objects.filter(pk=producer.pk).aupdate(
+        expires_at=timezone.now() + timedelta(hours=1)
+    )
+    assert (await call(application, f"/bus/{txn}/", token=token))["status"] == 200
+    await AgentToken.objects.filter(pk=producer.pk).aupdate(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
     assert (await call(application, f"/bus/{txn}/", token=token))["status"] == 401
 
 
