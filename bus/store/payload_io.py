@@ -7,6 +7,7 @@ connection (so the same transaction) with binary parameters and results.
 """
 
 import functools
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import QuerySet
 from psycopg.types.json import Jsonb
 
@@ -23,6 +24,8 @@ from bus.store import codec
 from controlplane.config import MIB
 from controlplane.models import AgentToken
 from controlplane.tokens import active_token_sql
+
+logger = logging.getLogger(__name__)
 
 TRANSACTION_PREFIX = "txn_"
 # Every transaction id message_store makes: the prefix and a uuid4 as 32
@@ -135,9 +138,7 @@ def read_row(
         else:
             sql += " AND m.agent_id = %s"
             params.append(agent_id)
-    with _binary_cursor() as cursor:
-        cursor.execute(sql, params, binary=True)
-        found = cursor.fetchone()
+    found = _first_read(sql, params)
     return None if found is None else StoredRow(*found[:3], found[3] or "", *found[4:])
 
 
@@ -169,15 +170,48 @@ def read_row_for_token(
         )
     rule = active_token_sql()
     params = [*rule.params(digest, now), SINGLE_READ_MAX_BYTES, transaction_id]
-    with _binary_cursor() as cursor:
-        cursor.execute(_token_fetch_row_sql(rule.sql), params, binary=True)
-        found = cursor.fetchone()
+    found = _first_read(_token_fetch_row_sql(rule.sql), params)
     if found is None:
         return None
     token_hash, row = found[0], found[1:]
     if row[0] is None:
         return token_hash, None
     return token_hash, StoredRow(*row[:3], row[3] or "", *row[4:])
+
+
+def _first_read(sql: str, params: list) -> tuple | None:
+    """Return the first row of the read that starts a fetch, which is also the
+    kept connection's health check.
+
+    Django's check is a SELECT 1 round trip of its own before the first query
+    of each call. A read changes nothing, so it can be the check itself: when
+    it finds the connection cut (a restart, pg_terminate_backend), the
+    connection is reopened and the read runs once more. Any other error, and
+    a second failure (the database is down: the breaker counts it), is
+    raised. Inside a transaction Django's own check runs, as everywhere.
+    """
+    kept = (
+        connection.connection is not None
+        and connection.health_check_enabled
+        and not connection.health_check_done
+        and not connection.in_atomic_block
+    )
+    if kept:
+        connection.health_check_done = True
+        try:
+            return _fetchone(sql, params)
+        except (OperationalError, InterfaceError):
+            if connection.connection is not None and not connection.connection.broken:
+                raise
+            logger.info("Reopening a database connection the server had closed")
+            connection.close()
+    return _fetchone(sql, params)
+
+
+def _fetchone(sql: str, params: list) -> tuple | None:
+    with _binary_cursor() as cursor:
+        cursor.execute(sql, params, binary=True)
+        return cursor.fetchone()
 
 
 def owned_by(rows: QuerySet[Message], agent_id: int | None) -> QuerySet[Message]:

@@ -120,25 +120,35 @@ async def test_claim_store__cut_connections_are_replaced_for_store_and_fetch(
     producer, persistent_connections, caplog
 ) -> None:
     """The database ends the worker threads' kept connections (a restart, a
-    failover): the next stores and fetches reconnect instead of failing."""
+    failover): the next fetches and stores reconnect instead of failing, and a
+    fetch's first read is the check that finds the cut."""
     claims, config = bus_app().claims, await aget_config()
     data = result_json(2 * MIB)
+    stored = []
     for _ in range(CALLS_AFTER_CUT):
-        stored = await claims.store(
-            payload=data, producer=producer_of(producer), config=config
-        )
-        assert (await fetch(producer, stored.transaction_id)).data == data
-    assert backends_terminate() >= 1
-    shared_thread_connections_close()
-    with caplog.at_level(logging.WARNING, logger="bus.store"):
-        for _ in range(CALLS_AFTER_CUT):
-            stored = await claims.store(
+        stored.append(
+            await claims.store(
                 payload=data, producer=producer_of(producer), config=config
             )
-            assert (await fetch(producer, stored.transaction_id)).data == data
+        )
+        assert (await fetch(producer, stored[-1].transaction_id)).data == data
+    assert backends_terminate() >= 1
+    shared_thread_connections_close()
+    with caplog.at_level(logging.INFO, logger="bus.store"):
+        for message in stored:
+            assert (await fetch(producer, message.transaction_id)).data == data
+        for _ in range(CALLS_AFTER_CUT):
+            message = await claims.store(
+                payload=data, producer=producer_of(producer), config=config
+            )
+            assert (await fetch(producer, message.transaction_id)).data == data
     assert bus_app().claims.breaker_state == CLOSED
     warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert not warned, warned
+    assert any(
+        r.getMessage().startswith("Reopening a database connection")
+        for r in caplog.records
+    )
 
 
 MALFORMED_IDS = [
