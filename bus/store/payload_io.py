@@ -201,7 +201,9 @@ def _first_read(sql: str, params: list) -> tuple | None:
         try:
             return _fetchone(sql, params)
         except (OperationalError, InterfaceError):
-            if connection.connection is not None and not connection.connection.broken:
+            # psycopg closes a connection the server cut; one still open
+            # failed for another reason (a timeout...) that a retry repeats.
+            if connection.connection is not None and not connection.connection.closed:
                 raise
             logger.info("Reopening a database connection the server had closed")
             connection.close()
