@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -73,11 +75,12 @@ TOKEN_ID_CHARS = 8
 class AgentTokenQuerySet(models.QuerySet):
     """Agent tokens filtered by status."""
 
-    def active(self) -> AgentTokenQuerySet:
-        """Return the tokens that are neither revoked nor expired now."""
+    def active(self, *, now: datetime | None = None) -> AgentTokenQuerySet:
+        """Return the tokens that are neither revoked nor expired now (or at now)."""
         # The rule of AgentToken.status, as SQL: keep the two side by side.
+        at = timezone.now() if now is None else now
         return self.filter(revoked_at__isnull=True).filter(
-            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now())
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=at)
         )
 
     def revoked(self) -> AgentTokenQuerySet:

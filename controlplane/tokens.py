@@ -1,10 +1,12 @@
 """Agent token services: create, verify (constant time), revoke, rotate."""
 
+import functools
 import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -22,6 +24,30 @@ TOKEN_BYTES = 32
 # distinct characters refuse "a" * 32 and other long but guessable tokens.
 MIN_TOKEN_LENGTH = 32
 MIN_TOKEN_DISTINCT_CHARS = 16
+# Stand-ins for the time and the digest while AgentToken.objects.active() is
+# compiled to SQL once (active_token_sql); neither is ever sent to the database.
+_COMPILE_NOW = datetime(1970, 1, 1, 0, 0, 0, 123457, tzinfo=UTC)
+_COMPILE_DIGEST = "digest-to-be-bound"
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveTokenSql:
+    """SQL selecting (id, name, token_hash) of the usable agent of one token
+    digest, and the parameters it takes for a digest and a time."""
+
+    sql: str
+    _params: tuple
+    _now_at: tuple[int, ...]
+    _digest_at: tuple[int, ...]
+
+    def params(self, digest: str, now: datetime) -> list:
+        """Return the query's parameters for this digest, active at now."""
+        params = list(self._params)
+        for index in self._now_at:
+            params[index] = now
+        for index in self._digest_at:
+            params[index] = digest
+        return params
 
 
 def token_hash(raw_token: str) -> str:
@@ -57,11 +83,42 @@ def agent_token_create(
 
 def agent_token_find(raw_token: str) -> AgentToken | None:
     """Return the usable agent for a raw token; None if unknown, revoked or expired."""
-    digest = _digest(raw_token)
+    digest = token_digest(raw_token)
     if digest is None:
         return None
     row = AgentToken.objects.active().filter(token_hash=digest).first()
     return _matching({} if row is None else {row.token_hash: row}, digest)
+
+
+@functools.cache
+def active_token_sql() -> ActiveTokenSql:
+    """Return AgentToken.objects.active()'s lookup of one digest, compiled once.
+
+    For callers that check a token inside a query of their own (the bus's
+    HTTP fetch: one round trip for the token and the message): the "active"
+    rule stays the queryset's, and the ORM's per-call query building (about
+    0.5 ms) is paid once per process.
+    """
+    query = (
+        AgentToken.objects.active(now=_COMPILE_NOW)
+        .filter(token_hash=_COMPILE_DIGEST)
+        .values_list("id", "name", "token_hash")
+        .order_by()
+        .query
+    )
+    sql, params = query.sql_with_params()
+    now_at = tuple(i for i, value in enumerate(params) if value == _COMPILE_NOW)
+    digest_at = tuple(i for i, value in enumerate(params) if value == _COMPILE_DIGEST)
+    if not now_at or not digest_at:
+        raise RuntimeError("AgentToken.objects.active() no longer compiles as expected")
+    return ActiveTokenSql(
+        sql=sql, _params=tuple(params), _now_at=now_at, _digest_at=digest_at
+    )
+
+
+def token_digest_matches(found: str, digest: str) -> bool:
+    """Return whether a digest found by lookup equals digest, in constant time."""
+    return hmac.compare_digest(found, digest)
 
 
 def agent_token_revoke(*, agent: AgentToken) -> None:
@@ -79,7 +136,7 @@ def agent_token_use(raw_token: str) -> AgentToken | None:
 def agent_tokens_use(raw_tokens: Sequence[str]) -> list[AgentToken | None]:
     """Return each raw token's usable agent (None if unknown, revoked or expired)
     and record that they were used now: two queries however many tokens."""
-    digests = [_digest(raw) for raw in raw_tokens]
+    digests = [token_digest(raw) for raw in raw_tokens]
     wanted = {digest for digest in digests if digest is not None}
     found = {
         row.token_hash: row
@@ -95,7 +152,8 @@ def agent_tokens_use(raw_tokens: Sequence[str]) -> list[AgentToken | None]:
     return [_matching(found, digest) for digest in digests]
 
 
-def _digest(raw_token: object) -> str | None:
+def token_digest(raw_token: object) -> str | None:
+    """Return the digest to look a raw token up by; None for one that matches nobody."""
     # Anything but a non-empty string (a missing or malformed field) matches nobody.
     return token_hash(raw_token) if isinstance(raw_token, str) and raw_token else None
 
@@ -104,7 +162,7 @@ def _matching(found: dict[str, AgentToken], digest: str | None) -> AgentToken | 
     # The lookup is by digest, so timing reveals nothing about the raw token; the
     # compare_digest keeps the final equality check constant-time as well.
     row = found.get(digest) if digest is not None else None
-    if row is None or not hmac.compare_digest(row.token_hash, digest):
+    if row is None or not token_digest_matches(row.token_hash, digest):
         return None
     return row
 

@@ -23,7 +23,6 @@ from bus.exceptions import BusUnavailableError, MessageQueryError
 from bus.store import services
 from bus.store.breaker import OUTAGE_ERRORS, CircuitBreaker
 from controlplane.config import Config
-from controlplane.tokens import agent_token_find
 
 logger = logging.getLogger(__name__)
 
@@ -44,17 +43,6 @@ async def run_in_db_thread(
             close_old_connections()
 
     return await sync_to_async(guarded, thread_sensitive=False)()
-
-
-def _fetch_with_token(
-    *, token: str, transaction_id: str, config: Config
-) -> services.FetchedPayload | None:
-    agent = agent_token_find(token)
-    if agent is None:
-        return None
-    return services.message_fetch(
-        transaction_id=transaction_id, agent_id=agent.pk, config=config
-    )
 
 
 class ClaimStore:
@@ -103,15 +91,15 @@ class ClaimStore:
         """Return the verified payload of the token's agent, None for a token
         that is unknown, revoked or expired; raise a BusError.
 
-        The token check and the fetch share one worker-thread hop and the
-        breaker (it is the same database); the token is checked first, so an
-        unusable one learns nothing about the message.
+        The token check and the fetch share one query, one worker-thread hop
+        and the breaker (it is the same database); an unusable token learns
+        nothing about the message.
         """
         services.transaction_id_check(transaction_id)
         return await self._through_breaker(
             config,
             f"fetch bus message {transaction_id}",
-            _fetch_with_token,
+            services.message_fetch_with_token,
             token=token,
             transaction_id=transaction_id,
             config=config,

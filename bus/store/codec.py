@@ -101,6 +101,11 @@ def decompressed_pieces(
     if codec == NONE:
         if len(data) != expected_size:
             raise CodecError(f"stored {len(data)} bytes, expected {expected_size}")
+        if isinstance(data, bytes) and 0 < len(data) <= piece_bytes:
+            # One piece: the bytes themselves, which the HTTP body then sends
+            # without a copy (bytes() of a view copies the whole piece).
+            yield data
+            return
         view = memoryview(data)
         for start in range(0, len(view), piece_bytes):
             yield view[start : start + piece_bytes]

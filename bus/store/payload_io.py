@@ -6,6 +6,8 @@ inside the SQL text (measured ~19 MB/s and ~9x the payload in memory for
 connection (so the same transaction) with binary parameters and results.
 """
 
+import functools
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import QuerySet
 from psycopg.types.json import Jsonb
 
@@ -21,6 +23,9 @@ from bus.models import BusEvent, Message
 from bus.store import codec
 from controlplane.config import MIB
 from controlplane.models import AgentToken
+from controlplane.tokens import active_token_sql
+
+logger = logging.getLogger(__name__)
 
 TRANSACTION_PREFIX = "txn_"
 # Every transaction id message_store makes: the prefix and a uuid4 as 32
@@ -81,11 +86,14 @@ _FETCHED_SQL = (
 )
 # The fetch's metadata and, when small enough for one read, its payload in the
 # same query; a NULL payload column means "read it in slices" (read_payload).
-_FETCH_ROW_SQL = (
-    "SELECT m.id, m.transaction_id, m.agent_id, a.name, m.status, m.expires_at, "
+_ROW_COLUMNS = (
+    "m.id, m.transaction_id, m.agent_id, a.name, m.status, m.expires_at, "
     "m.payload_size_bytes, m.compression_type, m.compressed_size_bytes, "
-    "m.checksum, CASE WHEN m.compressed_size_bytes <= %s THEN m.payload END "
-    f"FROM message_bus m LEFT JOIN {AgentToken._meta.db_table} a "
+    "m.checksum, CASE WHEN m.compressed_size_bytes <= %s THEN m.payload END"
+)
+_FETCH_ROW_SQL = (
+    f"SELECT {_ROW_COLUMNS} FROM message_bus m "
+    f"LEFT JOIN {AgentToken._meta.db_table} a "
     "ON a.id = m.agent_id WHERE m.transaction_id = %s"
 )
 
@@ -130,10 +138,82 @@ def read_row(
         else:
             sql += " AND m.agent_id = %s"
             params.append(agent_id)
+    found = _first_read(sql, params)
+    return None if found is None else StoredRow(*found[:3], found[3] or "", *found[4:])
+
+
+@functools.cache
+def _token_fetch_row_sql(token_sql: str) -> str:
+    # The active agent of the digest (none: no row at all, whatever the
+    # transaction id), and its message if it has one by that id: the token is
+    # answered before anything about the message, in one round trip.
+    return (
+        f"WITH a (id, name, token_hash) AS ({token_sql}) "
+        f"SELECT a.token_hash, {_ROW_COLUMNS} FROM a "
+        "LEFT JOIN message_bus m ON m.agent_id = a.id AND m.transaction_id = %s"
+    )
+
+
+def read_row_for_token(
+    digest: str, now: datetime, transaction_id: str
+) -> tuple[str, StoredRow | None] | None:
+    """Return the token_hash of the agent active at now with this token digest,
+    and its message row (None when it has no such message); None when no
+    active agent has the digest. One query.
+    """
+    if connection.vendor != "postgresql":
+        agent = AgentToken.objects.active(now=now).filter(token_hash=digest).first()
+        if agent is None:
+            return None
+        return agent.token_hash, _read_row_orm(
+            transaction_id, agent.pk, any_owner=False
+        )
+    rule = active_token_sql()
+    params = [*rule.params(digest, now), SINGLE_READ_MAX_BYTES, transaction_id]
+    found = _first_read(_token_fetch_row_sql(rule.sql), params)
+    if found is None:
+        return None
+    token_hash, row = found[0], found[1:]
+    if row[0] is None:
+        return token_hash, None
+    return token_hash, StoredRow(*row[:3], row[3] or "", *row[4:])
+
+
+def _first_read(sql: str, params: list) -> tuple | None:
+    """Return the first row of the read that starts a fetch, which is also the
+    kept connection's health check.
+
+    Django's check is a SELECT 1 round trip of its own before the first query
+    of each call. A read changes nothing, so it can be the check itself: when
+    it finds the connection cut (a restart, pg_terminate_backend), the
+    connection is reopened and the read runs once more. Any other error, and
+    a second failure (the database is down: the breaker counts it), is
+    raised. Inside a transaction Django's own check runs, as everywhere.
+    """
+    kept = (
+        connection.connection is not None
+        and connection.health_check_enabled
+        and not connection.health_check_done
+        and not connection.in_atomic_block
+    )
+    if kept:
+        connection.health_check_done = True
+        try:
+            return _fetchone(sql, params)
+        except (OperationalError, InterfaceError):
+            # psycopg closes a connection the server cut; one still open
+            # failed for another reason (a timeout...) that a retry repeats.
+            if connection.connection is not None and not connection.connection.closed:
+                raise
+            logger.info("Reopening a database connection the server had closed")
+            connection.close()
+    return _fetchone(sql, params)
+
+
+def _fetchone(sql: str, params: list) -> tuple | None:
     with _binary_cursor() as cursor:
         cursor.execute(sql, params, binary=True)
-        found = cursor.fetchone()
-    return None if found is None else StoredRow(*found[:3], found[3] or "", *found[4:])
+        return cursor.fetchone()
 
 
 def owned_by(rows: QuerySet[Message], agent_id: int | None) -> QuerySet[Message]:
@@ -266,6 +346,11 @@ def _select(sql: str, params: list) -> bytes | None:
 def _binary_cursor() -> Iterator[psycopg.Cursor]:
     """Yield a server-side-binding psycopg cursor on Django's connection."""
     with connection.wrap_database_errors:
+        # What Django's own cursor() does first: a kept connection that the
+        # server has cut (restart, pg_terminate_backend) is replaced here,
+        # once per call (close_old_connections re-arms it), instead of failing
+        # the call as an outage.
+        connection.close_if_health_check_failed()
         connection.ensure_connection()
         with psycopg.Cursor(connection.connection) as cursor:
             yield cursor

@@ -24,6 +24,7 @@ from bus.models import BusEvent, Message
 from bus.store import codec, payload_io
 from bus.store import metrics as bus_metrics
 from controlplane.config import MIB, Config
+from controlplane.tokens import token_digest, token_digest_matches
 
 logger = logging.getLogger(__name__)
 
@@ -193,6 +194,36 @@ def message_fetch(
     never the whole payload.
     """
     row = payload_io.read_row(transaction_id, agent_id, any_owner=bool(operator))
+    return _served(row, transaction_id, config, operator)
+
+
+def message_fetch_with_token(
+    *, token: str, transaction_id: str, config: Config
+) -> FetchedPayload | None:
+    """Return the verified payload of the token's agent, None for a token that
+    is unknown, revoked or expired; raise as message_fetch.
+
+    The token check (AgentToken.objects.active()'s rule) and the message's row
+    are one query; an unusable token gets None whatever the message, so it
+    learns nothing about it.
+    """
+    digest = token_digest(token)
+    if digest is None:
+        return None
+    found = payload_io.read_row_for_token(digest, timezone.now(), transaction_id)
+    if found is None or not token_digest_matches(found[0], digest):
+        return None
+    return _served(found[1], transaction_id, config, operator="")
+
+
+def _served(
+    row: payload_io.StoredRow | None,
+    transaction_id: str,
+    config: Config,
+    operator: str,
+) -> FetchedPayload:
+    """Return the row's verified payload and record the fetch; raise as
+    message_fetch."""
     if row is None:
         bus_metrics.errors_total.labels(code=MessageNotFoundError.code).inc()
         raise MessageNotFoundError(f"no message {transaction_id}")

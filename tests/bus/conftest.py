@@ -345,3 +345,15 @@ def store_message(agent: Any, data: bytes, **fields: Any) -> services.StoredMess
 def fetch_message(**fields: Any) -> services.FetchedPayload:
     """Fetch a stored result with the current configuration."""
     return services.message_fetch(config=get_config(), **fields)
+
+
+@pytest.fixture
+def persistent_connections():
+    """Keep connections between bus calls, health-checked, as production should."""
+    settings_dict = connection.settings_dict  # shared by every thread's connection
+    kept = settings_dict["CONN_MAX_AGE"], settings_dict["CONN_HEALTH_CHECKS"]
+    settings_dict["CONN_MAX_AGE"], settings_dict["CONN_HEALTH_CHECKS"] = 60, True
+    yield
+    settings_dict["CONN_MAX_AGE"], settings_dict["CONN_HEALTH_CHECKS"] = kept
+    # This thread's connection was ended too; the teardown's flush needs a new one.
+    connection.close()

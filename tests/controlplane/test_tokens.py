@@ -7,17 +7,20 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.utils import timezone
 
 from controlplane.exceptions import TokenMismatchError, WeakTokenError
 from controlplane.models import AgentToken
 from controlplane.tokens import (
+    active_token_sql,
     agent_token_create,
     agent_token_find,
     agent_token_revoke,
     agent_token_rotate,
     agent_token_use,
     agent_tokens_use,
+    token_digest,
     token_hash,
 )
 
@@ -30,6 +33,35 @@ def test_agent_token_create__stores_only_the_hash() -> None:
     agent, raw = agent_token_create(name="a")
     assert len(raw) >= 32 and agent.token_hash == token_hash(raw)
     assert raw not in AgentToken.objects.values_list("token_hash", flat=True)
+
+
+def _compiled_lookup(raw: str, now) -> list[tuple]:
+    rule = active_token_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(rule.sql, rule.params(token_digest(raw), now))
+        return cursor.fetchall()
+
+
+def test_active_token_sql__finds_what_active_finds_at_each_time() -> None:
+    """The compiled rule binds the time of each call, not the time it compiled."""
+    now = timezone.now()
+    tokens = {
+        "forever": agent_token_create(name="forever"),
+        "later": agent_token_create(name="later", expires_at=now + timedelta(hours=1)),
+        "expired": agent_token_create(name="expired", expires_at=now),
+        "revoked": agent_token_create(name="revoked"),
+    }
+    agent_token_revoke(agent=tokens["revoked"][0])
+    for at in (now, now + timedelta(hours=2)):
+        for agent, raw in tokens.values():
+            expected = [
+                (row.pk, row.name, row.token_hash)
+                for row in AgentToken.objects.active(now=at).filter(pk=agent.pk)
+            ]
+            assert _compiled_lookup(raw, at) == expected, (agent.name, at)
+    assert [row[1] for row in _compiled_lookup(tokens["later"][1], now)] == ["later"]
+    assert _compiled_lookup(tokens["later"][1], now + timedelta(hours=2)) == []
+    assert _compiled_lookup("not a token", now) == []
 
 
 def test_agent_token_find__refuses_unknown_revoked_and_expired() -> None:

@@ -26,8 +26,11 @@ from tests.bus.conftest import (
     store_message,
     tamper_payload,
 )
+from tests.conftest import backends_terminate, shared_thread_connections_close
 
 MIB = 1024 * 1024
+# Calls after a cut: sequential calls spread over the worker threads.
+CALLS_AFTER_CUT = 5
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -111,6 +114,41 @@ async def test_claim_store__database_down_is_unavailable_and_opens_the_breaker(
         with pytest.raises(BusUnavailableError):
             await release(producer, txn)
     assert bus_app().claims.breaker_state == OPEN
+
+
+async def test_claim_store__cut_connections_are_replaced_for_store_and_fetch(
+    producer, persistent_connections, caplog
+) -> None:
+    """The database ends the worker threads' kept connections (a restart, a
+    failover): the next fetches and stores reconnect instead of failing, and a
+    fetch's first read is the check that finds the cut."""
+    claims, config = bus_app().claims, await aget_config()
+    data = result_json(2 * MIB)
+    stored = []
+    for _ in range(CALLS_AFTER_CUT):
+        stored.append(
+            await claims.store(
+                payload=data, producer=producer_of(producer), config=config
+            )
+        )
+        assert (await fetch(producer, stored[-1].transaction_id)).data == data
+    assert backends_terminate() >= 1
+    shared_thread_connections_close()
+    with caplog.at_level(logging.INFO, logger="bus.store"):
+        for message in stored:
+            assert (await fetch(producer, message.transaction_id)).data == data
+        for _ in range(CALLS_AFTER_CUT):
+            message = await claims.store(
+                payload=data, producer=producer_of(producer), config=config
+            )
+            assert (await fetch(producer, message.transaction_id)).data == data
+    assert bus_app().claims.breaker_state == CLOSED
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not warned, warned
+    assert any(
+        r.getMessage().startswith("Reopening a database connection")
+        for r in caplog.records
+    )
 
 
 MALFORMED_IDS = [

@@ -90,3 +90,18 @@ def test_decompress_head__decodes_the_start_of_a_cut_stream(name: str) -> None:
     packed = codec.compress(data, name)
     head = codec.decompress_head(packed[: 300 * 1024], name, limit=4096)
     assert head == data[:4096]
+
+
+@pytest.mark.parametrize("size", [0, 1, 1000, 1024, 1025, 4096])
+def test_decompressed_pieces__uncompressed_pieces_are_exact(size: int) -> None:
+    """Every piece but the last has piece_bytes; together they are the payload."""
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    pieces = [
+        bytes(piece)
+        for piece in codec.decompressed_pieces(
+            data, codec.NONE, expected_size=size, piece_bytes=1024
+        )
+    ]
+    assert b"".join(pieces) == data
+    assert all(len(piece) == 1024 for piece in pieces[:-1])
+    assert len(pieces) == -(-size // 1024)  # none for an empty payload

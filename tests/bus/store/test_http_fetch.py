@@ -6,15 +6,18 @@ request, so that the fast path and the view cannot drift apart.
 
 import asyncio
 import hashlib
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection
+from django.utils import timezone
 
 from bus.models import BusEvent, Message
 from bus.store import services
 from controlplane.asgi import application, django_asgi_app
+from controlplane.models import AgentToken
 from controlplane.tokens import agent_token_revoke
 from tests.bus.conftest import result_json, store_message, tamper_payload
 
@@ -143,6 +146,41 @@ async def test_bus_fetch_mount__revoked_token_is_401_at_once(agent_with_token) -
     assert (await call(application, f"/bus/{txn}/", token=token))["status"] == 401
 
 
+async def test_bus_fetch_mount__expired_token_is_djangos_401_whatever_the_message(
+    agent_with_token,
+) -> None:
+    """An expired token learns nothing: a stored and an unknown id answer alike."""
+    producer, token = agent_with_token
+    txn = await stored_claim(producer, result_json(2 * MIB))
+    await AgentToken.objects.filter(pk=producer.pk).aupdate(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    answers = []
+    for path in (f"/bus/{txn}/", f"/bus/txn_{'0' * 32}/"):
+        fast = await call(application, path, token=token)
+        assert fast["status"] == 401
+        same_answer(fast, await call(django_asgi_app, path, token=token))
+        answers.append(fast)
+    assert answers[0]["body"] == answers[1]["body"]
+    assert await fetched_events(txn) == 0
+
+
+async def test_bus_fetch_mount__token_expiring_later_is_served_until_then(
+    agent_with_token,
+) -> None:
+    """The token's expiry is compared with the time of each request."""
+    producer, token = agent_with_token
+    txn = await stored_claim(producer, result_json(2 * MIB))
+    await AgentToken.objects.filter(pk=producer.pk).aupdate(
+        expires_at=timezone.now() + timedelta(hours=1)
+    )
+    assert (await call(application, f"/bus/{txn}/", token=token))["status"] == 200
+    await AgentToken.objects.filter(pk=producer.pk).aupdate(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert (await call(application, f"/bus/{txn}/", token=token))["status"] == 401
+
+
 async def test_bus_fetch_mount__other_agent_unknown_and_expired(
     agent_with_token, other_agent_with_token
 ) -> None:
@@ -221,18 +259,6 @@ async def test_bus_fetch_mount__database_down_is_503_then_back(
     assert fast["status"] == 503
     assert b"BUS_UNAVAILABLE" in fast["body"]
     assert (await call(application, f"/bus/{txn}/", token=token))["status"] == 200
-
-
-@pytest.fixture
-def persistent_connections():
-    """Keep connections between bus calls, health-checked, as production should."""
-    settings_dict = connection.settings_dict  # shared by every thread's connection
-    kept = settings_dict["CONN_MAX_AGE"], settings_dict["CONN_HEALTH_CHECKS"]
-    settings_dict["CONN_MAX_AGE"], settings_dict["CONN_HEALTH_CHECKS"] = 60, True
-    yield
-    settings_dict["CONN_MAX_AGE"], settings_dict["CONN_HEALTH_CHECKS"] = kept
-    # This thread's connection was ended too; the teardown's flush needs a new one.
-    connection.close()
 
 
 async def test_bus_fetch_mount__killed_connections_are_replaced(

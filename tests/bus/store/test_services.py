@@ -2,10 +2,11 @@
 
 import dataclasses
 import hashlib
+import logging
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, close_old_connections, connection
 from django.utils import timezone
 
 from bus.exceptions import (
@@ -288,3 +289,21 @@ def test_transaction_id_check__only_what_message_store_makes(producer) -> None:
     for malformed in ("txn_" + made[4:].upper(), made + "0", made[:-1], "txn_\x00"):
         with pytest.raises(MessageNotFoundError):
             services.transaction_id_check(malformed)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_first_read__an_error_on_a_live_connection_is_not_retried(
+    persistent_connections, caplog
+) -> None:
+    """Only a cut connection is reopened and read again: a timeout is the call's."""
+    connection.close()  # reopened as a kept, health-checked connection
+    connection.ensure_connection()
+    pid = connection.connection.info.backend_pid
+    with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = 1")
+    close_old_connections()  # as before every bus call: the next query is the check
+    with caplog.at_level(logging.INFO, logger="bus.store"):
+        with pytest.raises(OperationalError):
+            payload_io._first_read("SELECT pg_sleep(1)", [])
+    assert connection.connection.info.backend_pid == pid
+    assert not caplog.records
