@@ -12,6 +12,9 @@ that are fine. The others read the `try`, the handler and the function:
   curses.error: pass`): the miss of a probe or look-up;
 * a broad handler that substitutes literals for what the platform cannot tell
   (`try: uid = os.geteuid() except Exception: uid = 0`) is feature detection;
+* a `try` whose only step calls a function the running Python's built-in
+  modules lack (`try: sys.exc_clear() except Exception: pass`) is a shim for
+  another Python version: here the call cannot run, so nothing is lost;
 * a function whose docstring says it answers None (or False) when something is
   absent gives that answer from its handler on purpose ("Return the agent's
   connection, or None if none is running.");
@@ -23,7 +26,9 @@ that are fine. The others read the `try`, the handler and the function:
 from __future__ import annotations
 
 import ast
+import importlib
 import re
+import sys
 from collections.abc import Iterator
 
 from audit.analysis.impact import call_name
@@ -189,6 +194,26 @@ def _is_platform_query(call: ast.Call) -> bool:
     return module == "platform" or (
         module in _PLATFORM_MODULES and func.attr in _PLATFORM_QUERIES
     )
+
+
+def missing_api_shim(try_node: ast.Try) -> bool:
+    """Return True when the `try` only calls a built-in module's absent function.
+
+    Only modules built into the interpreter are looked at: importing them runs
+    no code of the analyzed project or of any installed package.
+    """
+    if len(try_node.body) != 1 or not isinstance(try_node.body[0], ast.Expr):
+        return False
+    call = try_node.body[0].value
+    if not (
+        isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Attribute)
+        and isinstance(call.func.value, ast.Name)
+        and call.func.value.id in sys.builtin_module_names
+    ):
+        return False
+    module = importlib.import_module(call.func.value.id)
+    return not hasattr(module, call.func.attr)
 
 
 def documents_absent_answer(handler: ast.ExceptHandler, scope: Scope) -> bool:

@@ -6,6 +6,13 @@ import ast
 from collections.abc import Callable
 from typing import Any
 
+from audit.analysis.declared import (
+    annotation_nodes,
+    answers_loopback,
+    declared_default,
+    multicast_wildcard,
+    parameter_default,
+)
 from audit.analysis.fallbacks import (
     absent_branch,
     config_override,
@@ -94,6 +101,7 @@ class ConfigChecker:
         self._overridable: set[int] = set()
         self._declared: set[int] = set()
         self._absent_lines: list[tuple[int, int]] = []
+        self._top = {id(stmt) for stmt in module.body}
         self.scope: Scope = MODULE_SCOPE
         self.secrets: list[ast.Constant] = []
         self.checks: dict[type, Callable[[Any, bool], None]] = {
@@ -149,6 +157,7 @@ class ConfigChecker:
         unless every call in the module passes its own value.
         """
         self._skip_docstring(node, in_constant)
+        self._handled.update(map(id, annotation_nodes(node)))
         args = node.args
         positional = args.posonlyargs + args.args
         pairs = list(
@@ -239,7 +248,9 @@ class ConfigChecker:
             if timeout is not None and not self._absent_here(timeout):
                 self._handled.add(id(timeout))
                 self._report("AUD104", timeout)
-        if node.value is not None and any(map(names_header, targets)):
+        if node.value is not None and (
+            any(map(names_header, targets)) or declared_default(node, self._top)
+        ):
             self._overridable.update(id(child) for child in ast.walk(node.value))
         if node.value is not None and assigns_constant(node):
             self._declared.update(
@@ -298,7 +309,11 @@ class ConfigChecker:
         elif in_constant or id(node) in self._overridable:
             return
         elif looks_like_host(value):
-            if not (is_local_address(value) and self._absent_here(node)):
+            if not (
+                (is_local_address(value) and self._absent_here(node))
+                or answers_loopback(value, self.scope.function)
+                or multicast_wildcard(value, self.scope.function)
+            ):
                 self._report("AUD102", node)
         elif looks_like_path(value):
             self._report("AUD106", node)
@@ -338,6 +353,7 @@ class ConfigChecker:
                 # A switch read once at module top, off unless set, declares
                 # the module's switch and fixes nothing.
                 and not (self.scope.function is None and _is_false(default))
+                and not parameter_default(default, self.scope.function)
             ):
                 self._report("AUD101" if is_literal(default) else "AUD107", node)
             return

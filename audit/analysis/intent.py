@@ -9,6 +9,7 @@ a comment in or above the `try`.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -81,6 +82,8 @@ _REPORT_WORDS = (
     "deny",
     "warn",
 )
+# A 4xx/5xx status opening a text protocol's reply line.
+_STATUS_REPLY = re.compile(r"[45]\d\d[ -]")
 # Function name prefixes of probes: the exception is the answer False.
 _PROBE_PREFIXES = (
     "is_",
@@ -108,6 +111,9 @@ _DOCUMENTED_WORDS = ("suppressed", "ignored", "silently", "never raises")
 _SHORT_BODY = 2
 # Comments that are tool pragmas, not a reason.
 _PRAGMAS = ("pragma", "noqa", "type:", "nosec", "pylint", "fmt:", "audit:")
+# Comments that mark work left to do: they say the code is not yet right, the
+# opposite of a reason why it is (`# TODO: should store and await on task`).
+_TODO_MARKS = ("todo", "fixme", "xxx")
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +178,12 @@ def reports_to_caller(call: ast.Call) -> bool:
     lowered = call_name(call).lower()
     if any(word in lowered for word in _REPORT_WORDS):
         return True
+    if "exception" in lowered and (call.args or "log" in lowered):
+        # `handle_callback_exception(cb)`, `future.set_exception(exc)`,
+        # `self._logException()`: the failure goes to what handles or logs
+        # it. A bare `handleException()` hook says nothing of where it goes
+        # (Twisted's base one does nothing).
+        return True
     if any(
         keyword.arg == "error"
         and isinstance(keyword.value, ast.Constant)
@@ -179,7 +191,22 @@ def reports_to_caller(call: ast.Call) -> bool:
         for keyword in call.keywords
     ):
         return True
-    return any(_names_error(arg) or _error_code(arg) for arg in call.args)
+    return any(
+        _names_error(arg) or _error_code(arg) or _error_reply(arg) for arg in call.args
+    )
+
+
+def _error_reply(node: ast.expr) -> bool:
+    """Return True for a text-protocol error reply (`"501 5.5.2 Can't decode"`).
+
+    SMTP, FTP and HTTP answer a failure with a 4xx or 5xx status line: a call
+    given one tells the peer the request failed.
+    """
+    if isinstance(node, ast.JoinedStr) and node.values:
+        node = node.values[0]
+    if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+        return False
+    return _STATUS_REPLY.match(node.value) is not None
 
 
 def _error_code(node: ast.expr) -> bool:
@@ -216,7 +243,7 @@ def justified(lines: list[str], first: int, last: int) -> bool:
         if position < 0:
             continue
         comment = line[position + 1 :].strip().lower()
-        if comment and not comment.startswith(_PRAGMAS):
+        if comment and not comment.startswith(_PRAGMAS + _TODO_MARKS):
             return True
     return False
 

@@ -21,7 +21,10 @@ and stands for one exemption (or one miss) of README "Silent failures":
   is best-effort cleanup, as a handler that passes around one is;
 * a handler that only binds names the function then reads only in log lines
   (`except Exception: peer = "(not connected)"` then `log.warning(..., peer)`)
-  substitutes a label of the message being written: nothing else is lost.
+  substitutes a label of the message being written: nothing else is lost;
+* a deletion that fails because the thing is not there (`try:
+  client.delete(path) except NoNodeError: pass`) leaves what the deletion
+  wanted: `No<Thing>` exceptions say "absent" as `NotFound` does.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ _MARKER_WORDS = (
 # Calls that commit data to a store: a broad handler that only passes around
 # one loses the write, whatever a comment says about carrying on.
 _STORE_CALLS = frozenset({"execute", "commit", "save"})
+# Name beginnings of calls that delete: their goal is that the thing is gone.
+_DELETE_CALLS = ("delete", "remove", "unlink", "rmtree", "rmdir", "discard")
 # Conversions of a given text into the value a program is configured with.
 _CONVERSIONS = frozenset({"int", "float"})
 # Names that never are the given value itself.
@@ -348,3 +353,19 @@ def _references(node: ast.expr) -> set[str]:
             or (isinstance(child, ast.Name) and child.id not in _NOT_VALUES)
         )
     }
+
+
+def absent_on_delete(names: set[str], try_node: ast.Try) -> bool:
+    """Return True for `No<Thing>` errors of a `try` that only deletes."""
+    if not names or not all(
+        name.startswith("No") and name[2:3].isupper() for name in names
+    ):
+        return False
+    if len(try_node.body) != 1 or not isinstance(try_node.body[0], ast.Expr):
+        return False
+    call = try_node.body[0].value
+    if isinstance(call, ast.Await):
+        call = call.value
+    return isinstance(call, ast.Call) and call_name(call).lower().startswith(
+        _DELETE_CALLS
+    )

@@ -23,6 +23,7 @@ from audit.analysis.context import (
     enclosing_blocks,
     followed_by_raise,
     keeps_prior_default,
+    missing_api_shim,
     platform_probe,
 )
 from audit.analysis.followup import (
@@ -56,6 +57,7 @@ from audit.analysis.logcalls import (
 )
 from audit.analysis.outcomes import (
     CONVERSION_ERRORS,
+    absent_on_delete,
     comment_shared,
     display_fallback,
     given_input_dropped,
@@ -284,6 +286,8 @@ def handler_code(
         return None
     if documents_absent_answer(handler, scope):
         return None
+    if silent_body and missing_api_shim(try_node):
+        return None
     if bare and silent_body:
         return "AUD002" if not try_commented(try_node, handler, lines) else "AUD001"
     if (
@@ -350,7 +354,9 @@ def _narrow_code(
         and overwrites_unreadable(try_node, scope)
     ):
         return "AUD007"
-    if expected(names) or try_node.orelse:
+    if expected(names) or try_node.orelse or absent_on_delete(names, try_node):
+        return None
+    if _sorts_current_error(try_node):
         return None
     if only_cleanup(try_node) and not closes_written(try_node, scope):
         return None
@@ -382,6 +388,20 @@ def _narrow_code(
     if ignores and body and not checked_later(body, scope):
         return "AUD007"
     return None
+
+
+def _sorts_current_error(try_node: ast.Try) -> bool:
+    """Return True for `try: raise` then handlers that sort the error being handled.
+
+    An error handler re-raising the current exception to pick a branch by its
+    type chose, per type, what to log: a branch that passes is that choice.
+    """
+    return (
+        len(try_node.body) == 1
+        and isinstance(try_node.body[0], ast.Raise)
+        and try_node.body[0].exc is None
+        and len(try_node.handlers) > 1
+    )
 
 
 def _broad_code(handler: ast.ExceptHandler, log_calls: list[ast.Call]) -> str | None:
