@@ -13,6 +13,10 @@ Pure predicates for the hard-coded checks (README "Hard-coded configuration"):
   IP_ADD_MEMBERSHIP, ...)`) binds every interface: the group's traffic
   arrives on whichever one the network routes it to, so `"0.0.0.0"` there is
   what a multicast listen means;
+* a group of the link-local multicast blocks (`"224.0.0.251"` for mDNS,
+  `"ff02::fb"`) is assigned to a protocol by IANA and never routed off the
+  link: a fact of that protocol, the same on every network, not a deployment's
+  service address;
 * an environment read whose default is a parameter of the function around it
   (`os.getenv("X_TIMEOUT", ready_timeout)`) has its caller's value as the
   default: nothing is fixed in code.
@@ -21,12 +25,19 @@ Pure predicates for the hard-coded checks (README "Hard-coded configuration"):
 from __future__ import annotations
 
 import ast
+import ipaddress
 from collections.abc import Iterator
 
 from audit.analysis.fallbacks import is_local_address
 from audit.analysis.targets import target_names
 
 Function = ast.FunctionDef | ast.AsyncFunctionDef
+# Multicast blocks that stay on the link, each group assigned to a protocol
+# (RFC 5771's Local Network Control Block, RFC 4291's link-local scope).
+_LINK_LOCAL_GROUPS = (
+    ipaddress.ip_network("224.0.0.0/24"),
+    ipaddress.ip_network("ff02::/16"),
+)
 # Words of a function's name that say it answers a loopback address.
 _LOOPBACK_WORDS = ("localhost", "loopback")
 _WILDCARDS = frozenset({"0.0.0.0", "::", "[::]"})
@@ -92,3 +103,13 @@ def multicast_wildcard(value: str, function: Function | None) -> bool:
             for node in ast.walk(function)
         )
     )
+
+
+def link_local_group(value: str) -> bool:
+    """Return True for an address of a link-local multicast block."""
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        # Not a bare address (a host name, an address with a port): no group.
+        return False
+    return any(address in block for block in _LINK_LOCAL_GROUPS)

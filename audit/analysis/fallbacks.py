@@ -10,6 +10,8 @@ Pure predicates on AST nodes, used by the hard-coded checks:
   the timeout defaults that call leaves out, public or not;
 * a number written into a configuration mapping or object at run time
   (`self.config["threads"]["upload"] = 8`) overrides what the operator set;
+* a delay clamped to a literal ceiling (`if delay > 60: delay = 60`) is the
+  cap of a growing backoff, fixed in code;
 * a timeout bound to a local name and then passed to a call (`timeout = 2`,
   `sock.readline(timeout)`) is a literal passed to that call.
 """
@@ -29,6 +31,10 @@ from audit.analysis.literals import (
     is_number,
 )
 
+# Words of a name that say it holds a wait between tries.
+_WAIT_NAME_RE = re.compile(r"sleep|delay|backoff|interval|wait", re.IGNORECASE)
+# Conversions of text input into a number: what the input gave.
+_CONVERSIONS = frozenset({"int", "float"})
 _SCHEME_RE = re.compile(r"^[a-z][\w+.-]*://", re.IGNORECASE)
 # Names of a container that holds the program's configuration.
 _CONFIG_NAMES = frozenset(
@@ -120,19 +126,73 @@ def get_fallbacks(node: ast.Call) -> Iterator[ast.Constant]:
 def absent_branch(node: ast.If) -> tuple[int, int] | None:
     """Return the lines where an `if` has found a value absent, if it tests one.
 
-    Its body for `if not x:` / `if x is None:`, its else branch for `if x:`;
-    branches nested there run only then too. Lines, not nodes: only the rare
+    Its body for `if not x:` / `if x is None:`, its else branch for `if x:`
+    and for an `if` whose body converts the input into a name its else sets
+    (`if len(parts) == 2: port = int(parts[1]) else: port = 6667`); branches
+    nested there run only then too. Lines, not nodes: only the rare
     local-address literal asks, so the walk pays nothing for the others.
     """
     if _tests_absence(node.test):
         branch = node.body
-    elif _tests_presence(node.test):
+    elif _tests_presence(node.test) or _parsed_else_default(node):
         branch = node.orelse
     else:
         return None
     if not branch:
         return None
     return branch[0].lineno, branch[-1].end_lineno or branch[-1].lineno
+
+
+def backoff_cap(node: ast.If) -> ast.Constant | None:
+    """Return the ceiling of `if delay > 60: delay = 60`, a wait clamped to a
+    literal, or None."""
+    test = node.test
+    if not (
+        isinstance(test, ast.Compare)
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], ast.Gt | ast.GtE)
+        and isinstance(test.left, ast.Name)
+        and _WAIT_NAME_RE.search(test.left.id)
+        and is_number(test.comparators[0])
+        and len(node.body) == 1
+        and not node.orelse
+    ):
+        return None
+    clamp = node.body[0]
+    if (
+        isinstance(clamp, ast.Assign)
+        and len(clamp.targets) == 1
+        and isinstance(clamp.targets[0], ast.Name)
+        and clamp.targets[0].id == test.left.id
+        and isinstance(clamp.value, ast.Constant)
+        and clamp.value.value == test.comparators[0].value
+    ):
+        return clamp.value
+    return None
+
+
+def _parsed_else_default(node: ast.If) -> bool:
+    """Return True when the body binds a name from `int(...)`/`float(...)` and
+    the else binds the same name to a literal: the input names none there."""
+    parsed = {
+        target.id
+        for stmt in node.body
+        for child in ast.walk(stmt)
+        if isinstance(child, ast.Assign)
+        and isinstance(child.value, ast.Call)
+        and call_name(child.value) in _CONVERSIONS
+        for target in child.targets
+        if isinstance(target, ast.Name)
+    }
+    return bool(parsed) and any(
+        isinstance(stmt, ast.Assign)
+        and isinstance(stmt.value, ast.Constant)
+        and any(
+            isinstance(target, ast.Name) and target.id in parsed
+            for target in stmt.targets
+        )
+        for stmt in node.orelse
+    )
 
 
 def _chain_names(target: ast.expr) -> list[str]:

@@ -10,11 +10,13 @@ from audit.analysis.declared import (
     annotation_nodes,
     answers_loopback,
     declared_default,
+    link_local_group,
     multicast_wildcard,
     parameter_default,
 )
 from audit.analysis.fallbacks import (
     absent_branch,
+    backoff_cap,
     config_override,
     get_fallbacks,
     instance_defaults,
@@ -191,7 +193,11 @@ class ConfigChecker:
         self._overridable.update(id(literal) for literal in or_fallbacks(node))
 
     def _check_if(self, node: ast.If, in_constant: bool) -> None:
-        """Remember where an `if` has found a value absent."""
+        """Report a backoff's literal cap; remember where a value is absent."""
+        cap = backoff_cap(node)
+        if cap is not None and id(cap) not in self._handled:
+            self._handled.add(id(cap))
+            self._report("AUD104", cap)
         lines = absent_branch(node)
         if lines is not None:
             self._absent_lines.append(lines)
@@ -313,6 +319,7 @@ class ConfigChecker:
                 (is_local_address(value) and self._absent_here(node))
                 or answers_loopback(value, self.scope.function)
                 or multicast_wildcard(value, self.scope.function)
+                or link_local_group(value)
             ):
                 self._report("AUD102", node)
         elif looks_like_path(value):

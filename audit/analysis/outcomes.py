@@ -140,6 +140,28 @@ def next_candidate(try_node: ast.Try, chain: list[list[ast.stmt]]) -> bool:
     return False
 
 
+def retried_until_raise(try_node: ast.Try, chain: list[list[ast.stmt]]) -> bool:
+    """Return True for a `try` that ends the loop on success, in a loop whose
+    body checks, before the `try`, a condition that raises: each failure is
+    retried and the one that gives up is raised, so none is lost."""
+    if len(chain) < 2 or not isinstance(try_node.body[-1], ast.Return | ast.Break):
+        return False
+    body, outer = chain[-1], chain[-2]
+    if not any(
+        isinstance(stmt, ast.For | ast.AsyncFor | ast.While) and stmt.body is body
+        for stmt in outer
+    ):
+        return False
+    for stmt in body:
+        if stmt is try_node:
+            return False
+        if isinstance(stmt, ast.If) and any(
+            isinstance(line, ast.Raise) for line in stmt.body
+        ):
+            return True
+    return False
+
+
 def in_destructor(scope: Scope) -> bool:
     """Return True inside `__del__`."""
     function = scope.function

@@ -64,6 +64,7 @@ from audit.analysis.outcomes import (
     in_destructor,
     may_drop_given_input,
     next_candidate,
+    retried_until_raise,
     states_failure,
     stores_data,
     would_block_expected,
@@ -215,12 +216,15 @@ def _expected_by_context(
 
     A best-effort step right before a `raise` cannot change the outcome: the
     error is reported anyway, as the exhaustion of a loop that tries the next
-    candidate is. A narrow handler that only passes keeps the default bound
-    before the `try` (the probe's or look-up's other answer). A non-blocking
+    candidate is, or a retry loop's check that raises when it gives up. A
+    narrow handler that only passes keeps the default bound before the `try`
+    (the probe's or look-up's other answer). A non-blocking
     call that would block is the expected answer of its idiom. A comment above
     the loop that is all the `try`, or on its twin right before, explains it.
     """
     if followed_by_raise(try_node, chain) or next_candidate(try_node, chain):
+        return True
+    if retried_until_raise(try_node, chain):
         return True
     if handler.type is not None and comment_shared(try_node, chain, lines):
         return True

@@ -30,28 +30,26 @@ TARGETS = {"silent_failure": (0.90, 0.95), "hardcoded_config": (0.85, 0.90)}
 # the rules last changed (README, "Measured on real code"); a change that scores
 # below them is a regression.
 TUNING_FLOORS = {
-    "silent_failure": (0.777, 0.839),
-    "hardcoded_config": (0.741, 0.675),
+    "silent_failure": (0.749, 0.827),
+    "hardcoded_config": (0.595, 0.675),
 }
 # The held-out part's floors are counts, not ratios: a held-out batch has a
 # handful of positives, so a ratio sits at 0.00 or 1.00 and a floor of 0.00
 # cannot fail. Per family, at most `fp` false positives and at least `tp` true
 # positives, as measured when the held-out batch was first scored, e.g.
-# {"fp": 17, "tp": 2}. Empty while nothing is held out; whoever adds the next
-# held-out batch sets its floors here. Batch 9, scored once on 2026-12-01 by
-# the analyzer of round 5: silent failures 3 tp / 6 fp / 1 fn, hard-coded
-# config 0 tp / 12 fp / 3 fn.
-HOLDOUT_FLOORS: dict[str, dict[str, int]] = {
-    "silent_failure": {"fp": 6, "tp": 3},
-    "hardcoded_config": {"fp": 12, "tp": 0},
-}
+# {"fp": 17, "tp": 2}. Empty while nothing is held out: batch 9 was scored once
+# as held out (silent failures 3 tp / 6 fp / 1 fn, hard-coded config 0 tp /
+# 12 fp / 3 fn) and is tuning data since round 6; whoever adds the next
+# held-out batch sets its floors here.
+HOLDOUT_FLOORS: dict[str, dict[str, int]] = {}
 # Tuning-part targets not met, with why (README, "Measured on real code").
 TARGETS_MISSED = {
-    "silent_failure": "precision 0.78, recall 0.84: 6 false positives and 4 misses "
+    "silent_failure": "precision 0.75, recall 0.83: 8 false positives and 5 misses "
     "need what the code means (a restore another worker does, a broker that "
     "redelivers, an option dropped by type, a docstring two calls away, a "
     "docstring's 'ignored' that covers only one option), not its syntax",
-    "hardcoded_config": "precision 0.74, recall 0.68: 11 misses are public "
+    "hardcoded_config": "precision 0.60, recall 0.68: protocol ports and public "
+    "URL defaults a parameter documents are reported, and 12 misses are public "
     "defaults no caller in another module passes, or module constants and "
     "local literals fixed in code",
 }
