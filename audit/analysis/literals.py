@@ -94,7 +94,7 @@ _PATH_RE = re.compile(
 _ATTEMPTS_NAME_RE = re.compile(r"(?:^|_)(?:retries|attempts|tries)$|^limit$")
 TIMEOUT_NAME_RE = re.compile(
     r"(?:^|_)(?:timeout|ttl|retries|interval|delay|backoff|limit|deadline|expiry|"
-    r"expires)(?:$|_)|^max_(?:retries|connections|workers|attempts|tries|requests|"
+    r"expires|prefetch)(?:$|_)|^max_(?:retries|connections|workers|attempts|tries|requests|"
     r"bytes|size|pool)$|(?:^|_)(?:pool_size|batch_size|chunk_size|buffer_size|"
     r"max_size)$",
     re.IGNORECASE,

@@ -140,6 +140,22 @@ def next_candidate(try_node: ast.Try, chain: list[list[ast.stmt]]) -> bool:
     return False
 
 
+def next_alternative(try_node: ast.Try, chain: list[list[ast.stmt]]) -> bool:
+    """Return True for a `try` that returns on success, followed right away by
+    another `try` that returns: a failed first way leaves the answer to the next
+    (`return IPv4Address(x)`, then `return IPv6Address(x)`)."""
+    if not isinstance(try_node.body[-1], ast.Return):
+        return False
+    block = chain[-1] if chain else []
+    for index, stmt in enumerate(block):
+        if stmt is try_node:
+            following = block[index + 1] if index + 1 < len(block) else None
+            return isinstance(following, ast.Try) and any(
+                isinstance(line, ast.Return) for line in following.body
+            )
+    return False
+
+
 def retried_until_raise(try_node: ast.Try, chain: list[list[ast.stmt]]) -> bool:
     """Return True for a `try` that ends the loop on success, in a loop whose
     body checks, before the `try`, a condition that raises: each failure is

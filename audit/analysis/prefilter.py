@@ -57,6 +57,7 @@ TRIGGER_WORDS = (
     "interval",
     "delay",
     "backoff",
+    "prefetch",
     "limit",
     "deadline",
     "expir",

@@ -63,6 +63,7 @@ from audit.analysis.outcomes import (
     given_input_dropped,
     in_destructor,
     may_drop_given_input,
+    next_alternative,
     next_candidate,
     retried_until_raise,
     states_failure,
@@ -216,7 +217,8 @@ def _expected_by_context(
 
     A best-effort step right before a `raise` cannot change the outcome: the
     error is reported anyway, as the exhaustion of a loop that tries the next
-    candidate is, or a retry loop's check that raises when it gives up. A
+    candidate is, or a retry loop's check that raises when it gives up; a
+    narrow miss right before a `try` of the next way leaves it the answer. A
     narrow handler that only passes keeps the default bound before the `try`
     (the probe's or look-up's other answer). A non-blocking
     call that would block is the expected answer of its idiom. A comment above
@@ -224,7 +226,9 @@ def _expected_by_context(
     """
     if followed_by_raise(try_node, chain) or next_candidate(try_node, chain):
         return True
-    if retried_until_raise(try_node, chain):
+    if retried_until_raise(try_node, chain) or (
+        handler.type is not None and next_alternative(try_node, chain)
+    ):
         return True
     if handler.type is not None and comment_shared(try_node, chain, lines):
         return True

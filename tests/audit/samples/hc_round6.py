@@ -47,3 +47,12 @@ def count_attempts(subscribe):
         if attempts > 2:
             attempts = 2
     return socket.gethostname(), subscribe
+
+
+async def consume(channel):
+    await channel.set_qos(prefetch_count=1)  # expect: AUD104
+    await channel.set_qos(prefetch_count=settings_prefetch())
+
+
+def settings_prefetch():
+    return int(socket.gethostname() == "") + 1

@@ -39,3 +39,28 @@ class Retrier:
             # expect-next: AUD007
             except SendError:
                 pass
+
+
+class AddressError(ValueError):
+    pass
+
+
+def parse_address(text, v4, v6):
+    try:
+        return v4(text)
+    except AddressError:
+        pass
+
+    try:
+        return v6(text)
+    except AddressError:
+        return None
+
+
+def parse_first_address(text, v4):
+    try:
+        return v4(text)
+    # expect-next: AUD007
+    except AddressError:
+        pass
+    return text.strip()
