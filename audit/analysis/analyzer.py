@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import ast
 import functools
-import io
-import tokenize
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +15,7 @@ from audit.analysis.intent import justified
 from audit.analysis.logcalls import logger_aliases
 from audit.analysis.masking import mask_lines
 from audit.analysis.outcomes import suppress_hides_write, suppress_releases
+from audit.analysis.parsing import decode_source, parse_source
 from audit.analysis.prefilter import Triggers, dropped_callers
 from audit.analysis.records import (
     Family,
@@ -302,29 +300,6 @@ def _drop_hit(code: str, node: ast.AST, qualname: str | None = None) -> None:
     """Ignore a hit of a family that was not asked for."""
 
 
-def _decode(data: bytes, path: str) -> str | FileError:
-    """Decode source bytes honouring a coding cookie, or describe why not."""
-    if b"\x00" in data:
-        return FileError(path, FileErrorKind.BINARY, "file contains NUL bytes")
-    try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-        return data.decode(encoding)
-    except (SyntaxError, LookupError, UnicodeDecodeError) as exc:
-        return FileError(path, FileErrorKind.ENCODING, f"cannot decode: {exc}")
-
-
-def _parse(source: str, path: str) -> ast.Module:
-    """Parse source, keeping its own warnings (`"\\*"` escapes) out of the output.
-
-    An invalid escape in a scanned file is that file's business, not a warning
-    of the audit: it would be printed once per file on every scan.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SyntaxWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return ast.parse(source, filename=path)
-
-
 def analyze_source(
     data: bytes,
     path: str,
@@ -336,11 +311,11 @@ def analyze_source(
 
     prefilter=False walks every node: the prefilter's test compares the two.
     """
-    source = _decode(data, path)
+    source = decode_source(data, path)
     if isinstance(source, FileError):
         return FileResult(path=path, error=source)
     try:
-        module = _parse(source, path)
+        module = parse_source(source, path)
     except SyntaxError as exc:
         message = f"line {exc.lineno}: {exc.msg}"
         # Imported here: libcst costs more start-up than a cold scan's whole
@@ -391,7 +366,7 @@ def masked_source_lines(source: str, path: str) -> list[str] | None:
     module, so a literal masked in any run's snippets is masked here too.
     """
     try:
-        module = _parse(source, path)
+        module = parse_source(source, path)
     except (SyntaxError, RecursionError, MemoryError, ValueError):
         # Unparsable now (changed since the run): the caller shows the snippets.
         return None

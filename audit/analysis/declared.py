@@ -113,3 +113,22 @@ def link_local_group(value: str) -> bool:
         # Not a bare address (a host name, an address with a port): no group.
         return False
     return any(address in block for block in _LINK_LOCAL_GROUPS)
+
+
+def parameter_defaults(function: Function) -> list[tuple[ast.arg, ast.expr]]:
+    """Return each parameter of function that has a default, with the default."""
+    args = function.args
+    positional = args.posonlyargs + args.args
+    pairs = list(
+        zip(
+            positional[len(positional) - len(args.defaults) :],
+            args.defaults,
+            strict=True,
+        )
+    )
+    pairs += [
+        (arg, default)
+        for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=True)
+        if default is not None
+    ]
+    return pairs

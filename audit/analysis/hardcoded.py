@@ -13,6 +13,7 @@ from audit.analysis.declared import (
     link_local_group,
     multicast_wildcard,
     parameter_default,
+    parameter_defaults,
 )
 from audit.analysis.fallbacks import (
     absent_branch,
@@ -31,10 +32,12 @@ from audit.analysis.literals import (
     OPTION_CALLS,
     TIMEOUT_NAME_RE,
     call_name,
+    default_secrets,
     environment_default,
     getenv_default,
     has_literal_url_host,
     is_environment_read,
+    is_false,
     is_literal,
     is_number,
     is_port,
@@ -160,22 +163,8 @@ class ConfigChecker:
         """
         self._skip_docstring(node, in_constant)
         self._handled.update(map(id, annotation_nodes(node)))
-        args = node.args
-        positional = args.posonlyargs + args.args
-        pairs = list(
-            zip(
-                positional[len(positional) - len(args.defaults) :],
-                args.defaults,
-                strict=True,
-            )
-        )
-        pairs += [
-            (arg, default)
-            for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=True)
-            if default is not None
-        ]
         internal = node.name.startswith("_") and not node.name.startswith("__")
-        for arg, default in pairs:
+        for arg, default in parameter_defaults(node):
             if (
                 internal
                 and not in_constant
@@ -353,13 +342,13 @@ class ConfigChecker:
             return
         if default is not None:
             self._mark(default)
-            self._collect_default_secrets(node, default)
+            self.secrets.extend(default_secrets(node, default))
             if (
                 not self._config_module
                 and id(node) not in self._declared
                 # A switch read once at module top, off unless set, declares
                 # the module's switch and fixes nothing.
-                and not (self.scope.function is None and _is_false(default))
+                and not (self.scope.function is None and is_false(default))
                 and not parameter_default(default, self.scope.function)
             ):
                 self._report("AUD101" if is_literal(default) else "AUD107", node)
@@ -408,27 +397,6 @@ class ConfigChecker:
             self._handled.add(id(value))
             self._report("AUD103", value)
 
-    def _collect_default_secrets(self, call: ast.Call, default: ast.expr) -> None:
-        """Collect the secrets among a getenv default's strings, by format or name."""
-        name = call.args[0] if call.args else None
-        named_secret = (
-            isinstance(name, ast.Constant)
-            and isinstance(name.value, str)
-            and is_secret_name(name.value)
-        )
-        for child in ast.walk(default):
-            if not (isinstance(child, ast.Constant) and isinstance(child.value, str)):
-                continue
-            if looks_like_secret(child.value) or (
-                named_secret and is_secret_value(child.value)
-            ):
-                self.secrets.append(child)
-
     def _mark(self, node: ast.AST) -> None:
         """Mark node and its descendants as already reported."""
         self._handled.update(id(child) for child in ast.walk(node))
-
-
-def _is_false(node: ast.expr) -> bool:
-    """Return True for the literal `False`."""
-    return isinstance(node, ast.Constant) and node.value is False

@@ -318,3 +318,28 @@ def has_literal_url_host(value: str) -> bool:
 def looks_like_path(value: str) -> bool:
     """Return True for an absolute filesystem path under a well-known root."""
     return len(value) > 1 and bool(_PATH_RE.match(value))
+
+
+def default_secrets(call: ast.Call, default: ast.expr) -> list[ast.Constant]:
+    """Return the secrets among a getenv default's strings, by format or name."""
+    name = call.args[0] if call.args else None
+    named_secret = (
+        isinstance(name, ast.Constant)
+        and isinstance(name.value, str)
+        and is_secret_name(name.value)
+    )
+    return [
+        child
+        for child in ast.walk(default)
+        if isinstance(child, ast.Constant)
+        and isinstance(child.value, str)
+        and (
+            looks_like_secret(child.value)
+            or (named_secret and is_secret_value(child.value))
+        )
+    ]
+
+
+def is_false(node: ast.expr) -> bool:
+    """Return True for the literal `False`."""
+    return isinstance(node, ast.Constant) and node.value is False

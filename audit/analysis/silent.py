@@ -27,7 +27,6 @@ from audit.analysis.context import (
     platform_probe,
 )
 from audit.analysis.followup import (
-    checked_later,
     nested_tries,
     overwrites_unreadable,
     reports_loudly,
@@ -39,38 +38,35 @@ from audit.analysis.intent import (
     Scope,
     body_nodes,
     documented,
-    expected,
     is_probe,
-    mentions,
     only_cleanup,
     probe_alternatives,
     reports_failure,
     reports_to_caller,
     try_commented,
-    uses_exception,
 )
 from audit.analysis.logcalls import (
-    has_exc_info,
-    is_debug_level,
     is_log_call,
     only_debug_tracebacks,
 )
 from audit.analysis.outcomes import (
     CONVERSION_ERRORS,
-    absent_on_delete,
     comment_shared,
     display_fallback,
     given_input_dropped,
     in_destructor,
     may_drop_given_input,
-    next_alternative,
-    next_candidate,
-    retried_until_raise,
     states_failure,
     stores_data,
     would_block_expected,
 )
 from audit.analysis.records import Severity
+from audit.analysis.retries import (
+    next_alternative,
+    next_candidate,
+    retried_until_raise,
+)
+from audit.analysis.verdicts import broad_code, narrow_code
 
 __all__ = [
     "MODULE_SCOPE",
@@ -80,24 +76,6 @@ __all__ = [
     "suppress_is_broad",
 ]
 
-# Exceptions of failed I/O: a read, a write, a request, a connection.
-_IO_ERRORS = frozenset(
-    {
-        "OSError",
-        "IOError",
-        "EnvironmentError",
-        "error",
-        "ConnectionError",
-        "BrokenPipeError",
-        "ConnectionResetError",
-        "HTTPError",
-        "URLError",
-        "RequestException",
-        "SSLError",
-    }
-)
-# Errors that mean the file is not there: nothing of it can be lost.
-_ABSENT_FILE_ERRORS = frozenset({"FileNotFoundError", "NotADirectoryError"})
 # Broad-handler verdicts that hide the error: a fallback, or a debug line only.
 _HIDING = frozenset({"AUD003", "AUD005"})
 # Verdicts of a handler that drops the error outright, where the statements
@@ -309,7 +287,7 @@ def handler_code(
     if probe_alternatives(try_node, scope) and silent_body:
         return None
     if not broad:
-        return _narrow_code(handler, try_node, names, body, scope)
+        return narrow_code(handler, try_node, names, body, scope)
     log_calls: list[ast.Call] = []
     reports = False
     for node in body_nodes(handler.body):
@@ -334,100 +312,10 @@ def handler_code(
         or display_fallback(handler, try_node, scope, log_aliases)
     ):
         return None
-    code = _broad_code(handler, log_calls)
+    code = broad_code(handler, log_calls)
     if bare:
         return "AUD001" if code in _HIDING else None
     return code
-
-
-def _narrow_code(
-    handler: ast.ExceptHandler,
-    try_node: ast.Try,
-    names: set[str],
-    body: list[ast.stmt],
-    scope: Scope,
-) -> str | None:
-    """Classify a narrow handler: only an unexplained ignore is reported.
-
-    A `try` with an `else:` makes the exception one of two expected outcomes
-    (`try: v = to_python(x) except ValidationError: pass else: use(v)`).
-    Substituting a literal (`self.result = 0`) or only a debug line counts as
-    ignoring only for I/O errors, where it hides lost data or a failed action;
-    for a domain error it is the look-up idiom (`except FieldError: field = None`).
-    """
-    if (
-        not names <= _ABSENT_FILE_ERRORS
-        and body
-        and all(isinstance(stmt, ast.Assign) for stmt in body)
-        and overwrites_unreadable(try_node, scope)
-    ):
-        return "AUD007"
-    if expected(names) or try_node.orelse or absent_on_delete(names, try_node):
-        return None
-    if _sorts_current_error(try_node):
-        return None
-    if only_cleanup(try_node) and not closes_written(try_node, scope):
-        return None
-    if scope.in_loop and body and isinstance(body[-1], ast.Continue):
-        # `except SomeError: [flag = True;] continue` in a loop skips the item
-        # or retries on purpose.
-        return None
-    substitutes = not names.isdisjoint(_IO_ERRORS)
-    ignores = all(
-        isinstance(stmt, ast.Pass | ast.Continue)
-        or (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant))
-        or (
-            # A failed I/O noted only at debug: gone in production.
-            substitutes
-            and isinstance(stmt, ast.Expr)
-            and is_log_call(stmt.value)
-            and is_debug_level(stmt.value)  # type: ignore[arg-type]
-        )
-        or (
-            substitutes
-            and isinstance(stmt, ast.Assign)
-            and isinstance(stmt.value, ast.Constant)
-            and all(
-                isinstance(target, ast.Attribute | ast.Name) for target in stmt.targets
-            )
-        )
-        for stmt in body
-    )
-    if ignores and body and not checked_later(body, scope):
-        return "AUD007"
-    return None
-
-
-def _sorts_current_error(try_node: ast.Try) -> bool:
-    """Return True for `try: raise` then handlers that sort the error being handled.
-
-    An error handler re-raising the current exception to pick a branch by its
-    type chose, per type, what to log: a branch that passes is that choice.
-    """
-    return (
-        len(try_node.body) == 1
-        and isinstance(try_node.body[0], ast.Raise)
-        and try_node.body[0].exc is None
-        and len(try_node.handlers) > 1
-    )
-
-
-def _broad_code(handler: ast.ExceptHandler, log_calls: list[ast.Call]) -> str | None:
-    """Classify a broad handler that neither re-raises, reports nor only passes."""
-    loud_logs = [call for call in log_calls if not is_debug_level(call)]
-    if uses_exception(handler):
-        return None
-    if log_calls and not loud_logs:
-        return "AUD005"
-    if any(has_exc_info(call) for call in loud_logs):
-        return None
-    if loud_logs:
-        if any(mentions(call, handler.name) for call in loud_logs):
-            return None
-        return "AUD006"
-    if any(mentions(stmt, handler.name) for stmt in handler.body):
-        return None
-    return "AUD003"
 
 
 def suppress_is_broad(call: ast.Call) -> bool:
