@@ -68,7 +68,9 @@ OPTION_CALLS = frozenset({"add_argument", "add_option", "option", "argument"})
 _PLAIN_TLDS = frozenset({"com", "net", "org", "internal"})
 # Calls whose timeout inside a loop is polling granularity, not a setting.
 POLL_CALLS = frozenset({"sleep", "join", "wait", "select", "poll"})
-_CREDENTIAL_URL_RE = re.compile(r"^[a-z][\w+.-]*://[^/\s:@]+:[^/\s@]+@", re.IGNORECASE)
+_CREDENTIAL_URL_RE = re.compile(
+    r"^[a-z][\w+.-]*://([^/\s:@]+):([^/\s@]+)@", re.IGNORECASE
+)
 _HOST_RE = re.compile(
     r"^(?:localhost|(?:[a-z0-9-]+\.)+(?:com|net|org|io|ai|dev|internal|local|cloud|"
     r"app))(?::\d{1,5})?$",
@@ -273,7 +275,12 @@ def looks_like_secret(value: str) -> bool:
     """Return True for well-known key formats or URLs with embedded passwords."""
     if is_placeholder(value) or _TEMPLATE_RE.search(value):
         return False
-    return bool(_SECRET_VALUE_RE.match(value) or _CREDENTIAL_URL_RE.match(value))
+    if _SECRET_VALUE_RE.match(value):
+        return True
+    match = _CREDENTIAL_URL_RE.match(value)
+    # A password that repeats the user name (`guest:guest`) is a server's stock
+    # account, the same on every install: nothing there is secret.
+    return match is not None and match.group(1) != match.group(2)
 
 
 def _is_ip(text: str) -> bool:

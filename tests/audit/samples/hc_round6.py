@@ -56,3 +56,13 @@ async def consume(channel):
 
 def settings_prefetch():
     return int(socket.gethostname() == "") + 1
+
+
+def broker_connection(connect):
+    # A stock account is not a secret; the address is still fixed in code.
+    return connect("amqp://guest:guest@localhost:5672//")  # expect: AUD102
+
+
+class Manager:
+    def __init__(self, url="amqp://guest:guest@localhost:5672//"):
+        self.url = url
