@@ -17,7 +17,7 @@ IDIOM_MAX_SECONDS = 0.01
 # Highest valid TCP/UDP port.
 MAX_PORT = 65535
 # Module names (file stems or package names) that hold configuration.
-CONFIG_MODULE_NAMES = frozenset({"settings", "config", "conf", "constants"})
+CONFIG_MODULE_NAMES = frozenset({"settings", "config", "conf", "constants", "const"})
 # Directory names never descended into.
 SKIPPED_DIRS = frozenset(
     {
