@@ -195,18 +195,19 @@ def _expected_by_context(
 
     A best-effort step right before a `raise` cannot change the outcome: the
     error is reported anyway, as the exhaustion of a loop that tries the next
-    candidate is, or a retry loop's check that raises when it gives up; a
-    narrow miss right before a `try` of the next way leaves it the answer. A
-    narrow handler that only passes keeps the default bound before the `try`
-    (the probe's or look-up's other answer). A non-blocking
+    candidate is. A narrow failure in a retry loop whose check raises when it
+    gives up is tried again; a narrow miss right before a `try` of the next way
+    leaves it the answer. A narrow handler that only passes keeps the default
+    bound before the `try` (the probe's or look-up's other answer). A non-blocking
     call that would block is the expected answer of its idiom. A comment above
     the loop that is all the `try`, or on its twin right before, explains it.
     """
     if followed_by_raise(try_node, chain) or next_candidate(try_node, chain):
         return True
-    if retried_until_raise(try_node, chain) or (
-        handler.type is not None and next_alternative(try_node, chain)
+    if code == "AUD007" and (
+        retried_until_raise(try_node, chain) or next_alternative(try_node, chain)
     ):
+        # Narrow only: a broad handler retried or passed over also hides bugs.
         return True
     if handler.type is not None and comment_shared(try_node, chain, lines):
         return True

@@ -64,3 +64,14 @@ def parse_first_address(text, v4):
     except AddressError:
         pass
     return text.strip()
+
+
+def send_until_closed(stream, data, closed):
+    while True:
+        if closed.is_set():
+            raise DisconnectedError()
+        try:
+            return stream.send(data)
+        # expect-next: AUD002
+        except Exception:
+            pass
