@@ -61,3 +61,5 @@ NAMESPACE_URL_HOSTS = frozenset(
 LOCAL_HOSTS = frozenset(
     {"localhost", "127.0.0.1", "0.0.0.0", "::", "::1", "[::]", "[::1]"}
 )
+# Conversions of text (input, a URL's query, a parsed option) into a number.
+NUMBER_CONVERSIONS = frozenset({"int", "float"})

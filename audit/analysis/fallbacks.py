@@ -22,7 +22,11 @@ import ast
 import re
 from collections.abc import Iterator
 
-from audit.analysis.constants import IDIOM_MAX_SECONDS, LOCAL_HOSTS
+from audit.analysis.constants import (
+    IDIOM_MAX_SECONDS,
+    LOCAL_HOSTS,
+    NUMBER_CONVERSIONS,
+)
 from audit.analysis.literals import (
     POLL_CALLS,
     TIMEOUT_NAME_RE,
@@ -33,8 +37,6 @@ from audit.analysis.literals import (
 
 # Words of a name that say it holds a wait between tries.
 _WAIT_NAME_RE = re.compile(r"sleep|delay|backoff|interval|wait", re.IGNORECASE)
-# Conversions of text input into a number: what the input gave.
-_CONVERSIONS = frozenset({"int", "float"})
 _SCHEME_RE = re.compile(r"^[a-z][\w+.-]*://", re.IGNORECASE)
 # Names of a container that holds the program's configuration.
 _CONFIG_NAMES = frozenset(
@@ -180,7 +182,7 @@ def _parsed_else_default(node: ast.If) -> bool:
         for child in ast.walk(stmt)
         if isinstance(child, ast.Assign)
         and isinstance(child.value, ast.Call)
-        and call_name(child.value) in _CONVERSIONS
+        and call_name(child.value) in NUMBER_CONVERSIONS
         for target in child.targets
         if isinstance(target, ast.Name)
     }

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ast
 
+from audit.analysis.constants import NUMBER_CONVERSIONS
 from audit.analysis.context import body_closes_written
 from audit.analysis.impact import call_name
 from audit.analysis.intent import Scope, justified, releases, try_commented
@@ -58,8 +59,6 @@ _MARKER_WORDS = (
 _STORE_CALLS = frozenset({"execute", "commit", "save"})
 # Name beginnings of calls that delete: their goal is that the thing is gone.
 _DELETE_CALLS = ("delete", "remove", "unlink", "rmtree", "rmdir", "discard")
-# Conversions of a given text into the value a program is configured with.
-_CONVERSIONS = frozenset({"int", "float"})
 # Names that never are the given value itself.
 _NOT_VALUES = frozenset({"self", "cls"})
 # What a conversion of a bad text raises.
@@ -245,7 +244,7 @@ def may_drop_given_input(handler: ast.ExceptHandler, try_node: ast.Try) -> bool:
         and isinstance(stmt.targets[0], ast.Subscript | ast.Attribute)
         and isinstance(stmt.value, ast.Call)
         and isinstance(stmt.value.func, ast.Name)
-        and stmt.value.func.id in _CONVERSIONS
+        and stmt.value.func.id in NUMBER_CONVERSIONS
     )
 
 
