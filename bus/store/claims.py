@@ -30,19 +30,25 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+def with_checked_connection(
+    fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """Run sync database work in this thread, closing a broken connection first
+    and after (what every thread that keeps a connection must do)."""
+    close_old_connections()
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        close_old_connections()
+
+
 async def run_in_db_thread(
     fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
 ) -> T:
     """Run sync database work in a worker thread, closing a broken connection."""
-
-    def guarded() -> T:
-        close_old_connections()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            close_old_connections()
-
-    return await sync_to_async(guarded, thread_sensitive=False)()
+    return await sync_to_async(with_checked_connection, thread_sensitive=False)(
+        fn, *args, **kwargs
+    )
 
 
 class ClaimStore:

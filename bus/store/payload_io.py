@@ -139,7 +139,7 @@ def read_row(
             sql += " AND m.agent_id = %s"
             params.append(agent_id)
     found = _first_read(sql, params)
-    return None if found is None else StoredRow(*found[:3], found[3] or "", *found[4:])
+    return None if found is None else _stored_row(found)
 
 
 @functools.cache
@@ -174,9 +174,14 @@ def read_row_for_token(
     if found is None:
         return None
     token_hash, row = found[0], found[1:]
-    if row[0] is None:
-        return token_hash, None
-    return token_hash, StoredRow(*row[:3], row[3] or "", *row[4:])
+    # The LEFT JOIN's row of an agent without that message is all NULL.
+    return token_hash, None if row[0] is None else _stored_row(row)
+
+
+def _stored_row(values: tuple) -> StoredRow:
+    # _ROW_COLUMNS in order; a message of no agent (an operator's) has no name.
+    pk, transaction_id, agent_id, agent_name, *rest = values
+    return StoredRow(pk, transaction_id, agent_id, agent_name or "", *rest)
 
 
 def _first_read(sql: str, params: list) -> tuple | None:
@@ -253,7 +258,7 @@ def insert_row_with_event(fields: dict, payload: bytes, event: BusEvent) -> None
     """Insert a message row and its event, atomically."""
     if connection.vendor != "postgresql":
         with transaction.atomic():
-            insert_row(fields, payload)
+            Message.objects.create(payload=payload, **fields)
             event.save()
         return
     params = [fields[column] for column in METADATA_COLUMNS]
@@ -281,16 +286,6 @@ def _event_params(event: BusEvent) -> list:
         Jsonb(event.detail),
         event.created_at,
     ]
-
-
-def insert_row(fields: dict, payload: bytes) -> None:
-    if connection.vendor != "postgresql":
-        Message.objects.create(payload=payload, **fields)
-        return
-    params = [fields[column] for column in METADATA_COLUMNS]
-    params[METADATA_COLUMNS.index("metadata")] = Jsonb(fields["metadata"])
-    with _binary_cursor() as cursor:
-        cursor.execute(_INSERT_SQL, [*params, payload])
 
 
 def read_payload(row: Message | StoredRow) -> bytes | bytearray | None:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
-
-from django.db import close_old_connections
 
 from bus.gateway.registry import ToolSpec
 from bus.gateway.tools.base import ToolError
+from bus.store.claims import with_checked_connection
 
 
 async def run(tool: ToolSpec, arguments: dict[str, Any], timeout: float) -> Any:
@@ -19,16 +17,7 @@ async def run(tool: ToolSpec, arguments: dict[str, Any], timeout: float) -> Any:
     if tool.is_async:
         return await tool.function(**arguments)
     # A thread cannot be interrupted: on timeout or cancel the call is answered
-    # at once and the thread finishes on its own.
-    return await asyncio.to_thread(_checked, tool.function, arguments)
-
-
-def _checked(function: Callable[..., Any], arguments: dict[str, Any]) -> Any:
-    # A sync tool may use the ORM in this worker thread, whose connection is
-    # kept (CONN_MAX_AGE): check it before and after, as run_in_db_thread does,
-    # so that a connection the database cut is reopened rather than failing.
-    close_old_connections()
-    try:
-        return function(**arguments)
-    finally:
-        close_old_connections()
+    # at once and the thread finishes on its own. A sync tool may use the ORM
+    # in it, on a kept connection (CONN_MAX_AGE): one the database cut is
+    # reopened, not failed.
+    return await asyncio.to_thread(with_checked_connection, tool.function, **arguments)
